@@ -1,0 +1,151 @@
+"""``camservice-admin``: tokens, API keys and config checks from the shell.
+
+It reads the same configuration (file, ``CAMSERVICE_*`` environment,
+defaults) and so the same secret and keys file as the service.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Optional, Sequence
+
+from camservice import __version__
+from camservice.auth.apikeys import ApiKeyStore
+from camservice.auth.roles import Role
+from camservice.auth.secret import load_or_create_secret
+from camservice.auth.tokens import TokenAuthority
+from camservice.config import ConfigError, load_config
+from camservice.timeutil import iso_timestamp
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+class _WallClock:
+    """``IReactorTime.seconds`` without a reactor."""
+
+    @staticmethod
+    def seconds() -> float:
+        return time.time()
+
+
+def _camera_id(text: str) -> str:
+    if not text.startswith("camera") or not text[6:].isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a camera id (cameraN)")
+    return text
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds")
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1 second")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    roles = [r.name for r in Role]
+    p = argparse.ArgumentParser(
+        prog="camservice-admin",
+        description="Mint tokens, manage API keys and check the configuration of camservice.",
+    )
+    p.add_argument("--config", "-c", help="YAML configuration file (default: the packaged default)")
+    p.add_argument("--version", action="version", version=f"camservice {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("token", help="print a JWT the service accepts (alone on the last line)")
+    t.add_argument("--role", required=True, choices=roles)
+    t.add_argument("--ttl", type=_positive, help="lifetime in seconds (default: auth.token_ttl)")
+    t.add_argument("--user", default="admin-cli", help="user_id claim (default: admin-cli)")
+    t.add_argument("--camera", action="append", type=_camera_id, dest="cameras",
+                   help="limit the token to this camera (repeatable)")
+
+    k = sub.add_parser("keys", help="manage API keys")
+    ksub = k.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    ka = ksub.add_parser("add", help="create a key and print it (alone on the last line)")
+    ka.add_argument("--role", required=True, choices=roles)
+    ka.add_argument("--name", default="", help="a label for the key")
+    ka.add_argument("--expires-in", type=_positive, metavar="SECONDS", help="expire after this many seconds")
+    ka.add_argument("--camera", action="append", type=_camera_id, dest="cameras",
+                    help="limit the key to this camera (repeatable)")
+    ka.add_argument("--from-stdin", action="store_true",
+                    help="store the key read from stdin (at least 32 characters) instead of a new one")
+    kl = ksub.add_parser("list", help="list keys (never the keys themselves)")
+    kl.add_argument("--json", action="store_true", help="machine-readable output")
+    kr = ksub.add_parser("revoke", help="delete a key")
+    kr.add_argument("key_id", help="the key's id, as listed")
+
+    sub.add_parser("check-config", help="validate the configuration and exit")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        for line in e.lines():
+            print(f"camservice-admin: config error: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    clock = _WallClock()
+    try:
+        if args.command == "check-config":
+            print(f"configuration OK: {config.source}")
+            return EXIT_OK
+        if args.command == "token":
+            return _token(args, config, clock)
+        return _keys(args, config, clock)
+    except ConfigError as e:
+        for line in e.lines():
+            print(f"camservice-admin: config error: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (OSError, ValueError) as e:
+        print(f"camservice-admin: {e}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _token(args, config, clock) -> int:
+    authority = TokenAuthority(load_or_create_secret(config.auth), clock)
+    ttl = args.ttl or config.auth.token_ttl
+    token = authority.issue(args.user, Role.parse(args.role), ttl, args.cameras)
+    print(f"# {args.role} token for {args.user}, expires {iso_timestamp(clock.seconds() + ttl)}", file=sys.stderr)
+    print(token)
+    return EXIT_OK
+
+
+def _keys(args, config, clock) -> int:
+    store = ApiKeyStore(config.auth.api_keys_file, clock)
+    if args.keys_command == "add":
+        supplied = sys.stdin.readline().strip() if args.from_stdin else None
+        expires = clock.seconds() + args.expires_in if args.expires_in else None
+        key, entry = store.add(Role.parse(args.role), args.name, expires, args.cameras, supplied)
+        print(f"# key {entry.id} ({entry.role}) stored in {store.path}; it is shown only now", file=sys.stderr)
+        print(key)
+        return EXIT_OK
+    if args.keys_command == "list":
+        entries = [k.public() for k in store.keys()]
+        if args.json:
+            print(json.dumps(entries, indent=2))
+        elif not entries:
+            print(f"no API keys in {store.path}")
+        else:
+            print(f"{'ID':<13} {'ROLE':<9} {'EXPIRES':<21} {'CAMERAS':<20} NAME")
+            for e in entries:
+                cams = ",".join(e["cameras"]) if e["cameras"] is not None else "all"
+                print(f"{e['id']:<13} {e['role']:<9} {e['expires_at'] or 'never':<21} {cams:<20} {e['name']}")
+        return EXIT_OK
+    if store.revoke(args.key_id):
+        print(f"revoked {args.key_id}")
+        return EXIT_OK
+    print(f"camservice-admin: no API key with id {args.key_id}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The composition root: builds the whole service tree from a config.
+
+Only this module knows how the parts fit together; each part receives its
+own config section and its collaborators.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from camservice.auth.apikeys import ApiKeyStore
+from camservice.auth.authenticator import Authenticator
+from camservice.auth.tokens import TokenAuthority
+from camservice.cameras.registry import CameraRegistry
+from camservice.config.model import Config
+from camservice.events import EventBus
+from camservice.logs import make_observer
+from camservice.metrics import Metrics
+from camservice.rpc.audit import Audit
+from camservice.rpc.camera_methods import CameraMethods
+from camservice.rpc.dispatcher import Dispatcher
+from camservice.rpc.event_methods import EventMethods
+from camservice.rpc.methods import MethodTable
+from camservice.rpc.notifier import Notifier
+from camservice.rpc.session_methods import SessionMethods
+from camservice.rpc.system_methods import SystemMethods
+from camservice.server.api_service import ApiServer
+from camservice.service import ServiceTree
+from camservice.status import SystemStatus
+from camservice.sysinfo import SystemSampler
+
+__all__ = ["build_service"]
+
+
+def build_service(
+    config: Config,
+    secret: str,
+    reactor,
+    on_start_failure: Optional[Callable] = None,
+) -> ServiceTree:
+    """The root service with its children, not yet started.
+
+    Children, in start order: ``cameras`` (the camera table), ``api``.
+
+    :param secret: the JWT secret (see :func:`camservice.auth.load_or_create_secret`).
+    :param reactor: the reactor every part uses (also as its clock).
+    """
+    bus = EventBus()
+    metrics = Metrics()
+    tree = ServiceTree(on_start_failure=on_start_failure, log_observer=make_observer(config.logging))
+    tree.bus = bus
+    tree.metrics = metrics
+    tree.config = config
+
+    registry = CameraRegistry(config.cameras, bus, reactor)
+    registry.setName("cameras")
+    registry.setServiceParent(tree)
+
+    authenticator = Authenticator(
+        TokenAuthority(secret, reactor, config.auth.leeway),
+        ApiKeyStore(config.auth.api_keys_file, reactor),
+    )
+    audit = Audit(metrics)
+    status = SystemStatus(reactor, registry)
+    notifier = Notifier(bus, reactor, metrics)
+    table = MethodTable()
+    for group in (
+        SessionMethods(authenticator, audit),
+        CameraMethods(registry, reactor),
+        SystemMethods(reactor, registry, status, notifier, SystemSampler(reactor, config.data_dir), table),
+        EventMethods(notifier),
+    ):
+        table.register_group(group)
+    dispatcher = Dispatcher(
+        table, authenticator, reactor, metrics, audit, trace=config.logging.level == "debug"
+    )
+    api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor)
+    api.setName("api")
+    api.setServiceParent(tree)
+
+    status.add_component("camera_monitor", registry)
+    status.add_component("websocket_server", api)
+    return tree

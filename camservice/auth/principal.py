@@ -1,0 +1,34 @@
+"""Who a caller is once authenticated."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from camservice.auth.roles import Role
+
+__all__ = ["Principal"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller.
+
+    :ivar user_id: the JWT's ``user_id`` (or ``sub``), or ``key:<id>`` for
+        an API key.
+    :ivar expires_at: POSIX time after which the credential is no longer
+        valid, or ``None`` for a key without expiry.
+    :ivar cameras: the camera ids this caller may use, or ``None`` for all.
+    :ivar method: ``"jwt"`` or ``"api_key"``.
+    :ivar key_id: the API key's id (``None`` for a JWT).
+    """
+
+    user_id: str
+    role: Role
+    expires_at: Optional[float]
+    cameras: Optional[frozenset[str]] = None
+    method: str = "jwt"
+    key_id: Optional[str] = None
+
+    def may_use_camera(self, camera_id: str) -> bool:
+        """Whether this caller's camera allow list admits ``camera_id``."""
+        return self.cameras is None or camera_id in self.cameras

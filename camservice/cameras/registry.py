@@ -1,0 +1,124 @@
+"""The camera table: every camera the service knows, and its changes.
+
+Sources (configuration now; udev and network streams later) call
+:meth:`CameraRegistry.add`, :meth:`~CameraRegistry.update` and
+:meth:`~CameraRegistry.remove`; each real change is published on the event
+bus as ``camera.connected``, ``camera.disconnected`` or
+``camera.status_change``.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from twisted.logger import Logger
+
+from camservice.cameras.declared import camera_from_declaration
+from camservice.cameras.errors import CameraLimitReached, UnknownCamera
+from camservice.cameras.model import Camera, CameraStatus, camera_number
+from camservice.config.model import CamerasConfig
+from camservice.events import EventBus
+from camservice.service import Component
+
+__all__ = ["CameraRegistry"]
+
+
+def _topic_for(old: Optional[Camera], new: Camera) -> str:
+    if new.status is not (old.status if old else None):
+        if new.status is CameraStatus.CONNECTED:
+            return "camera.connected"
+        if new.status is CameraStatus.DISCONNECTED:
+            return "camera.disconnected"
+    return "camera.status_change"
+
+
+class CameraRegistry(Component):
+    """The ``cameras`` service: the in-memory camera table.
+
+    :param config: the ``cameras`` section.
+    :param bus: where changes are published.
+    :param clock: ``IReactorTime`` (POSIX seconds), to stamp connections.
+    """
+
+    log = Logger()
+
+    def __init__(self, config: CamerasConfig, bus: EventBus, clock):
+        super().__init__()
+        self._config = config
+        self._bus = bus
+        self._clock = clock
+        self._cameras: dict[str, Camera] = {}
+
+    @property
+    def max_cameras(self) -> int:
+        return self._config.max_cameras
+
+    def start(self) -> None:
+        for declared in self._config.declared:
+            self.add(camera_from_declaration(declared))
+
+    def stop(self) -> None:
+        self._cameras.clear()
+
+    def cameras(self) -> list[Camera]:
+        """All cameras, by id number."""
+        return sorted(self._cameras.values(), key=lambda c: camera_number(c.id))
+
+    def get(self, camera_id: str) -> Camera:
+        """The camera ``camera_id``.
+
+        :raises UnknownCamera: no such camera.
+        """
+        try:
+            return self._cameras[camera_id]
+        except KeyError:
+            raise UnknownCamera(camera_id) from None
+
+    def __contains__(self, camera_id: str) -> bool:
+        return camera_id in self._cameras
+
+    def add(self, camera: Camera) -> Camera:
+        """Put a new camera in the table (or replace one with the same id).
+
+        :raises CameraLimitReached: the table is full.
+        """
+        old = self._cameras.get(camera.id)
+        if old is None and len(self._cameras) >= self._config.max_cameras:
+            raise CameraLimitReached(camera.id)
+        return self._store(old, camera)
+
+    def update(self, camera_id: str, **changes) -> Camera:
+        """Change fields of a camera; publishes only if something changed.
+
+        :raises UnknownCamera: no such camera.
+        """
+        old = self.get(camera_id)
+        return self._store(old, old.replace(**changes))
+
+    def remove(self, camera_id: str) -> Camera:
+        """Take a camera out of the table (published as disconnected).
+
+        :returns: the camera as last known, marked ``DISCONNECTED``.
+        :raises UnknownCamera: no such camera.
+        """
+        old = self.get(camera_id)
+        del self._cameras[camera_id]
+        gone = old.replace(status=CameraStatus.DISCONNECTED)
+        self.log.info("camera {camera_id} removed", camera_id=camera_id)
+        self._bus.publish("camera.disconnected", camera_id, gone)
+        return gone
+
+    def _store(self, old: Optional[Camera], new: Camera) -> Camera:
+        if old == new:
+            return new
+        if new.status is CameraStatus.CONNECTED and (old is None or old.status is not CameraStatus.CONNECTED):
+            new = new.replace(connected_at=self._clock.seconds())
+        self._cameras[new.id] = new
+        topic = _topic_for(old, new)
+        self.log.info(
+            "camera {camera_id} {topic}: {status}",
+            camera_id=new.id,
+            topic=topic,
+            status=new.status.value,
+        )
+        self._bus.publish(topic, new.id, new)
+        return new

@@ -1,0 +1,285 @@
+"""Read, override and validate the configuration.
+
+The only code that reads the YAML file, the ``CAMSERVICE_*`` environment and
+the JSON Schema. It gathers every problem before failing, so one run tells
+the administrator everything that is wrong.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import jsonschema
+import yaml
+
+from camservice.config.errors import _MISSING, ConfigError, ConfigProblem
+from camservice.config.model import Config, from_mapping
+from camservice.schema_errors import describe, dotted
+
+__all__ = [
+    "ENV_PREFIX",
+    "FIRST_DECLARED_ID",
+    "default_config_path",
+    "load_config",
+    "schema",
+]
+
+ENV_PREFIX = "CAMSERVICE_"
+#: Declared (non-USB) cameras are numbered from here; V4L2 has at most 256
+#: video nodes, so camera0..camera255 stay free for /dev/video0..255.
+FIRST_DECLARED_ID = 1000
+_USB_ID_LIMIT = 256
+_HERE = Path(__file__).resolve().parent
+
+
+def default_config_path() -> Path:
+    """The packaged, documented default configuration file."""
+    return _HERE / "camservice.yaml"
+
+
+@functools.lru_cache(maxsize=1)
+def schema() -> dict:
+    """The JSON Schema of the configuration (shipped in the package)."""
+    return json.loads((_HERE / "camservice.schema.json").read_text("utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(schema())
+    cls.check_schema(schema())
+    return cls(schema())
+
+
+def load_config(
+    path: Optional[os.PathLike | str] = None,
+    environ: Optional[Mapping[str, str]] = None,
+    *,
+    euid: Optional[int] = None,
+) -> Config:
+    """Load the configuration file, apply environment overrides, validate.
+
+    :param path: the YAML file; ``None`` for the packaged default.
+    :param environ: the environment to read ``CAMSERVICE_*`` overrides and
+        ``XDG_DATA_HOME``/``HOME`` from (default ``os.environ``).
+    :param euid: the user the service runs as (default: the current one);
+        decides the default data folder.
+    :returns: the validated :class:`Config`.
+    :raises ConfigError: naming every key, value and rule that is wrong.
+    """
+    environ = os.environ if environ is None else environ
+    file_path = Path(path) if path is not None else default_config_path()
+    source = str(file_path)
+    document = _read_yaml(file_path)
+    env_sources = _apply_overrides(document, environ)
+    _fill_defaults(document, schema())
+    problems = [
+        _problem_from(error, document, env_sources, source)
+        for error in sorted(
+            _validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path))
+        )
+    ]
+    if problems:
+        raise ConfigError(problems)
+    problems = _assign_camera_ids(document, env_sources, source)
+    if problems:
+        raise ConfigError(problems)
+    _resolve_paths(document, file_path.parent, environ, os.geteuid() if euid is None else euid)
+    document["source"] = source
+    return from_mapping(Config, document)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text("utf-8")
+    except OSError as e:
+        raise ConfigError([ConfigProblem("", f"cannot read the config file: {e.strerror}", source=str(path))])
+    except UnicodeDecodeError:
+        raise ConfigError([ConfigProblem("", "the config file is not UTF-8 text", source=str(path))])
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError([ConfigProblem("", f"{where}invalid YAML: {problem}", source=str(path))])
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError(
+            [ConfigProblem("", "the file must hold a mapping of sections", document, str(path))]
+        )
+    return document
+
+
+def _apply_overrides(document: dict, environ: Mapping[str, str]) -> dict[tuple, str]:
+    """Set every ``CAMSERVICE_<SECTION>__<KEY>`` value into ``document``.
+
+    :returns: key path -> variable name, to name the source in errors.
+    """
+    sources: dict[tuple, str] = {}
+    problems = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        raw = environ[name]
+        key_path = tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+        dotted = ".".join(key_path)
+        node = _schema_node(key_path)
+        if node is None:
+            problems.append(ConfigProblem(dotted, "unknown key", raw, name))
+            continue
+        if node.get("type") == "object":
+            problems.append(
+                ConfigProblem(dotted, "is a section; override its keys one by one", raw, name)
+            )
+            continue
+        try:
+            value = _coerce(raw, node)
+        except yaml.YAMLError:
+            problems.append(ConfigProblem(dotted, "is not a valid YAML or JSON value", raw, name))
+            continue
+        parent = document
+        for part in key_path[:-1]:
+            child = parent.setdefault(part, {})
+            if not isinstance(child, dict):
+                problems.append(
+                    ConfigProblem(part, "must be a mapping to take overrides", child, name)
+                )
+                break
+            parent = child
+        else:
+            parent[key_path[-1]] = value
+            sources[key_path] = name
+    if problems:
+        raise ConfigError(problems)
+    return sources
+
+
+def _schema_node(key_path: tuple) -> Optional[dict]:
+    node = schema()
+    for part in key_path:
+        props = node.get("properties") if node.get("type") == "object" else None
+        if not props or part not in props:
+            return None
+        node = props[part]
+    return node
+
+
+def _coerce(raw: str, node: dict) -> Any:
+    types = node.get("type")
+    types = [types] if isinstance(types, str) else list(types or [])
+    if "null" in types and raw.strip() in ("", "null", "~"):
+        return None
+    if "string" in types:
+        return raw
+    return yaml.safe_load(raw)
+
+
+def _fill_defaults(instance: Any, node: dict) -> None:
+    """Put schema defaults into ``instance`` where keys are missing."""
+    if not isinstance(instance, dict) or node.get("type") != "object":
+        if isinstance(instance, list) and isinstance(node.get("items"), dict):
+            for item in instance:
+                _fill_defaults(item, node["items"])
+        return
+    for key, sub in node.get("properties", {}).items():
+        if key not in instance:
+            if "default" in sub:
+                instance[key] = json.loads(json.dumps(sub["default"]))
+            elif sub.get("type") == "object":
+                instance[key] = {}
+        if key in instance:
+            _fill_defaults(instance[key], sub)
+
+
+def _source_for(path: tuple, env_sources: dict[tuple, str], file_source: str) -> str:
+    for length in range(len(path), 0, -1):
+        name = env_sources.get(tuple(path[:length]))
+        if name:
+            return name
+    return file_source
+
+
+def _problem_from(error, document, env_sources, file_source) -> ConfigProblem:
+    if error.validator == "not" and tuple(error.absolute_path)[:2] == ("cameras", "declared"):
+        path = tuple(error.absolute_path) + ("url",)
+        rule, value = "is only allowed for kind: network", error.instance.get("url")
+    else:
+        path, rule, value = describe(error)
+    if error.validator == "required":
+        value = _MISSING
+    return ConfigProblem(dotted(path), rule, value, _source_for(path, env_sources, file_source))
+
+
+def _assign_camera_ids(document, env_sources, file_source) -> list[ConfigProblem]:
+    """Check declared camera ids and give ids to those without one."""
+    cameras = document["cameras"]
+    declared = cameras["declared"]
+    problems = []
+    taken: dict[int, int] = {}
+    for index, camera in enumerate(declared):
+        if "id" not in camera:
+            continue
+        key = f"cameras.declared[{index}].id"
+        source = _source_for(("cameras", "declared", index, "id"), env_sources, file_source)
+        number = int(camera["id"][len("camera"):])
+        if number < _USB_ID_LIMIT:
+            problems.append(
+                ConfigProblem(
+                    key,
+                    f"camera0..camera{_USB_ID_LIMIT - 1} are reserved for /dev/video0..{_USB_ID_LIMIT - 1}",
+                    camera["id"],
+                    source,
+                )
+            )
+        elif number in taken:
+            problems.append(
+                ConfigProblem(key, f"is already used by cameras.declared[{taken[number]}]", camera["id"], source)
+            )
+        taken.setdefault(number, index)
+    if len(declared) > cameras["max_cameras"]:
+        problems.append(
+            ConfigProblem(
+                "cameras.declared",
+                f"declares {len(declared)} cameras, more than cameras.max_cameras ({cameras['max_cameras']})",
+                source=_source_for(("cameras", "declared"), env_sources, file_source),
+            )
+        )
+    next_number = FIRST_DECLARED_ID
+    for camera in declared:
+        if "id" not in camera:
+            while next_number in taken:
+                next_number += 1
+            taken[next_number] = -1
+            camera["id"] = f"camera{next_number}"
+        camera.setdefault("name", f"{camera['kind'].capitalize()} camera {camera['id'][6:]}")
+    return problems
+
+
+def _default_data_dir(environ: Mapping[str, str], euid: int) -> Path:
+    if euid == 0:
+        return Path("/var/lib/camservice")
+    xdg = environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path(environ.get("HOME") or os.path.expanduser("~")) / ".local" / "share"
+    return base / "camservice"
+
+
+def _resolve_paths(document: dict, base: Path, environ: Mapping[str, str], euid: int) -> None:
+    """Make every path absolute; relative ones are relative to the file."""
+
+    def absolute(value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (base / p).resolve()
+
+    data_dir = absolute(document["data_dir"]) if document["data_dir"] else _default_data_dir(environ, euid)
+    document["data_dir"] = data_dir
+    auth = document["auth"]
+    auth["jwt_secret_file"] = (
+        absolute(auth["jwt_secret_file"]) if auth["jwt_secret_file"] else data_dir / "jwt-secret"
+    )
+    auth["api_keys_file"] = (
+        absolute(auth["api_keys_file"]) if auth["api_keys_file"] else data_dir / "api-keys.json"
+    )

@@ -1,0 +1,116 @@
+"""The validated configuration as immutable values, one class per section.
+
+Only the loader builds these; each service receives its own section in its
+constructor (and later in ``reconfigService``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+__all__ = [
+    "AuthConfig",
+    "CamerasConfig",
+    "Config",
+    "DeclaredCamera",
+    "LoggingConfig",
+    "RateLimitConfig",
+    "ServerConfig",
+    "from_mapping",
+]
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    requests_per_second: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str
+    port: int
+    websocket_path: str
+    max_connections: int
+    max_message_size: int
+    max_frame_size: int
+    auto_ping_interval: float
+    auto_ping_timeout: float
+    open_handshake_timeout: float
+    shutdown_timeout: float
+    allowed_origins: tuple[str, ...]
+    rate_limit: RateLimitConfig
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    jwt_secret: Optional[str]
+    jwt_secret_file: Path
+    api_keys_file: Path
+    token_ttl: int
+    leeway: float
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str
+    format: str
+
+
+@dataclass(frozen=True)
+class DeclaredCamera:
+    id: str
+    kind: str
+    name: str
+    resolution: str
+    fps: int
+    url: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class CamerasConfig:
+    max_cameras: int
+    declared: tuple[DeclaredCamera, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration.
+
+    :ivar source: the file it was read from (for messages).
+    """
+
+    version: int
+    data_dir: Path
+    server: ServerConfig
+    auth: AuthConfig
+    logging: LoggingConfig
+    cameras: CamerasConfig
+    source: str = ""
+
+
+def from_mapping(cls: type, data: Mapping[str, Any]) -> Any:
+    """Build dataclass ``cls`` from a validated mapping, recursing into
+    nested dataclasses and turning lists into tuples."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in data:
+            continue
+        kwargs[field.name] = _convert(hints[field.name], data[field.name])
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return from_mapping(hint, value)
+    if origin is tuple:
+        (item_hint, _ellipsis) = typing.get_args(hint)
+        return tuple(_convert(item_hint, v) for v in value)
+    if hint is Path and value is not None:
+        return Path(value)
+    return value

@@ -1,0 +1,110 @@
+"""Log output: JSON lines for machines, readable text for people.
+
+The observer is built from the ``logging`` section and handed to twistd as
+the application's ``ILogObserver`` component (see
+:meth:`camservice.service.ServiceTree.setServiceParent`), so twistd starts
+logging with it; ``twistd --logger`` still overrides it.
+"""
+from __future__ import annotations
+
+import sys
+from typing import IO, Any
+
+from twisted.logger import (
+    FilteringLogObserver,
+    ILogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    formatEvent,
+    textFileLogObserver,
+)
+from zope.interface import implementer
+
+from camservice.codec import dumps
+from camservice.config.model import LoggingConfig
+from camservice.timeutil import iso_timestamp
+
+__all__ = ["JsonLinesObserver", "LevelledObserver", "event_as_record", "make_observer"]
+
+# Keys of legacy (twisted.python.log) events that repeat what the record
+# already says.
+_SKIP = frozenset({"message", "format", "isError", "system", "time", "why", "failure"})
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return repr(value)
+
+
+def event_as_record(event: dict) -> dict:
+    """One log event as a flat JSON-able record.
+
+    ``time``, ``level``, ``system`` and ``message`` come first; then the
+    event's own fields (``conn_id``, ``request_id``, ``camera_id``, ...);
+    a failure adds ``traceback``.
+    """
+    level = event.get("log_level", LogLevel.info)
+    record = {
+        "time": iso_timestamp(event.get("log_time", 0.0), millis=True),
+        "level": level.name,
+        "system": event.get("log_namespace") or event.get("log_system") or "-",
+        "message": formatEvent(event),
+    }
+    failure = event.get("log_failure")
+    if failure is not None:
+        record["traceback"] = failure.getTraceback()
+    for key, value in event.items():
+        if key.startswith("log_") or key in _SKIP:
+            continue
+        record[key] = _jsonable(value)
+    return record
+
+
+@implementer(ILogObserver)
+class JsonLinesObserver:
+    """Writes each event as one JSON object on one line."""
+
+    def __init__(self, stream: IO[str]):
+        self._stream = stream
+
+    def __call__(self, event: dict) -> None:
+        try:
+            line = dumps(event_as_record(event)).decode("utf-8")
+        except Exception as e:  # a log line must never take the service down
+            line = dumps({"level": "error", "message": f"unloggable event: {e!r}"}).decode("utf-8")
+        self._stream.write(line + "\n")
+        self._stream.flush()
+
+
+@implementer(ILogObserver)
+class LevelledObserver:
+    """Filters by level; the level can change while running."""
+
+    def __init__(self, observer: ILogObserver, level: str):
+        self._predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
+        self._filtered = FilteringLogObserver(observer, [self._predicate])
+
+    def set_level(self, level: str) -> None:
+        self._predicate.setLogLevelForNamespace(None, LogLevel.levelWithName(level))
+
+    def __call__(self, event: dict) -> None:
+        self._filtered(event)
+
+
+def make_observer(config: LoggingConfig, stream: IO[str] = None) -> LevelledObserver:
+    """The observer for ``config``: JSON lines unless ``format`` is ``text``
+    or ``auto`` on a terminal.
+
+    :param stream: where to write (default stdout).
+    """
+    stream = sys.stdout if stream is None else stream
+    fmt = config.format
+    if fmt == "auto":
+        fmt = "text" if getattr(stream, "isatty", lambda: False)() else "json"
+    base = JsonLinesObserver(stream) if fmt == "json" else textFileLogObserver(stream)
+    return LevelledObserver(base, config.level)

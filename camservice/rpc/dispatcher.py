@@ -1,0 +1,265 @@
+"""JSON-RPC 2.0 over any message transport: parse, check, dispatch, answer.
+
+The transport hands :meth:`Dispatcher.handle` one message and sends back
+whatever it returns. Everything between (envelope rules, authentication,
+roles, params validation, error mapping, metadata, metrics) happens here,
+once, for every method.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from jsonschema.exceptions import best_match
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from camservice.auth.authenticator import Authenticator
+from camservice.auth.errors import AuthenticationError, PermissionDenied
+from camservice.auth.principal import Principal
+from camservice.codec import dumps, loads
+from camservice.metrics import Metrics
+from camservice.rpc.audit import Audit
+from camservice.rpc.errors import (
+    AuthenticationFailed,
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    MethodNotFound,
+    ParseError,
+    RateLimited,
+    RpcError,
+    to_rpc_error,
+)
+from camservice.rpc.methods import MethodSpec, MethodTable
+from camservice.rpc.session import Session
+from camservice.schema_errors import describe, dotted
+from camservice.timeutil import iso_timestamp
+
+__all__ = ["Call", "Dispatcher"]
+
+_UNKNOWN = "(unknown)"
+
+
+@dataclass
+class Call:
+    """What a handler knows about the call it serves.
+
+    :ivar principal: the caller, or ``None`` for an open method called
+        without credentials.
+    """
+
+    session: Session
+    principal: Optional[Principal]
+    request_id: str
+    method: str
+
+
+Reply = Optional[bytes]
+
+
+class Dispatcher:
+    """Answers JSON-RPC messages from the method table.
+
+    :param table: the methods.
+    :param authenticator: checks ``auth_token`` params.
+    :param clock: ``IReactorTime``, for timestamps.
+    :param metrics: where requests are counted.
+    :param audit: where authentication failures and denials are recorded.
+    :param trace: log every request at debug level (off unless the log
+        level is debug: it costs per request).
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        table: MethodTable,
+        authenticator: Authenticator,
+        clock,
+        metrics: Metrics,
+        audit: Audit,
+        trace: bool = False,
+    ):
+        self.table = table
+        self._authenticator = authenticator
+        self._clock = clock
+        self._metrics = metrics
+        self._audit = audit
+        self.trace = trace
+
+    def handle(self, session: Session, payload: Union[bytes, str]) -> Union[Reply, "defer.Deferred[Reply]"]:
+        """Process one message.
+
+        :returns: the encoded reply, ``None`` when nothing is to be sent
+            (a notification), or a Deferred firing with one of those.
+            Never fails.
+        """
+        started = time.perf_counter()
+        request_id = session.next_request_id()
+        msg_id: Any = None
+        method = _UNKNOWN
+        is_notification = False
+        try:
+            wait = session.rate_limiter.take() if session.rate_limiter is not None else 0.0
+            try:
+                message = loads(payload)
+            except ValueError:
+                if wait:
+                    raise self._rate_limited(wait)
+                raise ParseError(reason="the message is not valid JSON")
+            if not isinstance(message, dict):
+                if isinstance(message, list):
+                    raise InvalidRequest(hint="batch requests are not supported; send one request per message")
+                raise InvalidRequest(hint="a request must be a JSON object")
+            if "id" in message:
+                msg_id = message["id"]
+                if not (msg_id is None or isinstance(msg_id, str) or (type(msg_id) is int)):
+                    msg_id = None
+                    raise InvalidRequest(hint="id must be a string, an integer or null")
+            else:
+                is_notification = True
+            if wait:
+                raise self._rate_limited(wait)
+            if message.get("jsonrpc") != "2.0":
+                raise InvalidRequest(hint='jsonrpc must be "2.0"')
+            name = message.get("method")
+            if not isinstance(name, str):
+                raise InvalidRequest(hint="method must be a string")
+            spec = self.table.get(name)
+            if spec is None:
+                raise MethodNotFound(
+                    method=name[:100], hint="see the API reference for the methods this server offers"
+                )
+            method = name
+            params = message.get("params", {})
+            if params is None:
+                params = {}
+            elif not isinstance(params, dict):
+                raise InvalidParams(
+                    param="params", rule="must be an object of named params", hint="send params as a JSON object"
+                )
+            principal, params = self._authorize(session, spec, params, request_id)
+            self._validate(session, spec, params, principal, request_id)
+            call = Call(session, principal, request_id, name)
+            if self.trace:
+                self.log.debug(
+                    "call {method}", method=name, conn_id=session.conn_id, request_id=request_id
+                )
+            result = spec.handler(call, params)
+        except Exception as e:
+            return self._error_reply(e, msg_id, is_notification, method, request_id, session, started)
+        if isinstance(result, defer.Deferred):
+            return result.addCallbacks(
+                self._result_reply,
+                self._failure_reply,
+                callbackArgs=(msg_id, is_notification, spec, request_id, started),
+                errbackArgs=(msg_id, is_notification, method, request_id, session, started),
+            )
+        return self._result_reply(result, msg_id, is_notification, spec, request_id, started)
+
+    def _rate_limited(self, wait: float) -> RateLimited:
+        self._metrics.rate_limited.inc()
+        return RateLimited(
+            retry_after_ms=max(1, int(wait * 1000 + 0.999)), reason="too many requests on this connection"
+        )
+
+    def _authorize(self, session: Session, spec: MethodSpec, params: dict, request_id: str):
+        """Who is calling, with ``auth_token`` taken out of ``params``.
+
+        :raises AuthenticationError: credentials missing, invalid, expired.
+        :raises PermissionDenied: role too low.
+        """
+        principal = session.current_principal()
+        if spec.name != "authenticate" and "auth_token" in params:
+            params = dict(params)
+            token = params.pop("auth_token")
+            try:
+                principal = self._authenticator.authenticate(token)
+            except AuthenticationError as e:
+                self._audit.failure(session, request_id, spec.name, e.reason)
+                raise
+        if spec.role is None:
+            return principal, params
+        if principal is None:
+            reason = "session expired" if session.expired else "not authenticated"
+            self._audit.failure(session, request_id, spec.name, reason)
+            raise AuthenticationError(reason)
+        if principal.role < spec.role:
+            self._audit.denied(session, request_id, spec.name, principal, spec.role.name)
+            raise PermissionDenied(spec.role.name, principal.role.name)
+        return principal, params
+
+    def _validate(self, session: Session, spec: MethodSpec, params: dict, principal: Optional[Principal], request_id: str) -> None:
+        if params or spec.takes_params:
+            error = best_match(spec.validator.iter_errors(params))
+            if error is not None:
+                path, rule, _value = describe(error)
+                name = dotted(path)
+                raise InvalidParams(param=name, rule=rule, hint=f"check the {name!r} param of {spec.name}")
+        if spec.camera_param is not None and principal is not None:
+            camera = params.get(spec.camera_param)
+            if camera is not None and not principal.may_use_camera(camera):
+                required = spec.role.name if spec.role else None
+                self._audit.denied(session, request_id, spec.name, principal, required, camera)
+                raise PermissionDenied(spec.role.name if spec.role else None, principal.role.name, camera)
+
+    def _metadata(self, request_id: str, started: float, spec: Optional[MethodSpec] = None) -> dict:
+        elapsed = time.perf_counter() - started
+        meta = {
+            "processing_time_ms": round(elapsed * 1000, 3),
+            "server_timestamp": iso_timestamp(self._clock.seconds(), millis=True),
+            "request_id": request_id,
+        }
+        if spec is not None and spec.deprecation is not None:
+            meta["deprecation"] = spec.deprecation.to_json()
+        return meta
+
+    def _result_reply(self, result, msg_id, is_notification, spec: MethodSpec, request_id, started) -> Reply:
+        self._metrics.observe_request(spec.name, 0, time.perf_counter() - started)
+        if spec.deprecation is not None:
+            self.log.warn(
+                "deprecated method {method} called (deprecated since {since}, use {replacement})",
+                method=spec.name,
+                since=spec.deprecation.since,
+                replacement=spec.deprecation.replacement,
+                request_id=request_id,
+            )
+        if is_notification:
+            return None
+        return dumps(
+            {"jsonrpc": "2.0", "id": msg_id, "result": result, "metadata": self._metadata(request_id, started, spec)}
+        )
+
+    def _failure_reply(self, failure, msg_id, is_notification, method, request_id, session, started) -> Reply:
+        return self._error_reply(failure.value, msg_id, is_notification, method, request_id, session, started, failure)
+
+    def _error_reply(self, exc, msg_id, is_notification, method, request_id, session, started, failure=None) -> Reply:
+        error = to_rpc_error(exc)
+        if error is None:
+            if failure is None:
+                self.log.failure(
+                    "internal error in {method}", method=method, request_id=request_id, conn_id=session.conn_id
+                )
+            else:
+                self.log.failure(
+                    "internal error in {method}",
+                    failure=failure,
+                    method=method,
+                    request_id=request_id,
+                    conn_id=session.conn_id,
+                )
+            error = InternalError(request_id=request_id, reason="the server failed; quote request_id to its operator")
+        self._metrics.observe_request(method, error.code, time.perf_counter() - started)
+        if is_notification:
+            return None
+        spec = self.table.get(method)
+        return dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": msg_id,
+                "error": error.to_json(),
+                "metadata": self._metadata(request_id, started, spec),
+            }
+        )

@@ -1,0 +1,111 @@
+"""The JSON-RPC error catalog (API.md) and the one place that maps domain
+exceptions to it."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from camservice.auth.errors import AuthenticationError, PermissionDenied
+from camservice.cameras.errors import CameraLimitReached, UnknownCamera
+
+__all__ = [
+    "AuthenticationFailed",
+    "DependencyFailed",
+    "InternalError",
+    "InvalidParams",
+    "InvalidRequest",
+    "InvalidState",
+    "MethodNotFound",
+    "NotFound",
+    "ParseError",
+    "PermissionDeniedError",
+    "RateLimited",
+    "RpcError",
+    "Unsupported",
+    "to_rpc_error",
+]
+
+
+class RpcError(Exception):
+    """An error answered to the client as ``{code, message, data}``."""
+
+    code = -32603
+    message = "Internal error"
+
+    def __init__(self, **data: Any):
+        super().__init__(data)
+        self.data = data
+
+    def to_json(self) -> dict:
+        return {"code": self.code, "message": self.message, "data": self.data}
+
+
+class ParseError(RpcError):
+    code, message = -32700, "Parse error"
+
+
+class InvalidRequest(RpcError):
+    code, message = -32600, "Invalid Request"
+
+
+class MethodNotFound(RpcError):
+    code, message = -32601, "Method not found"
+
+
+class InvalidParams(RpcError):
+    code, message = -32602, "Invalid params"
+
+
+class InternalError(RpcError):
+    code, message = -32603, "Internal error"
+
+
+class AuthenticationFailed(RpcError):
+    code, message = -32001, "Authentication failed"
+
+
+class PermissionDeniedError(RpcError):
+    code, message = -32002, "Permission denied"
+
+
+class NotFound(RpcError):
+    code, message = -32010, "Not found"
+
+
+class InvalidState(RpcError):
+    code, message = -32020, "Invalid state"
+
+
+class Unsupported(RpcError):
+    code, message = -32030, "Unsupported"
+
+
+class RateLimited(RpcError):
+    code, message = -32040, "Rate limited"
+
+
+class DependencyFailed(RpcError):
+    code, message = -32050, "Dependency failed"
+
+
+def to_rpc_error(exc: BaseException) -> Optional[RpcError]:
+    """The client-facing error for a domain exception, or ``None`` if it is
+    not one (a bug: answered as -32603)."""
+    if isinstance(exc, RpcError):
+        return exc
+    if isinstance(exc, AuthenticationError):
+        return AuthenticationFailed(reason=exc.reason)
+    if isinstance(exc, PermissionDenied):
+        data = {"required_role": exc.required_role, "have_role": exc.have_role}
+        if exc.camera is not None:
+            data["camera"] = exc.camera
+            data["reason"] = "camera not allowed"
+        else:
+            data["reason"] = "role too low"
+        return PermissionDeniedError(**data)
+    if isinstance(exc, UnknownCamera):
+        return NotFound(resource="camera", id=exc.args[0], reason="no such camera")
+    if isinstance(exc, CameraLimitReached):
+        return InvalidState(
+            state="camera_limit_reached", allowed_states=[], reason="the camera table is full"
+        )
+    return None

@@ -1,0 +1,14 @@
+"""JSON Schema fragments for params, per API.md's parameter rules."""
+
+__all__ = ["CAMERA_ID", "FILENAME", "LIMIT", "OFFSET"]
+
+CAMERA_ID = {"type": "string", "pattern": "^camera[0-9]+$", "maxLength": 32}
+#: plain names: no "/", no "..", no NUL, at most 255 bytes
+FILENAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 255,
+    "pattern": "^(?!\\.\\.?$)[^/\\x00]+$",
+}
+LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
+OFFSET = {"type": "integer", "minimum": 0}

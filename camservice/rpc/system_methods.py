@@ -1,0 +1,120 @@
+"""``get_system_status``, ``get_server_info``, ``get_status``, ``get_metrics``."""
+from __future__ import annotations
+
+import platform
+import sys
+
+import autobahn
+import twisted
+
+from camservice import __build_date__, __version__
+from camservice.auth.roles import Role
+from camservice.cameras.model import CameraStatus
+from camservice.cameras.registry import CameraRegistry
+from camservice.codec import CODEC
+from camservice.rpc.dispatcher import Call
+from camservice.rpc.methods import MethodSpec, MethodTable
+from camservice.rpc.notifier import Notifier
+from camservice.status import SystemStatus
+from camservice.sysinfo import SystemSampler
+from camservice.timeutil import iso_timestamp
+
+__all__ = ["API_VERSION", "SystemMethods"]
+
+API_VERSION = "1.0"
+
+#: What this server can do today (``get_server_info.capabilities``).
+CAPABILITIES = (
+    "websocket_jsonrpc",
+    "jwt_auth",
+    "api_key_auth",
+    "roles",
+    "event_subscriptions",
+    "virtual_cameras",
+    "network_cameras",
+    "health_endpoints",
+    "prometheus_metrics",
+)
+
+
+class SystemMethods:
+    """The service describing itself."""
+
+    def __init__(
+        self,
+        clock,
+        registry: CameraRegistry,
+        status: SystemStatus,
+        notifier: Notifier,
+        sampler: SystemSampler,
+        table: MethodTable,
+    ):
+        self._clock = clock
+        self._registry = registry
+        self._status = status
+        self._notifier = notifier
+        self._sampler = sampler
+        self._table = table
+
+    def specs(self) -> list[MethodSpec]:
+        return [
+            MethodSpec("get_system_status", self.get_system_status, Role.viewer,
+                       summary="starting, partial or ready, with the available cameras."),
+            MethodSpec("get_server_info", self.get_server_info, Role.viewer,
+                       summary="Name, version, capabilities and methods of this server."),
+            MethodSpec("get_status", self.get_status, Role.admin,
+                       summary="Overall health and each component's state."),
+            MethodSpec("get_metrics", self.get_metrics, Role.admin,
+                       summary="System, camera, recording, stream and API figures."),
+        ]
+
+    def get_system_status(self, call: Call, params: dict) -> dict:
+        result = self._status.system_status()
+        principal = call.principal
+        result["available_cameras"] = [c for c in result["available_cameras"] if principal.may_use_camera(c)]
+        return result
+
+    def get_server_info(self, call: Call, params: dict) -> dict:
+        return {
+            "name": "camservice",
+            "version": __version__,
+            "build_date": __build_date__,
+            "architecture": platform.machine(),
+            "capabilities": list(CAPABILITIES),
+            "supported_formats": [],
+            "max_cameras": self._registry.max_cameras,
+            "api_version": API_VERSION,
+            "methods": {spec.name: spec.version for spec in self._table},
+            "python_version": platform.python_version(),
+            "twisted_version": twisted.__version__,
+            "autobahn_version": autobahn.__version__,
+            "json_codec": CODEC,
+            "platform": sys.platform,
+        }
+
+    def get_status(self, call: Call, params: dict) -> dict:
+        return {
+            "status": self._status.overall(),
+            "uptime": int(self._status.uptime),
+            "version": __version__,
+            "components": self._status.components(),
+        }
+
+    def get_metrics(self, call: Call, params: dict) -> dict:
+        cameras = self._registry.cameras()
+        return {
+            "timestamp": iso_timestamp(self._clock.seconds()),
+            "system_metrics": self._sampler.sample(),
+            "camera_metrics": {
+                "connected_cameras": sum(1 for c in cameras if c.status is CameraStatus.CONNECTED),
+                "total_cameras": len(cameras),
+                "cameras": {
+                    c.id: {"status": c.status.value, "kind": c.kind.value, "resolution": c.resolution, "fps": c.fps}
+                    for c in cameras
+                },
+            },
+            # No recording or streaming is served yet: these are true zeros.
+            "recording_metrics": {"active_recordings": 0},
+            "stream_metrics": {"active_streams": 0, "total_streams": 0, "total_viewers": 0},
+            "api_metrics": self._notifier.stats(),
+        }

@@ -1,0 +1,60 @@
+"""``twistd camservice``: command-line options and the service maker."""
+from __future__ import annotations
+
+import sys
+
+from twisted.python import usage
+
+from camservice import __version__
+from camservice.config import ConfigError, default_config_path, load_config
+
+__all__ = ["Options", "makeService"]
+
+
+class Options(usage.Options):
+    """Options of ``twistd camservice``."""
+
+    synopsis = "[--config FILE]"
+    longdesc = (
+        "Run camservice: cameras managed over a WebSocket JSON-RPC API. "
+        "Without --config the packaged default configuration is used "
+        f"({default_config_path()}). Any key can be overridden by an "
+        "environment variable CAMSERVICE_<SECTION>__<KEY>, e.g. "
+        "CAMSERVICE_SERVER__PORT=9000. Logs go to stdout: JSON lines, or "
+        "text on a terminal (logging.format)."
+    )
+    optParameters = [
+        ["config", "c", None, "YAML configuration file (default: the packaged default)."],
+    ]
+
+    def opt_version(self):
+        """Print the camservice version and exit."""
+        print(f"camservice {__version__}")
+        sys.exit(0)
+
+
+def makeService(options: Options):
+    """Load and validate the configuration, then build the service tree.
+
+    On a bad configuration it writes one line per problem to stderr and
+    exits with status 2; nothing has been started.
+    """
+    from twisted.internet import reactor
+
+    from camservice.app import build_service
+    from camservice.auth.secret import load_or_create_secret
+
+    try:
+        config = load_config(options["config"])
+        secret = load_or_create_secret(config.auth)
+    except ConfigError as e:
+        for line in e.lines():
+            sys.stderr.write(f"camservice: config error: {line}\n")
+        raise SystemExit(2)
+
+    def on_start_failure(failure):
+        # A child failed after the reactor started: stop rather than run
+        # half a service.
+        reactor.stop()
+
+    return build_service(config, secret, reactor, on_start_failure)
