@@ -140,6 +140,9 @@ class RpcWebSocketFactory(WebSocketServerFactory):
             closeHandshakeTimeout=max(1, config.shutdown_timeout),
             allowedOrigins=list(config.allowed_origins),
             maxConnections=config.max_connections,
+            # Send a close frame naming the reason (1009 for oversize,
+            # 1007 for bad UTF-8) instead of just dropping the TCP link.
+            failByDrop=False,
         )
 
     def new_rate_limiter(self) -> Optional[TokenBucket]:

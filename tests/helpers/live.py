@@ -1,0 +1,59 @@
+"""A whole camservice tree running in the test process on a free port."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from camservice.app import build_service
+from camservice.auth.roles import Role
+from camservice.auth.secret import load_or_create_secret
+from camservice.auth.tokens import TokenAuthority
+from camservice.config import Config
+from camservice.service import ServiceTree
+from helpers.wsclient import connect
+
+
+@dataclass
+class LiveService:
+    tree: ServiceTree
+    config: Config
+    reactor: object
+    secret: str
+
+    @property
+    def port(self) -> int:
+        return self.tree.getServiceNamed("api").listening_port
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}{self.config.server.websocket_path}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def registry(self):
+        return self.tree.getServiceNamed("cameras")
+
+    def token(self, role: str = "admin", ttl: float = 3600, cameras: Optional[list] = None, user: str = "tester") -> str:
+        return TokenAuthority(self.secret, self.reactor).issue(user, Role.parse(role), ttl, cameras)
+
+    def connect(self):
+        """Fires with a connected :class:`helpers.wsclient.RpcClient`."""
+        return connect(self.reactor, self.url, self.port)
+
+    async def authed_client(self, role: str = "admin", **kw):
+        client = await self.connect()
+        reply = await client.call("authenticate", {"auth_token": self.token(role, **kw)})
+        assert reply["result"]["authenticated"] is True, reply
+        return client
+
+
+def start_live(config: Config, reactor) -> LiveService:
+    """Build and start the tree (listening on ``config.server.port``)."""
+    secret = load_or_create_secret(config.auth)
+    tree = build_service(config, secret, reactor)
+    tree.privilegedStartService()
+    tree.startService()
+    return LiveService(tree, config, reactor, secret)

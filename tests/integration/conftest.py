@@ -1,0 +1,34 @@
+"""Integration fixtures: a live service on 127.0.0.1 with a free port."""
+from __future__ import annotations
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+
+from camservice.config import load_config
+from helpers.live import start_live
+
+
+@pytest.fixture
+def service_settings():
+    """Config overrides for the ``live`` fixture; override per module."""
+    return {}
+
+
+@pytest.fixture
+def live(write_config, service_settings):
+    """A running service with one virtual camera; stopped after the test."""
+    document = {
+        "server": {"port": 0, "shutdown_timeout": 1, "auto_ping_interval": 0},
+        "logging": {"level": "info", "format": "json"},
+        "cameras": {"declared": [{"id": "camera1000", "kind": "virtual", "name": "Pattern", "resolution": "320x240", "fps": 10}]},
+    }
+    for section, values in service_settings.items():
+        if isinstance(values, dict):
+            document.setdefault(section, {}).update(values)
+        else:
+            document[section] = values
+    config = load_config(write_config(document))
+    service = start_live(config, reactor)
+    yield service
+    pytest_twisted.blockon(service.tree.stopService())
