@@ -20,10 +20,11 @@ __all__ = ["Audit"]
 class Audit:
     """Writes audit events and counts failures in the metrics."""
 
-    log = Logger(namespace="camservice.audit")
-
     def __init__(self, metrics: Metrics):
         self._metrics = metrics
+        # An instance attribute: a class-level Logger would take the class's
+        # own name as its namespace.
+        self.log = Logger(namespace="camservice.audit")
 
     def success(self, session: Session, request_id: str, principal: Principal) -> None:
         self.log.info(
