@@ -57,4 +57,10 @@ def makeService(options: Options):
         # half a service.
         reactor.stop()
 
-    return build_service(config, secret, reactor, on_start_failure)
+    from camservice.signals import SignalService
+
+    tree = build_service(config, secret, reactor, on_start_failure)
+    signals = SignalService(reactor)
+    signals.setName("signals")
+    signals.setServiceParent(tree)
+    return tree

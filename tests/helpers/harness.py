@@ -51,6 +51,7 @@ class Harness:
         sent: list = []
         session = Session(self.clock, sent.append, peer="tcp:127.0.0.1:1", rate_limiter=rate)
         self.outboxes[session.conn_id] = sent
+        self.notifier.attach(session)
         if role is not None:
             session.log_in(
                 Principal(
@@ -86,5 +87,6 @@ class Harness:
 
 def make_harness(config: Config, clock) -> Harness:
     tree = build_service(config, SECRET, clock)
+    tree.getServiceNamed("api").factory.notifier.start()
     tree.getServiceNamed("cameras").startService()
     return Harness(config, clock, tree)

@@ -1,0 +1,123 @@
+"""Child processes for integration tests: started with the reactor, their
+output collected, always stopped and reaped."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+from typing import Optional
+
+import treq
+from twisted.internet import defer, error, protocol, task
+
+TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Collector(protocol.ProcessProtocol):
+    def __init__(self):
+        self.out = bytearray()
+        self.err = bytearray()
+        self.ended = defer.Deferred()
+
+    def outReceived(self, data):
+        self.out += data
+
+    def errReceived(self, data):
+        self.err += data
+
+    def processEnded(self, reason):
+        code = reason.value.exitCode
+        signal_ = getattr(reason.value, "signal", None)
+        self.ended.callback(code if code is not None else -(signal_ or 0))
+
+
+class Child:
+    """A running child process.
+
+    :ivar ended: fires with the exit code (negative: killed by that signal).
+    """
+
+    def __init__(self, reactor, argv, env=None, cwd=None):
+        self.reactor = reactor
+        self.collector = _Collector()
+        environment = dict(os.environ)
+        environment.update(env or {})
+        self.transport = reactor.spawnProcess(
+            self.collector, argv[0], argv, env=environment, path=cwd
+        )
+        self.ended = self.collector.ended
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self.transport.pid
+
+    @property
+    def stdout(self) -> str:
+        return self.collector.out.decode("utf-8", "replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.collector.err.decode("utf-8", "replace")
+
+    def signal(self, name: str) -> None:
+        try:
+            self.transport.signalProcess(name)
+        except error.ProcessExitedAlready:
+            pass
+
+    async def stop(self, timeout: float = 10.0) -> int:
+        """TERM, then KILL after ``timeout`` seconds; the exit code."""
+        if not self.ended.called:
+            self.signal("TERM")
+            killer = self.reactor.callLater(timeout, self.signal, "KILL")
+            code = await self.ended
+            if killer.active():
+                killer.cancel()
+            return code
+        return await _copy(self.ended)
+
+
+def _copy(d: defer.Deferred) -> defer.Deferred:
+    copy = defer.Deferred()
+    d.addBoth(lambda r: (copy.callback(r), r)[1])
+    return copy
+
+
+def start_twistd(reactor, config_path=None, env=None, extra=()) -> Child:
+    """``twistd -n --pidfile= camservice [--config FILE]`` with this Python."""
+    argv = [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "camservice"]
+    if config_path is not None:
+        argv += ["--config", str(config_path)]
+    return Child(reactor, argv + list(extra), env=env)
+
+
+async def wait_for_http(reactor, url: str, child: Optional[Child] = None, timeout: float = 20.0):
+    """Poll ``url`` until it answers (any status); the response."""
+    deadline = reactor.seconds() + timeout
+    while True:
+        if child is not None and child.ended.called:
+            raise AssertionError(f"process ended early:\n{child.stdout}\n{child.stderr}")
+        try:
+            return await treq.get(url, timeout=2)
+        except Exception:
+            if reactor.seconds() > deadline:
+                raise
+            await task.deferLater(reactor, 0.05, lambda: None)
+
+
+async def run(reactor, argv, env=None, timeout: float = 30.0) -> tuple[int, str, str]:
+    """Run a command to completion: (exit code, stdout, stderr)."""
+    child = Child(reactor, argv, env=env)
+    killer = reactor.callLater(timeout, child.signal, "KILL")
+    code = await child.ended
+    if killer.active():
+        killer.cancel()
+    return code, child.stdout, child.stderr
