@@ -19,7 +19,7 @@ def service_settings():
 def live(write_config, service_settings):
     """A running service with one virtual camera; stopped after the test."""
     document = {
-        "server": {"port": 0, "shutdown_timeout": 1, "auto_ping_interval": 0},
+        "server": {"port": 0, "shutdown_timeout": 5, "auto_ping_interval": 0},
         "logging": {"level": "info", "format": "json"},
         "cameras": {"declared": [{"id": "camera1000", "kind": "virtual", "name": "Pattern", "resolution": "320x240", "fps": 10}]},
     }
