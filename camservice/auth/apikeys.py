@@ -21,6 +21,7 @@ from typing import Iterable, Optional
 from camservice.auth.errors import AuthenticationError
 from camservice.auth.principal import Principal
 from camservice.auth.roles import Role
+from camservice.auth.tokens import looks_like_jwt
 from camservice.fileutil import atomic_write, ensure_dir
 
 __all__ = ["ApiKey", "ApiKeyStore", "MIN_KEY_LENGTH", "generate_key"]
@@ -109,12 +110,15 @@ class ApiKeyStore:
         :param key: an existing key to import (at least 32 characters);
             ``None`` generates one.
         :returns: the key (shown once, never stored) and its entry.
-        :raises ValueError: for a key that is too short.
+        :raises ValueError: for a key that is too short, or shaped like a
+            JWT (it would be checked as a token and never match).
         """
         if key is None:
             key = generate_key()
         elif len(key) < MIN_KEY_LENGTH:
             raise ValueError(f"an API key must be at least {MIN_KEY_LENGTH} characters long")
+        elif looks_like_jwt(key):
+            raise ValueError("an API key must not look like a JWT (three dot-separated parts)")
         salt = secrets.token_bytes(16)
         existing = self.keys()
         ids = {k.id for k in existing}
@@ -153,13 +157,12 @@ class ApiKeyStore:
         except ValueError:
             raise AuthenticationError("API keys are unavailable")
         match = None
-        encoded_len = len(key) >= MIN_KEY_LENGTH
         for entry in stored:
             # Every entry is hashed and compared: the time taken does not
             # depend on which entry (if any) matches.
             if hmac.compare_digest(_digest(bytes.fromhex(entry.salt), key).hex(), entry.hash):
                 match = entry
-        if match is None or not encoded_len:
+        if match is None or len(key) < MIN_KEY_LENGTH:
             raise AuthenticationError("unknown API key")
         expires = _epoch(match.expires_at)
         if expires is not None and expires <= self._clock.seconds():

@@ -5,6 +5,7 @@ rather than PyJWT's wall clock.
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Iterable, Optional
 
@@ -90,7 +91,9 @@ class TokenAuthority:
         now = self._clock.seconds()
         for name in ("exp", "iat", "nbf"):
             if name in claims and (
-                not isinstance(claims[name], (int, float)) or isinstance(claims[name], bool)
+                not isinstance(claims[name], (int, float))
+                or isinstance(claims[name], bool)
+                or not math.isfinite(claims[name])
             ):
                 raise AuthenticationError(f"token claim {name} is not a number")
         if claims["exp"] + self._leeway <= now:

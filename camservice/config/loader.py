@@ -7,6 +7,7 @@ the administrator everything that is wrong.
 from __future__ import annotations
 
 import functools
+import re
 import json
 import os
 from pathlib import Path
@@ -76,10 +77,11 @@ def load_config(
     env_sources = _apply_overrides(document, environ)
     _fill_defaults(document, schema())
     problems = [
-        _problem_from(error, document, env_sources, source)
+        problem
         for error in sorted(
             _validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path))
         )
+        for problem in _problems_from(error, env_sources, source)
     ]
     if problems:
         raise ConfigError(problems)
@@ -168,14 +170,40 @@ def _schema_node(key_path: tuple) -> Optional[dict]:
     return node
 
 
+_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
 def _coerce(raw: str, node: dict) -> Any:
+    """Turn an environment value into the type the schema asks for.
+
+    Numbers are read in base 10 (``010`` is ten, ``1e3`` a thousand);
+    lists are JSON (``["a", "b"]``) or comma-separated (``a,b``); anything
+    that does not fit is passed on as text for the schema to refuse with a
+    clear rule.
+    """
     types = node.get("type")
     types = [types] if isinstance(types, str) else list(types or [])
-    if "null" in types and raw.strip() in ("", "null", "~"):
+    text = raw.strip()
+    if "null" in types and text in ("", "null", "~"):
         return None
     if "string" in types:
         return raw
-    return yaml.safe_load(raw)
+    if "integer" in types and re.fullmatch(r"[+-]?[0-9]+", text):
+        return int(text, 10)
+    if "number" in types:
+        try:
+            return float(text) if not re.fullmatch(r"[+-]?[0-9]+", text) else int(text, 10)
+        except ValueError:
+            return raw
+    if "boolean" in types and text.lower() in _BOOLEANS:
+        return _BOOLEANS[text.lower()]
+    if "array" in types:
+        if text.startswith("["):
+            return yaml.safe_load(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    if "object" in types and text.startswith("{"):
+        return yaml.safe_load(text)
+    return raw
 
 
 def _fill_defaults(instance: Any, node: dict) -> None:
@@ -203,7 +231,20 @@ def _source_for(path: tuple, env_sources: dict[tuple, str], file_source: str) ->
     return file_source
 
 
-def _problem_from(error, document, env_sources, file_source) -> ConfigProblem:
+def _problems_from(error, env_sources, file_source) -> list[ConfigProblem]:
+    """The problems one schema error stands for (one per unknown key)."""
+    if error.validator == "additionalProperties":
+        path = tuple(error.absolute_path)
+        allowed = sorted(error.schema.get("properties", {}))
+        rule = "is unknown (allowed: " + ", ".join(allowed) + ")"
+        return [
+            ConfigProblem(dotted(path + (key,)), rule, error.instance[key], _source_for(path + (key,), env_sources, file_source))
+            for key in sorted(set(error.instance) - set(allowed))
+        ]
+    return [_problem_from(error, env_sources, file_source)]
+
+
+def _problem_from(error, env_sources, file_source) -> ConfigProblem:
     if error.validator == "not" and tuple(error.absolute_path)[:2] == ("cameras", "declared"):
         path = tuple(error.absolute_path) + ("url",)
         rule, value = "is only allowed for kind: network", error.instance.get("url")
