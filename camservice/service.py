@@ -45,33 +45,26 @@ class Component(service.Service):
 
     def startService(self) -> defer.Deferred:
         service.Service.startService(self)
-        self.state = ComponentState.STARTING
-        d = defer.maybeDeferred(self.start)
-
-        def started(_):
-            self.state = ComponentState.RUNNING
-
-        def failed(f):
-            self.state = ComponentState.ERROR
-            self.error = f.getErrorMessage()
-            return f
-
-        return d.addCallbacks(started, failed)
+        return self._enter(ComponentState.STARTING, self.start, ComponentState.RUNNING)
 
     def stopService(self) -> defer.Deferred:
         service.Service.stopService(self)
-        self.state = ComponentState.STOPPING
-        d = defer.maybeDeferred(self.stop)
+        return self._enter(ComponentState.STOPPING, self.stop, ComponentState.STOPPED)
 
-        def stopped(_):
-            self.state = ComponentState.STOPPED
+    def _enter(self, transient: ComponentState, action, final: ComponentState) -> defer.Deferred:
+        """Run ``action`` in state ``transient``; ``final`` once it is done,
+        ``ERROR`` (with :attr:`error` set) if it fails."""
+        self.state = transient
+
+        def done(_):
+            self.state = final
 
         def failed(f):
             self.state = ComponentState.ERROR
             self.error = f.getErrorMessage()
             return f
 
-        return d.addCallbacks(stopped, failed)
+        return defer.maybeDeferred(action).addCallbacks(done, failed)
 
     def start(self):
         """Bring the component up; may return a Deferred."""
