@@ -97,6 +97,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "check-config":
             print(f"configuration OK: {config.source}")
+            _summary(config)
             return EXIT_OK
         if args.command == "token":
             return _token(args, config, clock)
@@ -108,6 +109,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (OSError, ValueError) as e:
         print(f"camservice-admin: {e}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _summary(config) -> None:
+    """Where the service will listen and the streams it will serve."""
+    from camservice.mediamtx.urls import StreamLocator
+
+    server = config.server
+    print(f"API:      ws://{server.host}:{server.port}{server.websocket_path}")
+    print(f"health:   http://{server.host}:{server.port}/health/ready")
+    print(f"MediaMTX: {config.mediamtx.mode}, Control API {config.mediamtx.api_url}")
+    locator = StreamLocator(config.mediamtx, config.streams)
+    for camera in config.cameras.declared:
+        urls = locator.urls(camera.id)
+        print(f"{camera.id} ({camera.kind}, {camera.name}):")
+        for proto in ("rtsp", "hls", "webrtc"):
+            if urls[proto]:
+                print(f"  {proto:<7} {urls[proto]}")
 
 
 def _token(args, config, clock) -> int:

@@ -14,6 +14,10 @@ from camservice.cameras.registry import CameraRegistry
 from camservice.config.model import Config
 from camservice.events import EventBus
 from camservice.logs import make_observer
+from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
+from camservice.mediamtx.controller import MediaMTXController
+from camservice.mediamtx.process import MediaMTXProcess
+from camservice.mediamtx.urls import StreamLocator
 from camservice.metrics import Metrics
 from camservice.rpc.audit import Audit
 from camservice.rpc.camera_methods import CameraMethods
@@ -22,7 +26,9 @@ from camservice.rpc.event_methods import EventMethods
 from camservice.rpc.methods import MethodTable
 from camservice.rpc.notifier import Notifier
 from camservice.rpc.session_methods import SessionMethods
+from camservice.rpc.stream_methods import StreamMethods
 from camservice.rpc.system_methods import SystemMethods
+from camservice.rpc.views import CameraPresenter
 from camservice.server.api_service import ApiServer
 from camservice.service import ServiceTree
 from camservice.status import SystemStatus
@@ -36,13 +42,21 @@ def build_service(
     secret: str,
     reactor,
     on_start_failure: Optional[Callable] = None,
+    mediamtx_api: Optional[IMediaMTXAPI] = None,
+    retry_jitter=None,
 ) -> ServiceTree:
     """The root service with its children, not yet started.
 
-    Children, in start order: ``cameras`` (the camera table), ``api``.
+    Children, in start order: ``cameras`` (the camera table),
+    ``mediamtx-process`` (managed mode only), ``mediamtx`` (the
+    controller), ``api``. They stop in reverse order.
 
     :param secret: the JWT secret (see :func:`camservice.auth.load_or_create_secret`).
     :param reactor: the reactor every part uses (also as its clock).
+    :param mediamtx_api: a Control API client to use instead of treq
+        against ``mediamtx.api_port`` (tests pass a fake).
+    :param retry_jitter: jitter function for MediaMTX retries (tests pass
+        ``lambda: 0``).
     """
     bus = EventBus()
     metrics = Metrics()
@@ -55,18 +69,33 @@ def build_service(
     registry.setName("cameras")
     registry.setServiceParent(tree)
 
+    api_client = mediamtx_api or MediaMTXClient(reactor, config.mediamtx.api_url, config.mediamtx.request_timeout)
+    controller = MediaMTXController(config.mediamtx, api_client, registry, bus, metrics, reactor, jitter=retry_jitter)
+    if config.mediamtx.mode == "managed":
+        process = MediaMTXProcess(
+            config.mediamtx, config.data_dir, metrics, reactor, on_started=controller.mediamtx_started
+        )
+        process.setName("mediamtx-process")
+        process.setServiceParent(tree)
+    controller.setName("mediamtx")
+    controller.setServiceParent(tree)
+
     authenticator = Authenticator(
         TokenAuthority(secret, reactor, config.auth.leeway),
         ApiKeyStore(config.auth.api_keys_file, reactor),
     )
     audit = Audit(metrics)
+    locator = StreamLocator(config.mediamtx, config.streams)
+    presenter = CameraPresenter(locator.urls)
     status = SystemStatus(reactor, registry)
-    notifier = Notifier(bus, reactor, metrics)
+    notifier = Notifier(bus, reactor, metrics, presenter)
+    streams = StreamMethods(registry, controller, locator, reactor)
     table = MethodTable()
     for group in (
         SessionMethods(authenticator, audit),
-        CameraMethods(registry, reactor),
-        SystemMethods(reactor, registry, status, notifier, SystemSampler(reactor, config.data_dir), table),
+        CameraMethods(registry, reactor, presenter, streams.camera_metrics),
+        streams,
+        SystemMethods(reactor, registry, status, notifier, SystemSampler(reactor, config.data_dir), table, controller),
         EventMethods(notifier),
     ):
         table.register_group(group)
@@ -78,5 +107,6 @@ def build_service(
     api.setServiceParent(tree)
 
     status.add_component("camera_monitor", registry)
+    status.add_component("mediamtx", controller)
     status.add_component("websocket_server", api)
     return tree

@@ -67,6 +67,33 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.mediamtx_restarts = Counter(
+            "camservice_mediamtx_restarts",
+            "Times the managed MediaMTX was restarted after it exited.",
+            registry=self.registry,
+        )
+        self.mediamtx_up = Gauge(
+            "camservice_mediamtx_up",
+            "1 when MediaMTX's Control API answers health checks, else 0.",
+            registry=self.registry,
+        )
+        self.mediamtx_breaker = Gauge(
+            "camservice_mediamtx_breaker_state",
+            "Circuit breaker state of MediaMTX calls: 0 closed, 1 half-open, 2 open.",
+            registry=self.registry,
+        )
+        self.mediamtx_calls = Counter(
+            "camservice_mediamtx_calls",
+            "Control API calls, by outcome (ok, unavailable, rejected, fast_fail).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.reconciliations = Counter(
+            "camservice_mediamtx_reconciliations",
+            "Path changes made to bring MediaMTX in line with the camera table, by action.",
+            ["action"],
+            registry=self.registry,
+        )
         self._request_children: dict = {}
         self._latency_children: dict = {}
 

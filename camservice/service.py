@@ -45,19 +45,19 @@ class Component(service.Service):
 
     def startService(self) -> defer.Deferred:
         service.Service.startService(self)
-        return self._enter(ComponentState.STARTING, self.start, ComponentState.RUNNING)
+        return self._enter(ComponentState.STARTING, self.start, None)
 
     def stopService(self) -> defer.Deferred:
         service.Service.stopService(self)
         return self._enter(ComponentState.STOPPING, self.stop, ComponentState.STOPPED)
 
-    def _enter(self, transient: ComponentState, action, final: ComponentState) -> defer.Deferred:
+    def _enter(self, transient: ComponentState, action, final: Optional[ComponentState]) -> defer.Deferred:
         """Run ``action`` in state ``transient``; ``final`` once it is done,
         ``ERROR`` (with :attr:`error` set) if it fails."""
         self.state = transient
 
         def done(_):
-            self.state = final
+            self.state = final if final is not None else self.started_state()
 
         def failed(f):
             self.state = ComponentState.ERROR
@@ -65,6 +65,11 @@ class Component(service.Service):
             return f
 
         return defer.maybeDeferred(action).addCallbacks(done, failed)
+
+    def started_state(self) -> ComponentState:
+        """The state once :meth:`start` is done (a component that depends
+        on something outside may still be waiting for it)."""
+        return ComponentState.RUNNING
 
     def start(self):
         """Bring the component up; may return a Deferred."""

@@ -114,6 +114,20 @@ class SystemStatus:
             "cameras": {c.id: c.status.value for c in cameras},
         }
 
+    def mediamtx_health(self) -> tuple[bool, dict]:
+        """``/health/mediamtx``: good when MediaMTX answers its health
+        checks and the paths are in place."""
+        controller = self._components.get("mediamtx")
+        if controller is None:
+            return False, {"status": "not_configured"}
+        good = controller.health.value == "up"
+        return good, {
+            "status": controller.health.value,
+            "detail": controller.detail,
+            "breaker": controller.breaker.state.value,
+            "version": controller.mediamtx_version,
+        }
+
     def component_error(self, name: str) -> Optional[str]:
         component = self._components.get(name)
         return component.error if component is not None else None

@@ -3,7 +3,8 @@
 #   - Debian packages (apt) it runs and tests with;
 #   - .venv:        the project and the newest PyPI releases of its dependencies;
 #   - .venv-debian: the project on Debian 12's packaged Twisted, Autobahn, treq...
-#                   (python3 -m venv --system-site-packages), what the .deb runs on.
+#                   (python3 -m venv --system-site-packages), what the .deb runs on;
+#   - the pinned MediaMTX, built once into ~/.cache/camservice (tools/build-mediamtx.sh).
 # Usage: tools/bootstrap.sh [latest|debian|all]   (default: latest)
 # A second run with nothing changed installs nothing.
 set -euo pipefail
@@ -14,7 +15,7 @@ what=${1:-latest}
 PY=/usr/bin/python3
 
 # Packages for running (latest venv) and for the Debian-packaged test matrix.
-APT_RUN=(python3 python3-venv python3-pip ca-certificates)
+APT_RUN=(python3 python3-venv python3-pip ca-certificates ffmpeg)
 APT_DEBIAN=(python3-twisted python3-autobahn python3-treq python3-pyudev python3-yaml
             python3-jsonschema python3-jwt python3-prometheus-client python3-service-identity
             python3-ujson python3-setuptools python3-pytest python3-pytest-twisted)
@@ -75,9 +76,11 @@ venv_debian() {
     echo "$want" > "$stamp"
 }
 
+mediamtx() { tools/build-mediamtx.sh >/dev/null; }
+
 case "$what" in
-    latest) venv_latest ;;
-    debian) venv_debian ;;
-    all) venv_latest; venv_debian ;;
+    latest) venv_latest; mediamtx ;;
+    debian) venv_debian; mediamtx ;;
+    all) venv_latest; venv_debian; mediamtx ;;
     *) echo "usage: $0 [latest|debian|all]" >&2; exit 2 ;;
 esac

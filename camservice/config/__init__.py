@@ -8,8 +8,10 @@ from camservice.config.model import (
     Config,
     DeclaredCamera,
     LoggingConfig,
+    MediaMTXConfig,
     RateLimitConfig,
     ServerConfig,
+    StreamsConfig,
 )
 
 __all__ = [
@@ -20,8 +22,10 @@ __all__ = [
     "ConfigProblem",
     "DeclaredCamera",
     "LoggingConfig",
+    "MediaMTXConfig",
     "RateLimitConfig",
     "ServerConfig",
+    "StreamsConfig",
     "default_config_path",
     "load_config",
 ]

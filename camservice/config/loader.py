@@ -324,3 +324,6 @@ def _resolve_paths(document: dict, base: Path, environ: Mapping[str, str], euid:
     auth["api_keys_file"] = (
         absolute(auth["api_keys_file"]) if auth["api_keys_file"] else data_dir / "api-keys.json"
     )
+    mediamtx = document["mediamtx"]
+    if mediamtx["binary"] and "/" in mediamtx["binary"]:
+        mediamtx["binary"] = str(absolute(mediamtx["binary"]))

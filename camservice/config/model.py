@@ -17,8 +17,10 @@ __all__ = [
     "Config",
     "DeclaredCamera",
     "LoggingConfig",
+    "MediaMTXConfig",
     "RateLimitConfig",
     "ServerConfig",
+    "StreamsConfig",
     "from_mapping",
 ]
 
@@ -61,6 +63,50 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class MediaMTXConfig:
+    mode: str
+    binary: Optional[str]
+    host: str
+    media_host: str
+    api_port: int
+    rtsp_port: int
+    hls_port: int
+    webrtc_port: int
+    webrtc_udp_port: int
+    protocols: tuple[str, ...]
+    health_check_interval: float
+    request_timeout: float
+    retry_attempts: int
+    retry_initial_delay: float
+    retry_max_delay: float
+    breaker_failure_threshold: int
+    breaker_reset_timeout: float
+    restart_min_delay: float
+    restart_max_delay: float
+    stop_timeout: float
+    reconcile_interval: float
+    on_demand_close_after: int
+    source_start_timeout: int
+    ffmpeg: str
+    encoder: str
+    log_level: str
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the Control API."""
+        return f"http://{_host_for_url(self.host)}:{self.api_port}"
+
+
+@dataclass(frozen=True)
+class StreamsConfig:
+    public_host: Optional[str]
+
+
+def _host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@dataclass(frozen=True)
 class DeclaredCamera:
     id: str
     kind: str
@@ -88,6 +134,8 @@ class Config:
     server: ServerConfig
     auth: AuthConfig
     logging: LoggingConfig
+    mediamtx: MediaMTXConfig
+    streams: StreamsConfig
     cameras: CamerasConfig
     source: str = ""
 

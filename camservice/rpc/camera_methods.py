@@ -8,7 +8,7 @@ from camservice.cameras.registry import CameraRegistry
 from camservice.rpc.dispatcher import Call
 from camservice.rpc.methods import MethodSpec, object_schema
 from camservice.rpc.params import CAMERA_ID
-from camservice.rpc.views import camera_view
+from camservice.rpc.views import CameraPresenter
 
 __all__ = ["CameraMethods"]
 
@@ -20,11 +20,17 @@ class CameraMethods:
 
     :param registry: the camera table.
     :param clock: ``IReactorTime`` (POSIX seconds), for uptimes.
+    :param presenter: renders cameras.
+    :param stream_metrics: ``async (camera_id) -> {bytes_sent, readers,
+        uptime}`` or ``None`` (MediaMTX unreachable); without it, no media
+        server serves the cameras.
     """
 
-    def __init__(self, registry: CameraRegistry, clock):
+    def __init__(self, registry: CameraRegistry, clock, presenter: CameraPresenter, stream_metrics=None):
         self._registry = registry
         self._clock = clock
+        self._presenter = presenter
+        self._stream_metrics = stream_metrics
 
     def specs(self) -> list[MethodSpec]:
         return [
@@ -58,21 +64,27 @@ class CameraMethods:
         principal = call.principal
         cameras = [c for c in self._registry.cameras() if principal.may_use_camera(c.id)]
         return {
-            "cameras": [camera_view(c) for c in cameras],
+            "cameras": [self._presenter.camera(c) for c in cameras],
             "total": len(cameras),
             "connected": sum(1 for c in cameras if c.status is CameraStatus.CONNECTED),
         }
 
-    def get_camera_status(self, call: Call, params: dict) -> dict:
+    async def get_camera_status(self, call: Call, params: dict) -> dict:
         if params.get("debug") and call.principal.role < Role.admin:
             raise PermissionDenied(Role.admin.name, call.principal.role.name)
         camera = self._registry.get(params["device"])
-        result = camera_view(camera)
+        result = self._presenter.camera(camera)
         uptime = 0
         if camera.status is CameraStatus.CONNECTED and camera.connected_at is not None:
             uptime = max(0, int(self._clock.seconds() - camera.connected_at))
-        # No media server serves cameras yet, so nothing has been sent.
-        result["metrics"] = {"bytes_sent": 0, "readers": 0, "uptime": uptime}
+        # uptime: of the camera; bytes and readers: of its stream, null when
+        # MediaMTX cannot be asked right now.
+        stream = await self._stream_metrics(camera.id) if self._stream_metrics is not None else None
+        result["metrics"] = {
+            "bytes_sent": stream["bytes_sent"] if stream else None,
+            "readers": stream["readers"] if stream else None,
+            "uptime": uptime,
+        }
         result["capabilities"] = {"formats": list(camera.formats), "resolutions": list(camera.resolutions)}
         if params.get("debug"):
             result["debug"] = {

@@ -8,6 +8,7 @@ once, for every method.
 from __future__ import annotations
 
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
@@ -148,6 +149,8 @@ class Dispatcher:
                     "call {method}", method=name, conn_id=session.conn_id, request_id=request_id
                 )
             result = spec.handler(call, params)
+            if isinstance(result, Coroutine):
+                result = defer.ensureDeferred(result)
         except Exception as e:
             return self._error_reply(e, msg_id, is_notification, method, request_id, session, started)
         if isinstance(result, defer.Deferred):

@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 from camservice.auth.errors import AuthenticationError, PermissionDenied
 from camservice.cameras.errors import CameraLimitReached, UnknownCamera
+from camservice.mediamtx.errors import MediaMTXError
 
 __all__ = [
     "AuthenticationFailed",
@@ -104,6 +105,8 @@ def to_rpc_error(exc: BaseException) -> Optional[RpcError]:
         return PermissionDeniedError(**data)
     if isinstance(exc, UnknownCamera):
         return NotFound(resource="camera", id=exc.args[0], reason="no such camera")
+    if isinstance(exc, MediaMTXError):
+        return DependencyFailed(dependency="mediamtx", detail=exc.detail)
     if isinstance(exc, CameraLimitReached):
         return InvalidState(
             state="camera_limit_reached", allowed_states=[], reason="the camera table is full"

@@ -49,8 +49,9 @@ def object_schema(
 class MethodSpec:
     """One method of the API.
 
-    :ivar handler: ``handler(call, params)`` returning the result or a
-        Deferred firing with it; raises or fails with domain errors.
+    :ivar handler: ``handler(call, params)`` returning the result, a
+        Deferred firing with it, or a coroutine (``async def``); raises or
+        fails with domain errors.
     :ivar role: least role, or ``None`` for methods open to anyone.
     :ivar params: JSON Schema of the params object.
     :ivar version: API version that introduced the method.

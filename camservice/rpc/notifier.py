@@ -13,13 +13,13 @@ from camservice.codec import dumps
 from camservice.events import CAMERA_TOPICS, RECORDING_TOPICS, Event, EventBus
 from camservice.metrics import Metrics
 from camservice.rpc.session import Session
-from camservice.rpc.views import camera_view
+from camservice.rpc.views import CameraPresenter
 from camservice.timeutil import iso_timestamp
 
 __all__ = ["Notifier", "notification_for"]
 
 
-def notification_for(event: Event, clock) -> tuple[str, dict]:
+def notification_for(event: Event, clock, presenter: CameraPresenter) -> tuple[str, dict]:
     """The notification ``(method, params)`` announcing ``event``.
 
     ``camera.*`` events are ``camera_status_update`` with the Camera;
@@ -28,7 +28,7 @@ def notification_for(event: Event, clock) -> tuple[str, dict]:
     fields.
     """
     if event.topic in CAMERA_TOPICS:
-        return "camera_status_update", camera_view(event.subject)
+        return "camera_status_update", presenter.camera(event.subject)
     data = dict(event.data or {})
     if event.topic in RECORDING_TOPICS:
         return "recording_status_update", data
@@ -45,12 +45,14 @@ class Notifier:
     :param bus: the event bus to listen to.
     :param clock: ``IReactorTime``.
     :param metrics: counts notifications sent.
+    :param presenter: renders cameras.
     """
 
     log = Logger()
 
-    def __init__(self, bus: EventBus, clock, metrics: Metrics):
+    def __init__(self, bus: EventBus, clock, metrics: Metrics, presenter: CameraPresenter):
         self._clock = clock
+        self._presenter = presenter
         self._metrics = metrics
         self._sessions: dict[str, Session] = {}
         self._unsubscribe: Optional[Callable[[], None]] = None
@@ -84,7 +86,7 @@ class Notifier:
         recipients = [s for s in self._sessions.values() if s.wants(event)]
         if not recipients:
             return 0
-        method, params = notification_for(event, self._clock)
+        method, params = notification_for(event, self._clock, self._presenter)
         payload = dumps({"jsonrpc": "2.0", "method": method, "params": params})
         for session in recipients:
             session.send(payload)

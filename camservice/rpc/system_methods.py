@@ -12,6 +12,10 @@ from camservice.auth.roles import Role
 from camservice.cameras.model import CameraStatus
 from camservice.cameras.registry import CameraRegistry
 from camservice.codec import CODEC
+from camservice.mediamtx.controller import MediaMTXController
+from camservice.mediamtx.errors import MediaMTXError
+from camservice.mediamtx.paths import is_ready
+from camservice.mediamtx.sources import OWNED_PATH
 from camservice.rpc.dispatcher import Call
 from camservice.rpc.methods import MethodSpec, MethodTable
 from camservice.rpc.notifier import Notifier
@@ -32,6 +36,7 @@ CAPABILITIES = (
     "event_subscriptions",
     "virtual_cameras",
     "network_cameras",
+    "streaming",
     "health_endpoints",
     "prometheus_metrics",
 )
@@ -48,6 +53,7 @@ class SystemMethods:
         notifier: Notifier,
         sampler: SystemSampler,
         table: MethodTable,
+        controller: MediaMTXController,
     ):
         self._clock = clock
         self._registry = registry
@@ -55,6 +61,7 @@ class SystemMethods:
         self._notifier = notifier
         self._sampler = sampler
         self._table = table
+        self._controller = controller
 
     def specs(self) -> list[MethodSpec]:
         return [
@@ -89,6 +96,8 @@ class SystemMethods:
             "twisted_version": twisted.__version__,
             "autobahn_version": autobahn.__version__,
             "json_codec": CODEC,
+            "mediamtx_version": self._controller.mediamtx_version,
+            "stream_protocols": list(self._controller.config.protocols),
             "platform": sys.platform,
         }
 
@@ -100,7 +109,19 @@ class SystemMethods:
             "components": self._status.components(),
         }
 
-    def get_metrics(self, call: Call, params: dict) -> dict:
+    async def _stream_metrics(self) -> dict:
+        try:
+            paths = await self._controller.all_paths()
+        except MediaMTXError as e:
+            return {"active_streams": None, "total_streams": None, "total_viewers": None, "error": e.detail}
+        owned = [p for name, p in paths.items() if OWNED_PATH.match(name)]
+        return {
+            "active_streams": sum(1 for p in owned if is_ready(p)),
+            "total_streams": len(owned),
+            "total_viewers": sum(len(p.get("readers") or []) for p in owned),
+        }
+
+    async def get_metrics(self, call: Call, params: dict) -> dict:
         cameras = self._registry.cameras()
         return {
             "timestamp": iso_timestamp(self._clock.seconds()),
@@ -113,8 +134,13 @@ class SystemMethods:
                     for c in cameras
                 },
             },
-            # No recording or streaming is served yet: these are true zeros.
+            # Recording is not part of this version: nothing can be recording.
             "recording_metrics": {"active_recordings": 0},
-            "stream_metrics": {"active_streams": 0, "total_streams": 0, "total_viewers": 0},
+            "stream_metrics": await self._stream_metrics(),
+            "mediamtx": {
+                "health": self._controller.health.value,
+                "breaker": self._controller.breaker.state.value,
+                "detail": self._controller.detail,
+            },
             "api_metrics": self._notifier.stats(),
         }

@@ -1,21 +1,39 @@
 """How service objects look on the wire (API.md's result shapes)."""
 from __future__ import annotations
 
-from camservice.cameras.model import Camera
+from typing import Callable, Optional
 
-__all__ = ["camera_view", "NO_STREAMS"]
+from camservice.cameras.model import Camera, CameraKind
 
-#: A camera no media server serves (yet): the keys are there, the URLs not.
+__all__ = ["CameraPresenter", "NO_STREAMS"]
+
+#: A camera no media server serves: the keys are there, the URLs not.
 NO_STREAMS = {"rtsp": None, "hls": None, "webrtc": None}
+_STREAMED = (CameraKind.VIRTUAL, CameraKind.NETWORK)
 
 
-def camera_view(camera: Camera) -> dict:
-    """API.md's Camera: ``{device, status, name, resolution, fps, streams}``."""
-    return {
-        "device": camera.id,
-        "status": camera.status.value,
-        "name": camera.name,
-        "resolution": camera.resolution,
-        "fps": camera.fps,
-        "streams": dict(camera.streams) if camera.streams else dict(NO_STREAMS),
-    }
+class CameraPresenter:
+    """Renders API.md's Camera: ``{device, status, name, resolution, fps,
+    streams}``.
+
+    :param stream_urls: ``path -> {rtsp, hls, webrtc}`` for cameras that
+        MediaMTX serves, or ``None`` when no media server is configured.
+    """
+
+    def __init__(self, stream_urls: Optional[Callable[[str], dict]] = None):
+        self._stream_urls = stream_urls
+
+    def streams(self, camera: Camera) -> dict:
+        if self._stream_urls is None or camera.kind not in _STREAMED:
+            return dict(NO_STREAMS)
+        return self._stream_urls(camera.id)
+
+    def camera(self, camera: Camera) -> dict:
+        return {
+            "device": camera.id,
+            "status": camera.status.value,
+            "name": camera.name,
+            "resolution": camera.resolution,
+            "fps": camera.fps,
+            "streams": self.streams(camera),
+        }

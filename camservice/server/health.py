@@ -29,7 +29,7 @@ class _Check(Resource):
 
 
 class HealthResource(Resource):
-    """``/health`` with ``alive``, ``ready`` and ``cameras`` children.
+    """``/health`` with ``alive``, ``ready``, ``cameras`` and ``mediamtx``.
 
     :param status: the service's status.
     """
@@ -40,6 +40,7 @@ class HealthResource(Resource):
         self.putChild(b"alive", _Check(self._alive))
         self.putChild(b"ready", _Check(self._ready))
         self.putChild(b"cameras", _Check(status.cameras_health))
+        self.putChild(b"mediamtx", _Check(status.mediamtx_health))
 
     def _alive(self) -> tuple[bool, dict]:
         # Answering at all proves the reactor runs.

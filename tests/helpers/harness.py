@@ -31,6 +31,19 @@ class Harness:
         """Notifications delivered to ``session`` so far, decoded."""
         return [json.loads(p) for p in self.outboxes[session.conn_id]]
 
+    def stop(self) -> None:
+        """Stop what :func:`make_harness` started (its loops use the clock)."""
+        self.tree.getServiceNamed("mediamtx").stopService()
+        self.tree.getServiceNamed("cameras").stopService()
+
+    @property
+    def mediamtx(self):
+        return self.tree.mediamtx
+
+    @property
+    def controller(self):
+        return self.tree.getServiceNamed("mediamtx")
+
     @property
     def dispatcher(self) -> Dispatcher:
         return self.tree.getServiceNamed("api").factory.dispatcher
@@ -85,8 +98,14 @@ class Harness:
         return self.raw(session, message)
 
 
-def make_harness(config: Config, clock) -> Harness:
-    tree = build_service(config, SECRET, clock)
+def make_harness(config: Config, clock, mediamtx=None) -> Harness:
+    """The service tree on ``clock`` with a fake MediaMTX API."""
+    from fakes.mediamtx import FakeMediaMTX
+
+    mediamtx = mediamtx or FakeMediaMTX(clock)
+    tree = build_service(config, SECRET, clock, mediamtx_api=mediamtx, retry_jitter=lambda: 0)
+    tree.mediamtx = mediamtx
     tree.getServiceNamed("api").factory.notifier.start()
     tree.getServiceNamed("cameras").startService()
+    tree.getServiceNamed("mediamtx").startService()
     return Harness(config, clock, tree)

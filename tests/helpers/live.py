@@ -36,6 +36,25 @@ class LiveService:
     def registry(self):
         return self.tree.getServiceNamed("cameras")
 
+    @property
+    def controller(self):
+        return self.tree.getServiceNamed("mediamtx")
+
+    async def _wait_up(self, timeout: float) -> None:
+        from twisted.internet import task
+
+        deadline = self.reactor.seconds() + timeout
+        while self.controller.health.value != "up":
+            if self.reactor.seconds() > deadline:
+                raise AssertionError(f"MediaMTX not up after {timeout} s: {self.controller.detail}")
+            await task.deferLater(self.reactor, 0.05, lambda: None)
+
+    def wait_mediamtx_up(self, timeout: float = 20.0):
+        """Fires once the controller reports MediaMTX up (paths in place)."""
+        from twisted.internet import defer
+
+        return defer.ensureDeferred(self._wait_up(timeout))
+
     def token(self, role: str = "admin", ttl: float = 3600, cameras: Optional[list] = None, user: str = "tester") -> str:
         return TokenAuthority(self.secret, self.reactor).issue(user, Role.parse(role), ttl, cameras)
 

@@ -16,9 +16,37 @@ TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twi
 
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports free on 127.0.0.1 for both TCP and UDP."""
+    ports: list[int] = []
+    held = []
+    try:
+        while len(ports) < n:
+            tcp = socket.socket()
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                tcp.close()
+                udp.close()
+                continue
+            held += [tcp, udp]
+            ports.append(port)
+    finally:
+        for s in held:
+            s.close()
+    return ports
+
+
+def mediamtx_ports() -> dict:
+    """``mediamtx`` config keys for a MediaMTX on free loopback ports."""
+    api, rtsp, hls, webrtc, udp = free_ports(5)
+    return {"api_port": api, "rtsp_port": rtsp, "hls_port": hls, "webrtc_port": webrtc, "webrtc_udp_port": udp}
 
 
 class _Collector(protocol.ProcessProtocol):

@@ -7,6 +7,7 @@ from twisted.internet import reactor
 
 from camservice.config import load_config
 from helpers.live import start_live
+from helpers.processes import mediamtx_ports
 
 
 @pytest.fixture
@@ -21,6 +22,7 @@ def live(write_config, service_settings):
     document = {
         "server": {"port": 0, "shutdown_timeout": 5, "auto_ping_interval": 0},
         "logging": {"level": "info", "format": "json"},
+        "mediamtx": dict(mediamtx_ports(), health_check_interval=0.5, restart_min_delay=0.5, log_level="warn"),
         "cameras": {"declared": [{"id": "camera1000", "kind": "virtual", "name": "Pattern", "resolution": "320x240", "fps": 10}]},
     }
     for section, values in service_settings.items():
@@ -30,5 +32,8 @@ def live(write_config, service_settings):
             document[section] = values
     config = load_config(write_config(document))
     service = start_live(config, reactor)
-    yield service
-    pytest_twisted.blockon(service.tree.stopService())
+    try:
+        pytest_twisted.blockon(service.wait_mediamtx_up())
+        yield service
+    finally:
+        pytest_twisted.blockon(service.tree.stopService())

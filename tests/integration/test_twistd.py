@@ -10,18 +10,21 @@ import pytest_twisted
 import treq
 from twisted.internet import reactor
 
-from helpers.processes import TWISTD, free_port, run, start_twistd, wait_for_http
+from helpers.processes import TWISTD, free_port, mediamtx_ports, run, start_twistd, wait_for_http
 from helpers.wsclient import connect
 
 ADMIN = [sys.executable, "-m", "camservice.admin"]
 
 
 def _env(tmp_path, port):
-    return {
+    env = {
         "CAMSERVICE_DATA_DIR": str(tmp_path / "state"),
         "CAMSERVICE_SERVER__PORT": str(port),
         "CAMSERVICE_SERVER__SHUTDOWN_TIMEOUT": "2",
     }
+    for key, value in mediamtx_ports().items():
+        env[f"CAMSERVICE_MEDIAMTX__{key.upper()}"] = str(value)
+    return env
 
 
 @pytest_twisted.ensureDeferred

@@ -47,13 +47,18 @@ async def test_unauthenticated_call_is_refused_then_authenticate_lists_cameras(l
     listing = _ok(await client.call("get_camera_list"))
     assert listing["total"] == 1 and listing["connected"] == 1
     camera = listing["cameras"][0]
+    m = live.config.mediamtx
     assert camera == {
         "device": "camera1000",
         "status": "CONNECTED",
         "name": "Pattern",
         "resolution": "320x240",
         "fps": 10,
-        "streams": {"rtsp": None, "hls": None, "webrtc": None},
+        "streams": {
+            "rtsp": f"rtsp://127.0.0.1:{m.rtsp_port}/camera1000",
+            "hls": f"http://127.0.0.1:{m.hls_port}/camera1000/index.m3u8",
+            "webrtc": f"http://127.0.0.1:{m.webrtc_port}/camera1000/whep",
+        },
     }
     denied = await client.call("get_status")
     assert denied["error"]["code"] == -32002
@@ -227,7 +232,7 @@ async def test_status_methods_for_admin(live):
     assert status["components"] == {
         "websocket_server": "RUNNING",
         "camera_monitor": "RUNNING",
-        "mediamtx": "STOPPED",
+        "mediamtx": "RUNNING",
     }
     system = _ok(await client.call("get_system_status"))
     assert system["status"] == "ready"

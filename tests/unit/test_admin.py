@@ -232,7 +232,10 @@ def test_keys_with_a_corrupt_file_fail_cleanly(run, tmp_path):
 def test_check_config_ok(run, config_path):
     status, out, err = run("check-config")
     assert status == 0
-    assert out.strip() == f"configuration OK: {config_path}"
+    lines = out.strip().splitlines()
+    assert lines[0] == f"configuration OK: {config_path}"
+    assert "API:      ws://127.0.0.1:8002/ws" in lines
+    assert "MediaMTX: managed, Control API http://127.0.0.1:9997" in lines
     assert err == ""
 
 

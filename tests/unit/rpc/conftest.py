@@ -19,4 +19,6 @@ def harness(write_config, clock):
             }
         )
     )
-    return make_harness(config, clock)
+    harness = make_harness(config, clock)
+    yield harness
+    harness.stop()

@@ -22,7 +22,11 @@ def test_default_is_camera_and_recording_events_for_authenticated_only(harness):
             "name": "New name",
             "resolution": "320x240",
             "fps": 10,
-            "streams": {"rtsp": None, "hls": None, "webrtc": None},
+            "streams": {
+                "rtsp": "rtsp://127.0.0.1:8554/camera1000",
+                "hls": "http://127.0.0.1:8888/camera1000/index.m3u8",
+                "webrtc": "http://127.0.0.1:8889/camera1000/whep",
+            },
         },
     }
 

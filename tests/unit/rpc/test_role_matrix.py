@@ -51,7 +51,9 @@ def _table():
     clock = Clock()
     clock.advance(1_700_000_000)
     config = load_config(environ={}, euid=1000)
-    return make_harness(config, clock).dispatcher.table
+    harness = make_harness(config, clock)
+    harness.stop()
+    return harness.dispatcher.table
 
 
 TABLE = _table()
@@ -91,4 +93,5 @@ def test_role_matrix(harness, method, role):
         assert error["data"]["required_role"] == required
         assert error["data"]["have_role"] == role
     else:
-        assert error is None, reply
+        # past the role gate: success, or a domain error of the call itself
+        assert error is None or error["code"] not in (-32001, -32002), reply

@@ -1,0 +1,145 @@
+"""A treq client of MediaMTX's v3 Control API (``mediamtx-openapi.yaml``).
+
+Every call is bounded by one timeout covering the response *and* its body
+(treq's own ``timeout=`` only covers the headers). Transport failures,
+timeouts and 5xx become :class:`MediaMTXUnavailable`; 4xx become
+:class:`MediaMTXRejected` (:class:`PathNotFound` for 404).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+from urllib.parse import quote
+
+import treq
+from treq.client import HTTPClient
+from twisted.internet import defer
+from twisted.web.client import Agent, HTTPConnectionPool
+from zope.interface import Interface, implementer
+
+from camservice._defer import async_to_deferred
+from camservice.mediamtx.errors import MediaMTXRejected, MediaMTXUnavailable, PathNotFound
+
+__all__ = ["IMediaMTXAPI", "MediaMTXClient"]
+
+_PAGE = 1000
+
+
+class IMediaMTXAPI(Interface):
+    """The Control API calls camservice makes (each returns a Deferred)."""
+
+    def info():
+        """Fires with ``/v3/info``: ``{version, started}``."""
+
+    def list_paths():
+        """Fires with every live path (``Path`` objects) by name."""
+
+    def get_path(name):
+        """Fires with one live path; fails with :class:`PathNotFound`."""
+
+    def list_path_configs():
+        """Fires with every path configuration (``PathConf``) by name."""
+
+    def add_path_config(name, conf):
+        """Adds a path configuration."""
+
+    def replace_path_config(name, conf):
+        """Replaces all values of a path configuration."""
+
+    def delete_path_config(name):
+        """Removes a path configuration; fails with :class:`PathNotFound`."""
+
+    def close():
+        """Drops pooled connections; fires when done."""
+
+
+@implementer(IMediaMTXAPI)
+class MediaMTXClient:
+    """Talks to one MediaMTX.
+
+    :param reactor: the reactor (and clock for timeouts).
+    :param base_url: e.g. ``http://127.0.0.1:9997``.
+    :param timeout: seconds per call, response and body together.
+    """
+
+    def __init__(self, reactor, base_url: str, timeout: float):
+        self._reactor = reactor
+        self._base = base_url.rstrip("/")
+        self._timeout = timeout
+        self._pool = HTTPConnectionPool(reactor, persistent=True)
+        self._pool.maxPersistentPerHost = 4
+        self._http = HTTPClient(Agent(reactor, pool=self._pool))
+
+    def info(self) -> defer.Deferred:
+        return self._request("GET", "/v3/info")
+
+    @async_to_deferred
+    async def list_paths(self) -> dict[str, dict]:
+        return await self._all_pages("/v3/paths/list")
+
+    def get_path(self, name: str) -> defer.Deferred:
+        return self._request("GET", "/v3/paths/get/" + quote(name, safe=""))
+
+    @async_to_deferred
+    async def list_path_configs(self) -> dict[str, dict]:
+        return await self._all_pages("/v3/config/paths/list")
+
+    def add_path_config(self, name: str, conf: dict) -> defer.Deferred:
+        return self._request("POST", "/v3/config/paths/add/" + quote(name, safe=""), conf)
+
+    def replace_path_config(self, name: str, conf: dict) -> defer.Deferred:
+        return self._request("POST", "/v3/config/paths/replace/" + quote(name, safe=""), conf)
+
+    def delete_path_config(self, name: str) -> defer.Deferred:
+        return self._request("DELETE", "/v3/config/paths/delete/" + quote(name, safe=""))
+
+    def close(self) -> defer.Deferred:
+        return self._pool.closeCachedConnections()
+
+    async def _all_pages(self, path: str) -> dict[str, dict]:
+        items: dict[str, dict] = {}
+        page = 0
+        while True:
+            body = await self._request("GET", f"{path}?itemsPerPage={_PAGE}&page={page}")
+            for item in body.get("items") or []:
+                items[item["name"]] = item
+            page += 1
+            if page >= int(body.get("pageCount") or 0):
+                return items
+
+    def _request(self, method: str, path: str, body: Optional[dict] = None) -> defer.Deferred:
+        d = defer.ensureDeferred(self._exchange(method, path, body))
+        d.addTimeout(self._timeout, self._reactor)
+        return d.addErrback(self._translate, method, path)
+
+    async def _exchange(self, method: str, path: str, body: Optional[dict]) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {b"Content-Type": [b"application/json"]} if data is not None else None
+        response = await self._http.request(method, self._base + path, data=data, headers=headers)
+        content = await treq.content(response)
+        if response.code == 404:
+            raise PathNotFound(_error_text(content) or f"{path}: not found", 404)
+        if 400 <= response.code < 500:
+            raise MediaMTXRejected(f"{method} {path}: {response.code} {_error_text(content)}", response.code)
+        if response.code >= 500:
+            raise MediaMTXUnavailable(f"{method} {path}: {response.code} {_error_text(content)}")
+        return json.loads(content) if content.strip() else {}
+
+    @staticmethod
+    def _translate(failure, method: str, path: str):
+        if failure.check(MediaMTXRejected, MediaMTXUnavailable):
+            return failure
+        if failure.check(defer.TimeoutError):
+            raise MediaMTXUnavailable(f"{method} {path}: no answer in time")
+        if failure.check(defer.CancelledError):
+            return failure
+        if failure.check(ValueError):
+            raise MediaMTXUnavailable(f"{method} {path}: unreadable answer")
+        raise MediaMTXUnavailable(f"{method} {path}: {failure.getErrorMessage() or failure.type.__name__}")
+
+
+def _error_text(content: bytes) -> str:
+    try:
+        return str(json.loads(content).get("error", ""))[:200]
+    except (ValueError, AttributeError):
+        return content[:200].decode("utf-8", "replace")

@@ -1,0 +1,366 @@
+"""The ``mediamtx`` service: keeps MediaMTX's paths equal to the camera
+table and watches MediaMTX's health.
+
+- Every Control API call goes through a circuit breaker; idempotent calls
+  are retried with backoff first. While the breaker is open, calls fail
+  fast (clients get -32050) and everything else keeps working.
+- A health check runs every ``health_check_interval`` seconds. Each change
+  of health (``down``, ``recovering``, ``up``) is published as a
+  ``system.health`` event. Coming back up, and whenever MediaMTX restarted
+  (its start time changed, or the managed child was restarted), the paths
+  are reconciled before MediaMTX is reported ``up``.
+- Reconciliation (on start, after every camera change, after a restart
+  and every ``reconcile_interval`` seconds) compares desired paths with
+  MediaMTX's and fixes drift both ways, never touching paths camservice
+  does not own.
+"""
+from __future__ import annotations
+
+import enum
+from typing import Optional
+
+from twisted.internet import defer, task
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from camservice._defer import async_to_deferred
+from camservice.cameras.model import CameraKind, CameraStatus
+from camservice.cameras.registry import CameraRegistry
+from camservice.config.model import MediaMTXConfig
+from camservice.events import CAMERA_TOPICS, Event, EventBus
+from camservice.mediamtx.breaker import BreakerState, CircuitBreaker
+from camservice.mediamtx.client import IMediaMTXAPI
+from camservice.mediamtx.errors import CircuitOpen, MediaMTXError, MediaMTXRejected, MediaMTXUnavailable, PathNotFound
+from camservice.mediamtx.reconcile import plan_changes
+from camservice.mediamtx.retry import with_retries
+from camservice.mediamtx.sources import OWNED_PATH, path_conf
+from camservice.metrics import Metrics
+from camservice.service import Component, ComponentState
+
+__all__ = ["Health", "MediaMTXController"]
+
+_STREAMABLE = (CameraKind.VIRTUAL, CameraKind.NETWORK)
+_BREAKER_GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+class Health(str, enum.Enum):
+    UNKNOWN = "unknown"
+    UP = "up"
+    DOWN = "down"
+    RECOVERING = "recovering"
+
+
+class MediaMTXController(Component):
+    """Drives MediaMTX through its Control API.
+
+    :param config: the ``mediamtx`` section.
+    :param api: the Control API client (:class:`IMediaMTXAPI`).
+    :param registry: the camera table (the desired state).
+    :param bus: for camera events in, ``system.health`` events out.
+    :param reactor: ``IReactorTime``.
+    :param jitter: retry jitter in seconds (tests pass ``lambda: 0``).
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        config: MediaMTXConfig,
+        api: IMediaMTXAPI,
+        registry: CameraRegistry,
+        bus: EventBus,
+        metrics: Metrics,
+        reactor,
+        jitter=None,
+    ):
+        super().__init__()
+        self.config = config
+        self.api = api
+        self._registry = registry
+        self._bus = bus
+        self._metrics = metrics
+        self._clock = reactor
+        self._jitter = jitter
+        self.breaker = CircuitBreaker(
+            reactor, config.breaker_failure_threshold, config.breaker_reset_timeout, self._breaker_changed
+        )
+        self.health = Health.UNKNOWN
+        self.detail = "not checked yet"
+        self.mediamtx_version: Optional[str] = None
+        self._started_at: Optional[str] = None
+        self.always_on: set[str] = set()
+        self._next_waiters: list[defer.Deferred] = []
+        self._run: Optional[defer.Deferred] = None
+        self._health_loop: Optional[task.LoopingCall] = None
+        self._reconcile_loop: Optional[task.LoopingCall] = None
+        self._unsubscribe = None
+        self._recovering: Optional[defer.Deferred] = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def started_state(self) -> ComponentState:
+        return ComponentState.RUNNING if self.health is Health.UP else self.state_for_health()
+
+    def state_for_health(self) -> ComponentState:
+        return {
+            Health.UP: ComponentState.RUNNING,
+            Health.DOWN: ComponentState.ERROR,
+        }.get(self.health, ComponentState.STARTING)
+
+    def start(self) -> None:
+        self._unsubscribe = self._bus.subscribe(self._on_event)
+        self._health_loop = task.LoopingCall(self.check_health)
+        self._health_loop.clock = self._clock
+        self._health_loop.start(self.config.health_check_interval, now=True).addErrback(
+            self._loop_died, "health check"
+        )
+        self._reconcile_loop = task.LoopingCall(self._periodic_reconcile)
+        self._reconcile_loop.clock = self._clock
+        self._reconcile_loop.start(self.config.reconcile_interval, now=False).addErrback(
+            self._loop_died, "reconciliation"
+        )
+
+    def _loop_died(self, failure, what: str) -> None:
+        self.log.failure("the MediaMTX {what} loop stopped", failure=failure, what=what)
+
+    @async_to_deferred
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        for loop in (self._health_loop, self._reconcile_loop):
+            if loop is not None and loop.running:
+                loop.stop()
+        for pending in (self._run, self._recovering):
+            if pending is not None and not pending.called:
+                pending.cancel()
+        await self.api.close()
+
+    # -- calls -----------------------------------------------------------
+
+    async def _call(self, make, retry: bool = True):
+        """One Control API call under the breaker (and retries)."""
+
+        async def once():
+            return await self.breaker.call(make)
+
+        try:
+            if retry:
+                result = await with_retries(
+                    once,
+                    self._clock,
+                    self.config.retry_attempts,
+                    self.config.retry_initial_delay,
+                    self.config.retry_max_delay,
+                    **({"jitter": self._jitter} if self._jitter is not None else {}),
+                )
+            else:
+                result = await once()
+        except CircuitOpen:
+            self._metrics.mediamtx_calls.labels("fast_fail").inc()
+            raise
+        except MediaMTXRejected:
+            self._metrics.mediamtx_calls.labels("rejected").inc()
+            raise
+        except MediaMTXUnavailable:
+            self._metrics.mediamtx_calls.labels("unavailable").inc()
+            raise
+        self._metrics.mediamtx_calls.labels("ok").inc()
+        return result
+
+    def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
+        self._metrics.mediamtx_breaker.set(_BREAKER_GAUGE[new])
+        self.log.warn("MediaMTX circuit breaker {old} -> {new}", old=old.value, new=new.value)
+
+    # -- health ----------------------------------------------------------
+
+    @async_to_deferred
+    async def check_health(self) -> None:
+        """One health check (also the breaker's probe when half-open)."""
+        try:
+            info = await self._call(self.api.info, retry=False)
+        except CircuitOpen as e:
+            self._set_health(Health.DOWN, e.detail)
+            return
+        except MediaMTXError as e:
+            if self.breaker.state is BreakerState.OPEN or self.health is not Health.UP:
+                self._set_health(Health.DOWN, e.detail)
+            return
+        started = info.get("started")
+        restarted = self._started_at is not None and started != self._started_at
+        self._started_at = started
+        self.mediamtx_version = info.get("version")
+        if self.health is not Health.UP or restarted:
+            if restarted:
+                self.log.warn("MediaMTX restarted (started {started}); restoring paths", started=started)
+            await self._recover()
+
+    async def _recover(self) -> None:
+        self._set_health(Health.RECOVERING, "restoring paths")
+        try:
+            await self.reconcile()
+        except MediaMTXError as e:
+            self._set_health(Health.DOWN, e.detail)
+            return
+        self._set_health(Health.UP, f"MediaMTX {self.mediamtx_version} answers")
+
+    def mediamtx_started(self) -> None:
+        """The managed child was (re)started: probe it at once and keep
+        probing every 0.25 s until it answers, rather than waiting for the
+        next health check or the breaker's reset timeout."""
+        if self._recovering is None or self._recovering.called:
+            self._recovering = self._probe_until_up()
+            self._recovering.addErrback(lambda f: f.trap(defer.CancelledError))
+
+    @async_to_deferred
+    async def _probe_until_up(self) -> None:
+        deadline = self._clock.seconds() + max(self.config.source_start_timeout, 10)
+        self._started_at = None
+        if self.health is Health.UP:
+            self._set_health(Health.RECOVERING, "MediaMTX was restarted")
+        while self.running and self._clock.seconds() < deadline:
+            self.breaker.probe_now()
+            await self.check_health()
+            if self.health is Health.UP:
+                return
+            await task.deferLater(self._clock, 0.25, lambda: None)
+
+    def _set_health(self, health: Health, detail: str) -> None:
+        self.detail = detail
+        self._metrics.mediamtx_up.set(1 if health is Health.UP else 0)
+        if health is self.health:
+            return
+        old, self.health = self.health, health
+        if self.running:
+            self.state = self.state_for_health()
+            self.error = None if health is Health.UP else detail
+        log = self.log.info if health is Health.UP else self.log.warn
+        log("MediaMTX is {health}: {detail}", health=health.value, detail=detail, previous=old.value)
+        self._bus.publish(
+            "system.health",
+            component="mediamtx",
+            status=health.value,
+            previous=old.value,
+            detail=detail,
+            breaker=self.breaker.state.value,
+        )
+
+    # -- reconciliation --------------------------------------------------
+
+    def desired_paths(self) -> dict[str, dict]:
+        """One path per streamable camera that is not disconnected."""
+        return {
+            camera.id: path_conf(camera, self.config, camera.id in self.always_on)
+            for camera in self._registry.cameras()
+            if camera.kind in _STREAMABLE and camera.status is not CameraStatus.DISCONNECTED
+        }
+
+    def reconcile(self) -> defer.Deferred:
+        """Bring MediaMTX in line with the camera table.
+
+        A request made while a run is going on is served by the next run,
+        which starts when the current one ends (one run serves every
+        request made meanwhile), so each caller sees a run that began after
+        its request.
+
+        :returns: a Deferred firing with the list of changes made; fails
+            with a :class:`MediaMTXError` if MediaMTX could not be reached.
+        """
+        waiter: defer.Deferred = defer.Deferred()
+        self._next_waiters.append(waiter)
+        if self._run is None or self._run.called:
+            self._run = self._reconcile_runs()
+        return waiter
+
+    @async_to_deferred
+    async def _reconcile_runs(self) -> None:
+        while self._next_waiters:
+            waiters, self._next_waiters = self._next_waiters, []
+            if not self.running:
+                for waiter in waiters:
+                    waiter.errback(MediaMTXUnavailable("camservice is stopping"))
+                continue
+            try:
+                changes = await self._reconcile_once()
+            except Exception:
+                failure = Failure()
+                for waiter in waiters:
+                    waiter.errback(failure)
+            else:
+                for waiter in waiters:
+                    waiter.callback(changes)
+
+    async def _reconcile_once(self) -> list:
+        actual = await self._call(self.api.list_path_configs)
+        changes = plan_changes(self.desired_paths(), actual)
+        for change in changes:
+            await self._apply(change)
+        if changes:
+            self.log.info(
+                "reconciled MediaMTX paths: {changes}",
+                changes=", ".join(f"{c.action} {c.name}" for c in changes),
+            )
+        return changes
+
+    async def _apply(self, change) -> None:
+        try:
+            if change.action == "add":
+                await self._call(lambda: self.api.add_path_config(change.name, change.conf))
+            elif change.action == "replace":
+                await self._call(lambda: self.api.replace_path_config(change.name, change.conf))
+            else:
+                await self._call(lambda: self.api.delete_path_config(change.name))
+        except PathNotFound:
+            if change.action != "delete":
+                raise
+        self._metrics.reconciliations.labels(change.action).inc()
+
+    def _periodic_reconcile(self) -> defer.Deferred:
+        d = self.reconcile()
+        d.addErrback(lambda f: f.trap(MediaMTXError, defer.CancelledError))
+        return d
+
+    def _on_event(self, event: Event) -> None:
+        if event.topic not in CAMERA_TOPICS or not OWNED_PATH.match(event.device or ""):
+            return
+        if self.health is Health.UP:
+            self._periodic_reconcile()
+
+    # -- streams ---------------------------------------------------------
+
+    def path(self, camera_id: str) -> defer.Deferred:
+        """MediaMTX's live view of the camera's path.
+
+        :returns: a Deferred firing with the ``Path`` object, or ``None``
+            if MediaMTX has no such path; fails with :class:`MediaMTXError`.
+        """
+
+        async def get():
+            try:
+                return await self._call(lambda: self.api.get_path(camera_id))
+            except PathNotFound:
+                return None
+
+        return defer.ensureDeferred(get())
+
+    def all_paths(self) -> defer.Deferred:
+        """Every live path by name; fails with :class:`MediaMTXError`."""
+        return defer.ensureDeferred(self._call(self.api.list_paths))
+
+    @async_to_deferred
+    async def set_always_on(self, camera_id: str, on: bool) -> None:
+        """Run the camera's source always (``True``) or on demand."""
+        if (camera_id in self.always_on) == on:
+            return
+        if on:
+            self.always_on.add(camera_id)
+        else:
+            self.always_on.discard(camera_id)
+        try:
+            await self.reconcile()
+        except Exception:
+            # keep what MediaMTX actually does
+            if on:
+                self.always_on.discard(camera_id)
+            else:
+                self.always_on.add(camera_id)
+            raise

@@ -1,0 +1,213 @@
+"""``start_streaming``, ``stop_streaming``, ``get_stream_url``,
+``get_stream_status``, ``get_streams``: cameras as MediaMTX streams."""
+from __future__ import annotations
+
+from typing import Optional
+
+from twisted.internet import task
+
+from camservice.auth.roles import Role
+from camservice.cameras.model import CameraKind, CameraStatus
+from camservice.cameras.registry import CameraRegistry
+from camservice.mediamtx.controller import MediaMTXController
+from camservice.mediamtx.errors import MediaMTXError
+from camservice.mediamtx.paths import is_ready, path_figures
+from camservice.mediamtx.sources import OWNED_PATH
+from camservice.mediamtx.urls import StreamLocator
+from camservice.rpc.dispatcher import Call
+from camservice.rpc.errors import DependencyFailed, InvalidState, Unsupported
+from camservice.rpc.methods import MethodSpec, object_schema
+from camservice.rpc.params import CAMERA_ID
+from camservice.timeutil import iso_timestamp
+
+__all__ = ["StreamMethods"]
+
+_DEVICE = object_schema({"device": CAMERA_ID}, ["device"])
+_STREAMED = (CameraKind.VIRTUAL, CameraKind.NETWORK)
+
+
+def _dependency(error: MediaMTXError) -> DependencyFailed:
+    return DependencyFailed(dependency="mediamtx", detail=error.detail)
+
+
+class StreamMethods:
+    """Streams of cameras, served by MediaMTX.
+
+    :param poll_interval: seconds between readiness checks while waiting
+        for a source to start.
+    """
+
+    def __init__(
+        self,
+        registry: CameraRegistry,
+        controller: MediaMTXController,
+        locator: StreamLocator,
+        clock,
+        poll_interval: float = 0.2,
+    ):
+        self._registry = registry
+        self._controller = controller
+        self._locator = locator
+        self._clock = clock
+        self._poll = poll_interval
+        #: camera id -> POSIX time start_streaming made it always-on
+        self.started: dict[str, float] = {}
+
+    def specs(self) -> list[MethodSpec]:
+        example = {"device": "camera1000"}
+        return [
+            MethodSpec("start_streaming", self.start_streaming, Role.operator, _DEVICE, camera_param="device",
+                       summary="Run the camera's source now and keep it running; answers once it publishes.",
+                       example=example),
+            MethodSpec("stop_streaming", self.stop_streaming, Role.operator, _DEVICE, camera_param="device",
+                       summary="Back to on-demand: the source stops once its last reader leaves.",
+                       example=example),
+            MethodSpec("get_stream_url", self.get_stream_url, Role.viewer, _DEVICE, camera_param="device",
+                       summary="The camera's RTSP URL and whether it is playable now.", example=example),
+            MethodSpec("get_stream_status", self.get_stream_status, Role.viewer, _DEVICE, camera_param="device",
+                       summary="The camera's stream in detail, from MediaMTX.", example=example),
+            MethodSpec("get_streams", self.get_streams, Role.viewer,
+                       summary="Every camera stream MediaMTX serves."),
+        ]
+
+    def _streamable(self, camera_id: str, need_connected: bool = True):
+        camera = self._registry.get(camera_id)
+        if camera.kind not in _STREAMED:
+            raise Unsupported(feature=f"streaming {camera.kind.value} cameras", reason="no source for this kind yet")
+        if need_connected and camera.status is not CameraStatus.CONNECTED:
+            raise InvalidState(
+                state=f"camera_{camera.status.value.lower()}",
+                allowed_states=["CONNECTED"],
+                reason="the camera is not connected",
+            )
+        return camera
+
+    async def start_streaming(self, call: Call, params: dict) -> dict:
+        camera = self._streamable(params["device"])
+        try:
+            await self._controller.set_always_on(camera.id, True)
+            ready = await self._wait_ready(camera.id, self._controller.config.source_start_timeout)
+        except MediaMTXError as e:
+            raise _dependency(e)
+        if not ready:
+            await self._controller.set_always_on(camera.id, False)
+            raise DependencyFailed(
+                dependency="ffmpeg" if camera.kind is CameraKind.VIRTUAL else "camera",
+                detail=f"the source did not start publishing within {self._controller.config.source_start_timeout} s",
+            )
+        self.started.setdefault(camera.id, self._clock.seconds())
+        return {
+            "device": camera.id,
+            "stream_name": camera.id,
+            "stream_url": self._locator.url(camera.id),
+            "status": "STARTED",
+            "start_time": iso_timestamp(self.started[camera.id]),
+            "auto_close_after": None,
+        }
+
+    async def _wait_ready(self, path: str, timeout: float) -> bool:
+        deadline = self._clock.seconds() + timeout
+        while True:
+            if is_ready(await self._controller.path(path)):
+                return True
+            if self._clock.seconds() >= deadline:
+                return False
+            await task.deferLater(self._clock, self._poll, lambda: None)
+
+    async def stop_streaming(self, call: Call, params: dict) -> dict:
+        camera = self._streamable(params["device"], need_connected=False)
+        if camera.id not in self._controller.always_on:
+            raise InvalidState(state="not_streaming", allowed_states=["streaming"],
+                               reason="start_streaming was not called for this camera")
+        try:
+            await self._controller.set_always_on(camera.id, False)
+            path = await self._controller.path(camera.id)
+        except MediaMTXError as e:
+            raise _dependency(e)
+        start = self.started.pop(camera.id, self._clock.seconds())
+        end = self._clock.seconds()
+        figures = path_figures(path, end)
+        return {
+            "device": camera.id,
+            "stream_name": camera.id,
+            "status": "STOPPED",
+            "start_time": iso_timestamp(start),
+            "end_time": iso_timestamp(end),
+            "duration": int(end - start),
+            "stream_continues": figures["ready"] and figures["readers"] > 0,
+        }
+
+    async def get_stream_url(self, call: Call, params: dict) -> dict:
+        camera = self._streamable(params["device"], need_connected=False)
+        try:
+            path = await self._controller.path(camera.id)
+            status = "READY" if is_ready(path) else "NOT_READY"
+        except MediaMTXError:
+            path, status = None, "ERROR"
+        figures = path_figures(path, self._clock.seconds())
+        return {
+            "device": camera.id,
+            "stream_name": camera.id,
+            "stream_url": self._locator.url(camera.id),
+            "available": figures["ready"],
+            "active_consumers": figures["readers"],
+            "stream_status": status,
+        }
+
+    async def get_stream_status(self, call: Call, params: dict) -> dict:
+        camera = self._streamable(params["device"], need_connected=False)
+        try:
+            path = await self._controller.path(camera.id)
+        except MediaMTXError as e:
+            raise _dependency(e)
+        now = self._clock.seconds()
+        f = path_figures(path, now)
+        always_on = camera.id in self._controller.always_on
+        if camera.status is CameraStatus.ERROR:
+            status = "ERROR"
+        elif f["ready"]:
+            status = "ACTIVE"
+        else:
+            status = "STARTING" if always_on else "INACTIVE"
+        return {
+            "device": camera.id,
+            "stream_name": camera.id,
+            "status": status,
+            "ready": f["ready"],
+            # The source is run by MediaMTX; its pid is not exposed.
+            "ffmpeg_process": {"running": f["ready"], "pid": None, "uptime": f["uptime"]},
+            "mediamtx_path": {"exists": path is not None, "ready": f["ready"], "readers": f["readers"]},
+            # MediaMTX counts bytes, not frames: frames_sent is unknown.
+            "metrics": {
+                "bytes_sent": f["bytes_out"],
+                "frames_sent": None,
+                "bitrate": f["bitrate"],
+                "fps": camera.fps if f["ready"] else 0,
+            },
+            "start_time": iso_timestamp(self.started[camera.id]) if camera.id in self.started else None,
+        }
+
+    async def get_streams(self, call: Call, params: dict) -> list:
+        try:
+            paths = await self._controller.all_paths()
+        except MediaMTXError as e:
+            raise _dependency(e)
+        now = self._clock.seconds()
+        out = []
+        for name in sorted(paths, key=lambda n: int(n[6:])):
+            if not OWNED_PATH.match(name) or not call.principal.may_use_camera(name):
+                continue
+            f = path_figures(paths[name], now)
+            out.append({"name": name, "source": f["source"], "ready": f["ready"],
+                        "readers": f["readers"], "bytes_sent": f["bytes_out"]})
+        return out
+
+    async def camera_metrics(self, camera_id: str) -> Optional[dict]:
+        """For ``get_camera_status``: ``{bytes_sent, readers, uptime}`` of
+        the camera's stream, or ``None`` when MediaMTX cannot be asked."""
+        try:
+            path = await self._controller.path(camera_id)
+        except MediaMTXError:
+            return None
+        f = path_figures(path, self._clock.seconds())
+        return {"bytes_sent": f["bytes_out"], "readers": f["readers"], "uptime": f["uptime"]}
