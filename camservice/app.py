@@ -10,9 +10,10 @@ from typing import Callable, Optional
 from camservice.auth.apikeys import ApiKeyStore
 from camservice.auth.authenticator import Authenticator
 from camservice.auth.tokens import TokenAuthority
+from camservice.cameras.external import ExternalStreams
 from camservice.cameras.registry import CameraRegistry
 from camservice.config.model import Config
-from camservice.events import EventBus
+from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import make_observer
 from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
 from camservice.mediamtx.controller import MediaMTXController
@@ -23,6 +24,7 @@ from camservice.rpc.audit import Audit
 from camservice.rpc.camera_methods import CameraMethods
 from camservice.rpc.dispatcher import Dispatcher
 from camservice.rpc.event_methods import EventMethods
+from camservice.rpc.external_methods import ExternalStreamMethods
 from camservice.rpc.methods import MethodTable
 from camservice.rpc.notifier import Notifier
 from camservice.rpc.session_methods import SessionMethods
@@ -44,10 +46,13 @@ def build_service(
     on_start_failure: Optional[Callable] = None,
     mediamtx_api: Optional[IMediaMTXAPI] = None,
     retry_jitter=None,
+    stream_probe=None,
+    run_blocking=None,
 ) -> ServiceTree:
     """The root service with its children, not yet started.
 
     Children, in start order: ``cameras`` (the camera table),
+    ``external-streams`` (network cameras added at run time),
     ``mediamtx-process`` (managed mode only), ``mediamtx`` (the
     controller), ``api``. They stop in reverse order.
 
@@ -57,6 +62,8 @@ def build_service(
         against ``mediamtx.api_port`` (tests pass a fake).
     :param retry_jitter: jitter function for MediaMTX retries (tests pass
         ``lambda: 0``).
+    :param stream_probe: ``async (url) -> capabilities`` instead of ffprobe.
+    :param run_blocking: instead of ``deferToThread`` for file writes.
     """
     bus = EventBus()
     metrics = Metrics()
@@ -68,6 +75,16 @@ def build_service(
     registry = CameraRegistry(config.cameras, bus, reactor)
     registry.setName("cameras")
     registry.setServiceParent(tree)
+    external = ExternalStreams(
+        config.external_streams,
+        config.data_dir / "external-streams.json",
+        registry,
+        reactor,
+        probe=stream_probe,
+        **({"run_blocking": run_blocking} if run_blocking is not None else {}),
+    )
+    external.setName("external-streams")
+    external.setServiceParent(tree)
 
     api_client = mediamtx_api or MediaMTXClient(reactor, config.mediamtx.api_url, config.mediamtx.request_timeout)
     controller = MediaMTXController(config.mediamtx, api_client, registry, bus, metrics, reactor, jitter=retry_jitter)
@@ -87,7 +104,8 @@ def build_service(
     audit = Audit(metrics)
     locator = StreamLocator(config.mediamtx, config.streams)
     presenter = CameraPresenter(locator.urls)
-    status = SystemStatus(reactor, registry)
+    status = SystemStatus(reactor, registry, discovery_active=lambda: external.scanning)
+    bus.subscribe(lambda event: metrics.count_cameras(registry.cameras()) if event.topic in CAMERA_TOPICS else None)
     notifier = Notifier(bus, reactor, metrics, presenter)
     streams = StreamMethods(registry, controller, locator, reactor)
     table = MethodTable()
@@ -97,6 +115,7 @@ def build_service(
         streams,
         SystemMethods(reactor, registry, status, notifier, SystemSampler(reactor, config.data_dir), table, controller),
         EventMethods(notifier),
+        ExternalStreamMethods(external, registry, reactor),
     ):
         table.register_group(group)
     dispatcher = Dispatcher(

@@ -97,6 +97,14 @@ class Metrics:
         self._request_children: dict = {}
         self._latency_children: dict = {}
 
+    def count_cameras(self, cameras) -> None:
+        """Set the ``camservice_cameras`` gauge from the camera table."""
+        counts = {"CONNECTED": 0, "DISCONNECTED": 0, "ERROR": 0}
+        for camera in cameras:
+            counts[camera.status.value] += 1
+        for status, n in counts.items():
+            self.cameras.labels(status).set(n)
+
     def observe_request(self, method: str, code: int, seconds: float) -> None:
         """Count one answered request and its latency."""
         key = (method, code)

@@ -19,11 +19,14 @@ class SystemStatus:
 
     :param clock: ``IReactorTime`` (POSIX seconds), for uptime.
     :param registry: the camera table.
+    :param discovery_active: says whether cameras are being discovered
+        right now (automatic scans for network streams).
     """
 
-    def __init__(self, clock, registry: CameraRegistry):
+    def __init__(self, clock, registry: CameraRegistry, discovery_active=lambda: False):
         self._clock = clock
         self._registry = registry
+        self._discovery_active = discovery_active
         self._components: dict[str, Component] = {}
         self._started_at = clock.seconds()
 
@@ -40,9 +43,8 @@ class SystemStatus:
 
     @property
     def discovery_active(self) -> bool:
-        """Whether cameras are being discovered (USB discovery, not yet
-        part of this service, would set this)."""
-        return False
+        """Whether cameras are being discovered automatically."""
+        return bool(self._discovery_active())
 
     def components(self) -> dict[str, str]:
         """Each component's state; one that is not part of this service

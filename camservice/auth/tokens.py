@@ -119,7 +119,9 @@ class TokenAuthority:
         return Principal(
             user_id=user_id,
             role=role,
-            expires_at=float(claims["exp"]),
+            # The moment this service stops accepting the token, used for
+            # the session as well, so authenticate and later calls agree.
+            expires_at=float(claims["exp"]) + self._leeway,
             cameras=cameras,
             method="jwt",
         )

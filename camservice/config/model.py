@@ -16,6 +16,7 @@ __all__ = [
     "CamerasConfig",
     "Config",
     "DeclaredCamera",
+    "ExternalStreamsConfig",
     "LoggingConfig",
     "MediaMTXConfig",
     "RateLimitConfig",
@@ -98,6 +99,14 @@ class MediaMTXConfig:
 
 
 @dataclass(frozen=True)
+class ExternalStreamsConfig:
+    candidates: tuple[str, ...]
+    scan_interval: float
+    probe_timeout: float
+    ffprobe: str
+
+
+@dataclass(frozen=True)
 class StreamsConfig:
     public_host: Optional[str]
 
@@ -136,6 +145,7 @@ class Config:
     logging: LoggingConfig
     mediamtx: MediaMTXConfig
     streams: StreamsConfig
+    external_streams: ExternalStreamsConfig
     cameras: CamerasConfig
     source: str = ""
 

@@ -170,6 +170,9 @@ class MediaMTXController(Component):
     def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
         self._metrics.mediamtx_breaker.set(_BREAKER_GAUGE[new])
         self.log.warn("MediaMTX circuit breaker {old} -> {new}", old=old.value, new=new.value)
+        if new is BreakerState.OPEN:
+            # Whichever call saw the last failure, MediaMTX is down now.
+            self._set_health(Health.DOWN, f"MediaMTX failed {self.breaker.failures} times in a row")
 
     # -- health ----------------------------------------------------------
 

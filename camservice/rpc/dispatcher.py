@@ -112,26 +112,28 @@ class Dispatcher:
                 raise ParseError(reason="the message is not valid JSON")
             if not isinstance(message, dict):
                 if isinstance(message, list):
-                    raise InvalidRequest(hint="batch requests are not supported; send one request per message")
-                raise InvalidRequest(hint="a request must be a JSON object")
+                    raise InvalidRequest(reason="batch requests are not supported", hint="send one request per message")
+                raise InvalidRequest(reason="the message is not a JSON object", hint="a request must be a JSON object")
             if "id" in message:
                 msg_id = message["id"]
-                if not (msg_id is None or isinstance(msg_id, str) or (type(msg_id) is int)):
+                if not (msg_id is None or isinstance(msg_id, str) or (isinstance(msg_id, (int, float)) and not isinstance(msg_id, bool))):
                     msg_id = None
-                    raise InvalidRequest(hint="id must be a string, an integer or null")
+                    raise InvalidRequest(reason="invalid id", hint="id must be a string, a number or null")
             else:
                 is_notification = True
             if wait:
                 raise self._rate_limited(wait)
             if message.get("jsonrpc") != "2.0":
-                raise InvalidRequest(hint='jsonrpc must be "2.0"')
+                raise InvalidRequest(reason="not JSON-RPC 2.0", hint='jsonrpc must be "2.0"')
             name = message.get("method")
             if not isinstance(name, str):
-                raise InvalidRequest(hint="method must be a string")
+                raise InvalidRequest(reason="missing or invalid method", hint="method must be a string")
             spec = self.table.get(name)
             if spec is None:
                 raise MethodNotFound(
-                    method=name[:100], hint="see the API reference for the methods this server offers"
+                    method=name[:100],
+                    reason="no such method",
+                    hint="see the API reference for the methods this server offers",
                 )
             method = name
             params = message.get("params", {})
@@ -139,7 +141,10 @@ class Dispatcher:
                 params = {}
             elif not isinstance(params, dict):
                 raise InvalidParams(
-                    param="params", rule="must be an object of named params", hint="send params as a JSON object"
+                    param="params",
+                    rule="must be an object of named params",
+                    reason="params must be an object of named params",
+                    hint="send params as a JSON object",
                 )
             principal, params = self._authorize(session, spec, params, request_id)
             self._validate(session, spec, params, principal, request_id)
@@ -200,7 +205,9 @@ class Dispatcher:
             if error is not None:
                 path, rule, _value = describe(error)
                 name = dotted(path)
-                raise InvalidParams(param=name, rule=rule, hint=f"check the {name!r} param of {spec.name}")
+                raise InvalidParams(
+                    param=name, rule=rule, reason=f"{name} {rule}", hint=f"check the {name!r} param of {spec.name}"
+                )
         if spec.camera_param is not None and principal is not None:
             camera = params.get(spec.camera_param)
             if camera is not None and not principal.may_use_camera(camera):

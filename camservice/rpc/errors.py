@@ -106,7 +106,7 @@ def to_rpc_error(exc: BaseException) -> Optional[RpcError]:
     if isinstance(exc, UnknownCamera):
         return NotFound(resource="camera", id=exc.args[0], reason="no such camera")
     if isinstance(exc, MediaMTXError):
-        return DependencyFailed(dependency="mediamtx", detail=exc.detail)
+        return DependencyFailed(dependency="mediamtx", detail=exc.detail, reason="MediaMTX failed or is unreachable")
     if isinstance(exc, CameraLimitReached):
         return InvalidState(
             state="camera_limit_reached", allowed_states=[], reason="the camera table is full"

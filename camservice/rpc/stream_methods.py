@@ -27,7 +27,7 @@ _STREAMED = (CameraKind.VIRTUAL, CameraKind.NETWORK)
 
 
 def _dependency(error: MediaMTXError) -> DependencyFailed:
-    return DependencyFailed(dependency="mediamtx", detail=error.detail)
+    return DependencyFailed(dependency="mediamtx", detail=error.detail, reason="MediaMTX failed or is unreachable")
 
 
 class StreamMethods:
@@ -94,6 +94,7 @@ class StreamMethods:
             raise DependencyFailed(
                 dependency="ffmpeg" if camera.kind is CameraKind.VIRTUAL else "camera",
                 detail=f"the source did not start publishing within {self._controller.config.source_start_timeout} s",
+                reason="the camera's source did not start",
             )
         self.started.setdefault(camera.id, self._clock.seconds())
         return {

@@ -77,6 +77,7 @@ class ApiServer(Component):
     def start(self) -> None:
         self._listen()
         self._notifier.start()
+        self._bus.publish("system.startup", port=self.listening_port)
         self.log.info(
             "API listening on ws://{host}:{port}{path}",
             host=self._config.host,

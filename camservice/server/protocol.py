@@ -29,7 +29,7 @@ _BINARY_REPLY = dumps(
     {
         "jsonrpc": "2.0",
         "id": None,
-        "error": InvalidRequest(hint="send JSON-RPC as text frames; binary frames are not accepted").to_json(),
+        "error": InvalidRequest(reason="binary frames are not accepted", hint="send JSON-RPC as text frames").to_json(),
     }
 )
 

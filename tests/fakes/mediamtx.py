@@ -5,6 +5,7 @@ publishers and readers, restarts, and outages."""
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timezone
 from typing import Optional
 
 from twisted.internet import defer
@@ -29,10 +30,26 @@ _CONF_DEFAULTS = {
 }
 
 
+def _needs_recreate(old: dict, new: dict) -> bool:
+    # pathConfCanBeUpdated (internal/core/path_manager.go, v1.20.1)
+    def fixed(conf):
+        return {k: v for k, v in conf.items()
+                if not k.startswith(("record", "rpiCamera")) and k not in ("name", "forward")}
+
+    return fixed(old) != fixed(new)
+
+
 @implementer(IMediaMTXAPI)
 class FakeMediaMTX:
     """State plus knobs: ``down`` (every call fails as unreachable),
-    ``publish(name)``, ``add_reader(name)``, ``restart()``."""
+    ``publish(name)``, ``add_reader(name)``, ``restart()``, ``hold(call)``
+    and ``release()`` (a slow or silent server), ``fail_next(call, error)``,
+    ``external_path(name)`` and ``external_delete(name)`` (someone else
+    using the API).
+
+    Call names (as recorded in :attr:`calls`): ``info``, ``list_paths``,
+    ``get_path``, ``list_path_configs``, ``add``, ``replace``, ``delete``.
+    """
 
     def __init__(self, clock, version: str = "v1.20.1"):
         self.clock = clock
@@ -41,7 +58,16 @@ class FakeMediaMTX:
         #: sources that run always (runOnInit, sourceOnDemand off) publish
         #: as soon as their path is configured
         self.auto_publish = True
+        #: v1.20.1 closes a live path whose configuration changed in a way
+        #: it cannot hot-reload (``pathConfCanBeUpdated``: anything but the
+        #: record*, rpiCamera* and forward settings), dropping its readers and
+        #: source; off by default (the path keeps its state)
+        self.reload_closes_paths = False
         self.calls: list[tuple] = []
+        #: calls waiting for :meth:`release`: ``(deferred, call, answer)``
+        self.held: list[tuple] = []
+        self._holds: set[str] = set()
+        self._failures: dict[str, Exception] = {}
         self.configs: dict[str, dict] = {}
         self.live: dict[str, dict] = {}
         self._boot = 0
@@ -57,21 +83,58 @@ class FakeMediaMTX:
         self.live.clear()
 
     def publish(self, name: str, nbytes: int = 1000) -> None:
+        """A source starts publishing now (the clock's time, written as Go
+        writes times: RFC 3339 with nanoseconds)."""
         path = self.live[name]
+        now = datetime.fromtimestamp(self.clock.seconds(), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
         path.update(ready=True, available=True, online=True,
-                    availableTime="2026-01-01T00:00:00Z", onlineTime="2026-01-01T00:00:00Z",
-                    readyTime="2026-01-01T00:00:00Z", source={"type": "rtspSession", "id": "x"},
-                    inboundBytes=nbytes, outboundBytes=nbytes)
+                    availableTime=now, onlineTime=now, readyTime=now,
+                    source={"type": "rtspSession", "id": "x"},
+                    inboundBytes=nbytes, outboundBytes=nbytes, bytesReceived=nbytes, bytesSent=nbytes)
 
     def add_reader(self, name: str) -> None:
         self.live[name]["readers"].append({"type": "rtspSession", "id": str(len(self.live[name]["readers"]))})
+
+    def hold(self, call: str) -> None:
+        """The next ``call`` gets no answer until :meth:`release` (never,
+        if it is not released); cancelling it fails it with
+        ``CancelledError``, as treq does."""
+        self._holds.add(call)
+
+    def release(self) -> None:
+        """Answer every held call, from the state as it is now."""
+        held, self.held = self.held, []
+        for d, call, answer in held:
+            if not d.called:
+                self._result(call, answer).chainDeferred(d)
+
+    def fail_next(self, call: str, error: Exception) -> None:
+        """The next ``call`` fails with ``error`` (e.g. a
+        :class:`MediaMTXRejected` for a 400) and changes nothing."""
+        self._failures[call] = error
+
+    def external_delete(self, name: str) -> None:
+        """Someone else deletes a path configuration."""
+        del self.configs[name]
+        self.live.pop(name, None)
 
     # -- API ---------------------------------------------------------------
 
     def _answer(self, call, fn):
         self.calls.append(call)
+        if call[0] in self._holds:
+            self._holds.discard(call[0])
+            d: defer.Deferred = defer.Deferred()
+            self.held.append((d, call, fn))
+            return d
+        return self._result(call, fn)
+
+    def _result(self, call, fn):
         if self.down:
             return defer.fail(MediaMTXUnavailable(f"{call[0]}: connection refused"))
+        error = self._failures.pop(call[0], None)
+        if error is not None:
+            return defer.fail(error)
         try:
             return defer.succeed(fn())
         except Exception as e:
@@ -129,7 +192,10 @@ class FakeMediaMTX:
         full = dict(_CONF_DEFAULTS)
         full.update(conf)
         full["name"] = name
+        old = self.configs.get(name)
         self.configs[name] = full
+        if old is not None and self.reload_closes_paths and _needs_recreate(old, full):
+            self.live.pop(name, None)
         live = self.live.setdefault(name, {
             "name": name, "confName": name, "ready": False, "readyTime": None, "available": False,
             "availableTime": None, "online": False, "onlineTime": None, "source": None, "tracks": [],

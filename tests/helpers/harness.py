@@ -34,7 +34,13 @@ class Harness:
     def stop(self) -> None:
         """Stop what :func:`make_harness` started (its loops use the clock)."""
         self.tree.getServiceNamed("mediamtx").stopService()
+        self.tree.getServiceNamed("external-streams").stopService()
         self.tree.getServiceNamed("cameras").stopService()
+
+    @property
+    def stream_probes(self) -> dict:
+        """url -> capabilities the fake prober answers (others: unreachable)."""
+        return self.tree.stream_probes
 
     @property
     def mediamtx(self):
@@ -103,9 +109,28 @@ def make_harness(config: Config, clock, mediamtx=None) -> Harness:
     from fakes.mediamtx import FakeMediaMTX
 
     mediamtx = mediamtx or FakeMediaMTX(clock)
-    tree = build_service(config, SECRET, clock, mediamtx_api=mediamtx, retry_jitter=lambda: 0)
+    probes = {}
+
+    async def probe(url):
+        from camservice.cameras.stream_probe import StreamUnreachable
+
+        if url not in probes:
+            raise StreamUnreachable("connection refused")
+        return probes[url]
+
+    tree = build_service(
+        config,
+        SECRET,
+        clock,
+        mediamtx_api=mediamtx,
+        retry_jitter=lambda: 0,
+        stream_probe=probe,
+        run_blocking=lambda f, *a, **kw: defer.maybeDeferred(f, *a, **kw),
+    )
+    tree.stream_probes = probes
     tree.mediamtx = mediamtx
     tree.getServiceNamed("api").factory.notifier.start()
     tree.getServiceNamed("cameras").startService()
+    tree.getServiceNamed("external-streams").startService()
     tree.getServiceNamed("mediamtx").startService()
     return Harness(config, clock, tree)

@@ -66,11 +66,13 @@ def test_token_verifies_with_the_configured_secret(run, config_path, tmp_path):
     # the secret was generated in the config's data dir
     assert (tmp_path / "data" / "jwt-secret").exists()
 
-    principal = authority_for(config_path, wall_clock()).verify(token)
+    authority = authority_for(config_path, wall_clock())
+    principal = authority.verify(token)
     assert principal.role is Role.operator
     assert principal.user_id == "admin-cli"
     assert principal.cameras is None
-    assert before + 60 - 1 <= principal.expires_at <= time.time() + 60
+    leeway = authority._leeway
+    assert before + 60 - 1 + leeway <= principal.expires_at <= time.time() + 60 + leeway
 
 
 def test_token_is_refused_by_another_secret(run):

@@ -75,7 +75,7 @@ def test_round_trip(authority, clock):
     assert principal == Principal(
         user_id="alice",
         role=Role.operator,
-        expires_at=clock.seconds() + TTL,
+        expires_at=clock.seconds() + TTL + LEEWAY,  # accepted until exp + leeway
         cameras=frozenset({"camera1000", "camera1001"}),
         method="jwt",
         key_id=None,
@@ -239,7 +239,7 @@ def test_non_numeric_time_claims(authority, clock, claim, value):
 def test_float_time_claims_are_fine(authority, clock):
     now = clock.seconds()
     token = sign(claims_at(now, iat=now - 0.5, exp=now + 30.5, nbf=now - 0.5))
-    assert authority.verify(token).expires_at == now + 30.5
+    assert authority.verify(token).expires_at == now + 30.5 + LEEWAY
 
 
 @pytest.mark.parametrize("exp", [float("nan"), float("inf")])

@@ -49,7 +49,7 @@ def test_batch_is_one_invalid_request_with_null_id(harness):
     reply = harness.raw(harness.session(), batch)
     assert reply["id"] is None
     assert reply["error"]["code"] == -32600
-    assert "batch" in reply["error"]["data"]["hint"]
+    assert reply["error"]["data"]["reason"] == "batch requests are not supported"
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,6 @@ def test_batch_is_one_invalid_request_with_null_id(harness):
         ({"jsonrpc": "1.0", "id": 3, "method": "ping"}, 3),
         ({"jsonrpc": "2.0", "id": 3}, 3),  # no method
         ({"jsonrpc": "2.0", "id": 3, "method": 7}, 3),
-        ({"jsonrpc": "2.0", "id": 1.5, "method": "ping"}, None),
         ({"jsonrpc": "2.0", "id": True, "method": "ping"}, None),
         ({"jsonrpc": "2.0", "id": [1], "method": "ping"}, None),
         ({"jsonrpc": "2.0", "id": {"a": 1}, "method": "ping"}, None),
@@ -71,10 +70,10 @@ def test_invalid_requests(harness, message, echoed_id):
     reply = harness.raw(harness.session(), json.dumps(message))
     assert reply["error"]["code"] == -32600
     assert reply["id"] == echoed_id
-    assert reply["error"]["data"]["hint"]
+    assert reply["error"]["data"]["hint"] and reply["error"]["data"]["reason"]
 
 
-@pytest.mark.parametrize("msg_id", ["a-string", 0, 17, -3, 2**53, None, ""])
+@pytest.mark.parametrize("msg_id", ["a-string", 0, 17, -3, 2**53, None, "", 1.5])
 def test_ids_are_echoed_unchanged(harness, msg_id):
     reply = harness.call(harness.session(), "ping", msg_id=msg_id)
     assert reply["id"] == msg_id and type(reply["id"]) is type(msg_id)
@@ -168,9 +167,10 @@ def test_authenticate_then_session_expires_on_a_later_call(harness, clock):
     auth = harness.call(session, "authenticate", {"auth_token": harness.token("operator", ttl=60)})
     assert auth["result"]["role"] == "operator"
     assert auth["result"]["permissions"] == ["view", "control"]
-    assert auth["result"]["expires_at"] == "2023-11-14T22:14:20Z"
+    # exp + the configured leeway (10 s): the moment calls stop being accepted
+    assert auth["result"]["expires_at"] == "2023-11-14T22:14:30Z"
     assert "result" in harness.call(session, "get_camera_list")
-    clock.advance(59.9)
+    clock.advance(69.9)
     assert "result" in harness.call(session, "get_camera_list")
     clock.advance(0.2)
     reply = harness.call(session, "get_camera_list")

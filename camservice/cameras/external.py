@@ -1,0 +1,314 @@
+"""The ``external-streams`` service: network cameras added at run time.
+
+Each added stream becomes a network camera with its own id (numbered from
+``camera2000``, clear of USB and declared cameras) whose MediaMTX path pulls
+the URL. Streams are kept in a JSON file written atomically (temporary
+file, fsync, rename) in a thread, so they come back after any restart.
+Discovery only ever probes the configured candidate URLs.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Optional
+
+from twisted.internet import defer, task, threads
+from twisted.logger import Logger
+
+from camservice._defer import async_to_deferred
+from camservice.cameras.model import Camera, CameraKind, CameraStatus, ValidationStatus, camera_number
+from camservice.cameras.registry import CameraRegistry
+from camservice.cameras.stream_probe import StreamUnreachable, probe_stream
+from camservice.config.model import ExternalStreamsConfig
+from camservice.fileutil import atomic_write, ensure_dir
+from camservice.service import Component
+from camservice.timeutil import iso_timestamp
+
+__all__ = ["ExternalStream", "ExternalStreams", "FIRST_EXTERNAL_ID", "stream_type_of"]
+
+FIRST_EXTERNAL_ID = 2000
+_FORMAT = 1
+_TYPES = {"rtsp": "rtsp", "rtsps": "rtsp", "rtmp": "rtmp", "rtmps": "rtmp", "srt": "srt", "http": "hls", "https": "hls"}
+
+
+def stream_type_of(url: str) -> str:
+    """``rtsp``, ``rtmp``, ``srt`` or ``hls``, from the URL's scheme."""
+    return _TYPES[url.split("://", 1)[0].lower()]
+
+
+class DuplicateStream(Exception):
+    """The URL (or the name) is already added."""
+
+
+class UnknownStream(KeyError):
+    """No added stream has this URL."""
+
+
+class DiscoveryDisabled(Exception):
+    """No candidate URLs are configured."""
+
+
+@dataclass(frozen=True)
+class ExternalStream:
+    """One added stream, as persisted."""
+
+    id: str
+    url: str
+    name: str
+    type: str
+    added_at: float
+    last_seen: Optional[float] = None
+    capabilities: Optional[dict] = None
+
+
+class ExternalStreams(Component):
+    """Adds, removes, persists and discovers network cameras.
+
+    :param store_path: the JSON file that keeps added streams.
+    :param registry: where the streams appear as cameras.
+    :param probe: ``async (url) -> {codec, width, height, fps}``, raising
+        :class:`StreamUnreachable` (default: ffprobe).
+    :param run_blocking: runs a blocking function off the reactor thread,
+        returning a Deferred (default: ``deferToThread``).
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        config: ExternalStreamsConfig,
+        store_path: Path,
+        registry: CameraRegistry,
+        reactor,
+        probe=None,
+        run_blocking=threads.deferToThread,
+    ):
+        super().__init__()
+        self._probe = probe or (lambda url: probe_stream(reactor, url, config.probe_timeout, config.ffprobe))
+        self._run_blocking = run_blocking
+        self._config = config
+        self._path = Path(store_path)
+        self._registry = registry
+        self._reactor = reactor
+        self._streams: dict[str, ExternalStream] = {}
+        self._write_lock = defer.DeferredLock()
+        self.scan_interval = config.scan_interval
+        self._loop: Optional[task.LoopingCall] = None
+        self.last_scan: list[dict] = []
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        document = self._load()
+        self.scan_interval = document.get("scan_interval", self._config.scan_interval)
+        for entry in document.get("streams", []):
+            stream = ExternalStream(**entry)
+            if stream.id in self._registry:
+                self.log.error(
+                    "external stream {url} keeps id {camera_id}, which another camera has; not restored",
+                    url=stream.url, camera_id=stream.id,
+                )
+                continue
+            self._streams[stream.url] = stream
+            self._registry.add(self._camera(stream, CameraStatus.CONNECTED))
+        self._schedule()
+
+    def stop(self) -> defer.Deferred:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        # wait for a write in progress
+        return self._write_lock.run(lambda: None)
+
+    def _load(self) -> dict:
+        try:
+            return json.loads(self._path.read_text("utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            raise RuntimeError(f"{self._path}: unreadable external streams file: {e}")
+
+    def _schedule(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+        if self.scan_interval > 0 and self.running:
+            self._loop = task.LoopingCall(self._scheduled_scan)
+            self._loop.clock = self._reactor
+            self._loop.start(self.scan_interval, now=False).addErrback(
+                lambda f: self.log.failure("discovery loop stopped", failure=f)
+            )
+
+    async def _persist(self) -> None:
+        document = {
+            "version": _FORMAT,
+            "scan_interval": self.scan_interval,
+            "streams": [asdict(s) for s in sorted(self._streams.values(), key=lambda s: camera_number(s.id))],
+        }
+        data = json.dumps(document, indent=2).encode("utf-8") + b"\n"
+
+        def write() -> None:
+            ensure_dir(self._path.parent)
+            atomic_write(self._path, data, mode=0o600)
+
+        await self._write_lock.run(self._run_blocking, write)
+
+    # -- streams ---------------------------------------------------------
+
+    @property
+    def scanning(self) -> bool:
+        """Whether automatic scans are scheduled."""
+        return self._loop is not None and self._loop.running
+
+    def streams(self) -> list[ExternalStream]:
+        return sorted(self._streams.values(), key=lambda s: camera_number(s.id))
+
+    def _camera(self, stream: ExternalStream, status: CameraStatus, error: Optional[str] = None) -> Camera:
+        caps = stream.capabilities or {}
+        resolution = f"{caps['width']}x{caps['height']}" if caps.get("width") and caps.get("height") else "unknown"
+        fps = int(round(caps["fps"])) if caps.get("fps") else 0
+        return Camera(
+            id=stream.id,
+            kind=CameraKind.NETWORK,
+            name=stream.name,
+            status=status,
+            resolution=resolution,
+            fps=fps,
+            formats=(caps["codec"].upper(),) if caps.get("codec") else (),
+            resolutions=(resolution,) if caps.get("width") else (),
+            fps_options=(fps,) if fps else (),
+            validation_status=ValidationStatus.CONFIRMED if caps else ValidationStatus.NONE,
+            source=stream.url,
+            error=error,
+        )
+
+    def _next_id(self) -> str:
+        number = FIRST_EXTERNAL_ID
+        taken = {camera_number(c.id) for c in self._registry.cameras()} | {
+            camera_number(s.id) for s in self._streams.values()
+        }
+        while number in taken:
+            number += 1
+        return f"camera{number}"
+
+    async def add(self, url: str, name: str, stream_type: Optional[str] = None) -> ExternalStream:
+        """Add ``url`` as a camera; probes it once for its capabilities.
+
+        :raises DuplicateStream: the URL or name is already added.
+        :raises CameraLimitReached: the camera table is full.
+        """
+        if url in self._streams or any(s.name == name for s in self._streams.values()):
+            raise DuplicateStream(url)
+        now = self._reactor.seconds()
+        stream = ExternalStream(self._next_id(), url, name, stream_type or stream_type_of(url), now)
+        self._streams[url] = stream
+        try:
+            self._registry.add(self._camera(stream, CameraStatus.CONNECTED))
+        except Exception:
+            del self._streams[url]
+            raise
+        try:
+            await self._persist()
+        except Exception:
+            del self._streams[url]
+            self._registry.remove(stream.id)
+            raise
+        self.log.info("external stream {url} added as {camera_id}", url=url, camera_id=stream.id)
+        await self._check(stream)
+        return self._streams.get(url, stream)
+
+    async def remove(self, url: str) -> ExternalStream:
+        """Remove an added stream and its camera.
+
+        :raises UnknownStream: not added.
+        """
+        stream = self._streams.pop(url, None)
+        if stream is None:
+            raise UnknownStream(url)
+        try:
+            await self._persist()
+        except Exception:
+            self._streams[url] = stream
+            raise
+        if stream.id in self._registry:
+            self._registry.remove(stream.id)
+        self.log.info("external stream {url} ({camera_id}) removed", url=url, camera_id=stream.id)
+        return stream
+
+    async def _check(self, stream: ExternalStream) -> Optional[dict]:
+        """Probe an added stream and update its camera: CONNECTED with what
+        it carries, or ERROR with why not."""
+        try:
+            caps = await self._probe(stream.url)
+        except StreamUnreachable as e:
+            if stream.url in self._streams and stream.id in self._registry:
+                self._registry.add(self._camera(self._streams[stream.url], CameraStatus.ERROR, str(e)))
+            return None
+        if stream.url not in self._streams:
+            return caps
+        updated = replace(self._streams[stream.url], last_seen=self._reactor.seconds(), capabilities=caps)
+        self._streams[stream.url] = updated
+        if stream.id in self._registry:
+            self._registry.add(self._camera(updated, CameraStatus.CONNECTED))
+        await self._persist()
+        return caps
+
+    # -- discovery -------------------------------------------------------
+
+    async def discover(self, include_offline: bool = False) -> list[dict]:
+        """Probe every candidate URL (never anything else).
+
+        :raises DiscoveryDisabled: no candidates are configured.
+        :returns: one entry per candidate that answered (and, with
+            ``include_offline``, per candidate that did not).
+        """
+        if not self._config.candidates:
+            raise DiscoveryDisabled()
+        semaphore = defer.DeferredSemaphore(4)
+
+        async def one(url: str) -> dict:
+            added = self._streams.get(url)
+            try:
+                caps = await self._probe(url)
+                status, error = "ONLINE", None
+            except StreamUnreachable as e:
+                caps, status, error = None, "OFFLINE", str(e)
+            entry = {"url": url, "type": stream_type_of(url), "status": status,
+                     "capabilities": caps, "added": added is not None,
+                     "device": added.id if added else None}
+            if error:
+                entry["error"] = error
+            return entry
+
+        results = await defer.gatherResults(
+            [semaphore.run(lambda u=u: defer.ensureDeferred(one(u))) for u in self._config.candidates],
+            consumeErrors=True,
+        )
+        now = self._reactor.seconds()
+        for entry in results:
+            entry["last_seen"] = iso_timestamp(now) if entry["status"] == "ONLINE" else None
+        self.last_scan = results
+        return [r for r in results if include_offline or r["status"] == "ONLINE"]
+
+    @async_to_deferred
+    async def _scheduled_scan(self) -> None:
+        # A loop body must not raise (the LoopingCall would stop): probe
+        # failures are handled per stream; anything else is logged here.
+        try:
+            for stream in self.streams():
+                await self._check(stream)
+            if self._config.candidates:
+                await self.discover()
+        except Exception:
+            self.log.failure("scheduled discovery scan failed")
+
+    async def set_scan_interval(self, seconds: float) -> None:
+        """Change (and keep) the automatic scan interval; 0 turns it off."""
+        old = self.scan_interval
+        self.scan_interval = seconds
+        try:
+            await self._persist()
+        except Exception:
+            self.scan_interval = old
+            raise
+        self._schedule()
