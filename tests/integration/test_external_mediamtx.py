@@ -1,0 +1,52 @@
+"""``mediamtx.mode: external``: MediaMTX runs on its own, from the example
+config shipped in conf/, and camservice drives it through its API."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest_twisted
+import yaml
+from twisted.internet import reactor
+
+from camservice.config import load_config
+from camservice.mediamtx.binary import find_mediamtx
+from helpers.live import start_live
+from helpers.processes import Child, mediamtx_ports, run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest_twisted.ensureDeferred
+async def test_external_mediamtx_from_the_example_config(tmp_path, write_config):
+    ports = mediamtx_ports()
+    example = yaml.safe_load((ROOT / "conf" / "mediamtx-external.yml").read_text())
+    example["apiAddress"] = f"127.0.0.1:{ports['api_port']}"
+    example["rtspAddress"] = f"127.0.0.1:{ports['rtsp_port']}"
+    example["hlsAddress"] = f"127.0.0.1:{ports['hls_port']}"
+    example["webrtcAddress"] = f"127.0.0.1:{ports['webrtc_port']}"
+    example["webrtcLocalUDPAddress"] = f"127.0.0.1:{ports['webrtc_udp_port']}"
+    example["pathDefaults"]["recordPath"] = str(tmp_path / "rec" / "%path" / "%Y-%m-%d_%H-%M-%S-%f")
+    mediamtx_yml = tmp_path / "mediamtx.yml"
+    mediamtx_yml.write_text(yaml.safe_dump(example))
+    binary, _version = find_mediamtx(None)
+    server = Child(reactor, [binary, str(mediamtx_yml)])
+    config = load_config(write_config({
+        "server": {"port": 0, "shutdown_timeout": 5, "auto_ping_interval": 0},
+        "mediamtx": dict(ports, mode="external", health_check_interval=0.5),
+        "cameras": {"declared": [{"id": "camera1000", "kind": "virtual", "resolution": "320x240", "fps": 10}]},
+    }))
+    live = start_live(config, reactor)
+    try:
+        assert "mediamtx-process" not in [s.name for s in live.tree]
+        await live.wait_mediamtx_up()
+        code, out, err = await run(reactor, [
+            "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name",
+            "-of", "csv=p=0", f"rtsp://127.0.0.1:{ports['rtsp_port']}/camera1000"], timeout=30)
+        assert code == 0, err
+        assert out.strip() == "h264"
+    finally:
+        await live.tree.stopService()
+        # camservice never stops an external MediaMTX; the test does
+        still_running = not server.ended.called
+        await server.stop()
+    assert still_running
