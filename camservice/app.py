@@ -17,6 +17,7 @@ from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import make_observer
 from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
 from camservice.mediamtx.controller import MediaMTXController
+from camservice.mediamtx.holders import StreamHolders
 from camservice.mediamtx.process import MediaMTXProcess
 from camservice.mediamtx.urls import StreamLocator
 from camservice.metrics import Metrics
@@ -48,13 +49,15 @@ def build_service(
     retry_jitter=None,
     stream_probe=None,
     run_blocking=None,
+    stream_holders=None,
 ) -> ServiceTree:
     """The root service with its children, not yet started.
 
     Children, in start order: ``cameras`` (the camera table),
     ``external-streams`` (network cameras added at run time),
     ``mediamtx-process`` (managed mode only), ``mediamtx`` (the
-    controller), ``api``. They stop in reverse order.
+    controller), ``stream-holders`` (keep-alive readers), ``api``. They
+    stop in reverse order.
 
     :param secret: the JWT secret (see :func:`camservice.auth.load_or_create_secret`).
     :param reactor: the reactor every part uses (also as its clock).
@@ -64,6 +67,7 @@ def build_service(
         ``lambda: 0``).
     :param stream_probe: ``async (url) -> capabilities`` instead of ffprobe.
     :param run_blocking: instead of ``deferToThread`` for file writes.
+    :param stream_holders: instead of FFmpeg keep-alive readers (tests).
     """
     bus = EventBus()
     metrics = Metrics()
@@ -96,6 +100,9 @@ def build_service(
         process.setServiceParent(tree)
     controller.setName("mediamtx")
     controller.setServiceParent(tree)
+    holders = stream_holders or StreamHolders(config.mediamtx, bus, reactor)
+    holders.setName("stream-holders")
+    holders.setServiceParent(tree)
 
     authenticator = Authenticator(
         TokenAuthority(secret, reactor, config.auth.leeway),
@@ -107,7 +114,7 @@ def build_service(
     status = SystemStatus(reactor, registry, discovery_active=lambda: external.scanning)
     bus.subscribe(lambda event: metrics.count_cameras(registry.cameras()) if event.topic in CAMERA_TOPICS else None)
     notifier = Notifier(bus, reactor, metrics, presenter)
-    streams = StreamMethods(registry, controller, locator, reactor)
+    streams = StreamMethods(registry, controller, holders, locator, reactor)
     table = MethodTable()
     for group in (
         SessionMethods(authenticator, audit),

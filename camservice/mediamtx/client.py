@@ -49,6 +49,9 @@ class IMediaMTXAPI(Interface):
     def delete_path_config(name):
         """Removes a path configuration; fails with :class:`PathNotFound`."""
 
+    def list_rtsp_sessions():
+        """Fires with every RTSP session (``RTSPSession``) by id."""
+
     def close():
         """Drops pooled connections; fires when done."""
 
@@ -93,16 +96,20 @@ class MediaMTXClient:
     def delete_path_config(self, name: str) -> defer.Deferred:
         return self._request("DELETE", "/v3/config/paths/delete/" + quote(name, safe=""))
 
+    @async_to_deferred
+    async def list_rtsp_sessions(self) -> dict[str, dict]:
+        return await self._all_pages("/v3/rtspsessions/list", key="id")
+
     def close(self) -> defer.Deferred:
         return self._pool.closeCachedConnections()
 
-    async def _all_pages(self, path: str) -> dict[str, dict]:
+    async def _all_pages(self, path: str, key: str = "name") -> dict[str, dict]:
         items: dict[str, dict] = {}
         page = 0
         while True:
             body = await self._request("GET", f"{path}?itemsPerPage={_PAGE}&page={page}")
             for item in body.get("items") or []:
-                items[item["name"]] = item
+                items[item[key]] = item
             page += 1
             if page >= int(body.get("pageCount") or 0):
                 return items

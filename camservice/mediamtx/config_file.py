@@ -7,6 +7,7 @@ import yaml
 
 from camservice.config.model import MediaMTXConfig
 from camservice.fileutil import atomic_write, ensure_dir
+from camservice.mediamtx.sources import rtsp_host
 
 __all__ = ["mediamtx_settings", "write_mediamtx_config"]
 
@@ -27,13 +28,15 @@ def mediamtx_settings(config: MediaMTXConfig, recordings_dir: Path) -> dict:
     """
     on = set(config.protocols)
     loopback = ["127.0.0.1", "::1"]
+    # sources publish from this machine, to the address RTSP listens on
+    publishers = sorted(set(loopback) | {rtsp_host(config)})
     return {
         "logLevel": config.log_level,
         "logDestinations": ["stdout"],
         "authMethod": "internal",
         "authInternalUsers": [
-            {"user": "any", "pass": "", "ips": loopback,
-             "permissions": [{"action": "publish"}, {"action": "api"}, {"action": "metrics"}]},
+            {"user": "any", "pass": "", "ips": publishers, "permissions": [{"action": "publish"}]},
+            {"user": "any", "pass": "", "ips": loopback, "permissions": [{"action": "api"}, {"action": "metrics"}]},
             {"user": "any", "pass": "", "ips": [],
              "permissions": [{"action": "read"}, {"action": "playback"}]},
         ],

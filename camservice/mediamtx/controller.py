@@ -30,6 +30,7 @@ from camservice.config.model import MediaMTXConfig
 from camservice.events import CAMERA_TOPICS, Event, EventBus
 from camservice.mediamtx.breaker import BreakerState, CircuitBreaker
 from camservice.mediamtx.client import IMediaMTXAPI
+from camservice.mediamtx.holders import HOLD_QUERY
 from camservice.mediamtx.errors import CircuitOpen, MediaMTXError, MediaMTXRejected, MediaMTXUnavailable, PathNotFound
 from camservice.mediamtx.reconcile import plan_changes
 from camservice.mediamtx.retry import with_retries
@@ -88,7 +89,7 @@ class MediaMTXController(Component):
         self.detail = "not checked yet"
         self.mediamtx_version: Optional[str] = None
         self._started_at: Optional[str] = None
-        self.always_on: set[str] = set()
+        self._in_flight: set[defer.Deferred] = set()
         self._next_waiters: list[defer.Deferred] = []
         self._run: Optional[defer.Deferred] = None
         self._health_loop: Optional[task.LoopingCall] = None
@@ -121,6 +122,8 @@ class MediaMTXController(Component):
         )
 
     def _loop_died(self, failure, what: str) -> None:
+        if not self.running and failure.check(defer.CancelledError):
+            return  # cancelled by stop()
         self.log.failure("the MediaMTX {what} loop stopped", failure=failure, what=what)
 
     @async_to_deferred
@@ -130,7 +133,7 @@ class MediaMTXController(Component):
         for loop in (self._health_loop, self._reconcile_loop):
             if loop is not None and loop.running:
                 loop.stop()
-        for pending in (self._run, self._recovering):
+        for pending in [self._run, self._recovering, *self._in_flight]:
             if pending is not None and not pending.called:
                 pending.cancel()
         await self.api.close()
@@ -141,6 +144,8 @@ class MediaMTXController(Component):
         """One Control API call under the breaker (and retries)."""
 
         async def once():
+            if not self.running:
+                raise CircuitOpen("camservice is stopping")
             return await self.breaker.call(make)
 
         try:
@@ -252,7 +257,7 @@ class MediaMTXController(Component):
     def desired_paths(self) -> dict[str, dict]:
         """One path per streamable camera that is not disconnected."""
         return {
-            camera.id: path_conf(camera, self.config, camera.id in self.always_on)
+            camera.id: path_conf(camera, self.config)
             for camera in self._registry.cameras()
             if camera.kind in _STREAMABLE and camera.status is not CameraStatus.DISCONNECTED
         }
@@ -330,6 +335,14 @@ class MediaMTXController(Component):
 
     # -- streams ---------------------------------------------------------
 
+    def _tracked(self, coro) -> defer.Deferred:
+        """Run a call for a client; ``stop`` cancels it if still pending."""
+        d = defer.ensureDeferred(coro)
+        if not d.called:
+            self._in_flight.add(d)
+            d.addBoth(lambda r: (self._in_flight.discard(d), r)[1])
+        return d
+
     def path(self, camera_id: str) -> defer.Deferred:
         """MediaMTX's live view of the camera's path.
 
@@ -343,27 +356,26 @@ class MediaMTXController(Component):
             except PathNotFound:
                 return None
 
-        return defer.ensureDeferred(get())
+        return self._tracked(get())
+
+    def keepalive_readers(self, camera_id: str) -> defer.Deferred:
+        """How many of the path's readers are camservice's own keep-alive
+        readers (found by their query string in MediaMTX's RTSP sessions).
+
+        :returns: a Deferred firing with the count; fails with
+            :class:`MediaMTXError`.
+        """
+
+        async def count():
+            sessions = await self._call(self.api.list_rtsp_sessions)
+            return sum(
+                1
+                for s in sessions.values()
+                if s.get("path") == camera_id and s.get("state") == "read" and s.get("query") == HOLD_QUERY
+            )
+
+        return self._tracked(count())
 
     def all_paths(self) -> defer.Deferred:
         """Every live path by name; fails with :class:`MediaMTXError`."""
-        return defer.ensureDeferred(self._call(self.api.list_paths))
-
-    @async_to_deferred
-    async def set_always_on(self, camera_id: str, on: bool) -> None:
-        """Run the camera's source always (``True``) or on demand."""
-        if (camera_id in self.always_on) == on:
-            return
-        if on:
-            self.always_on.add(camera_id)
-        else:
-            self.always_on.discard(camera_id)
-        try:
-            await self.reconcile()
-        except Exception:
-            # keep what MediaMTX actually does
-            if on:
-                self.always_on.discard(camera_id)
-            else:
-                self.always_on.add(camera_id)
-            raise
+        return self._tracked(self._call(self.api.list_paths))

@@ -1,12 +1,7 @@
-"""The ``mediamtx-process`` service: MediaMTX as a supervised child.
-
-Built on ``twisted.runner.procmon.ProcessMonitor`` (restart with doubling
-backoff after quick deaths, TERM then KILL on stop, output logged line by
-line) and covering what it lacks: ``stopService`` waits until the child has
-really exited (bounded by ``stop_timeout`` plus a margin), each exit is
-logged with its status, restarts are counted, MediaMTX's own log levels
-are kept, and the environment is passed explicitly.
-"""
+"""The ``mediamtx-process`` service: MediaMTX as a supervised child, run
+from a config generated from camservice's (see
+:class:`camservice.supervisor.Supervisor` for what supervision adds to
+procmon). MediaMTX's own log levels are kept."""
 from __future__ import annotations
 
 import os
@@ -16,7 +11,6 @@ from typing import Callable, Optional
 
 from twisted.internet import defer
 from twisted.logger import Logger
-from twisted.runner.procmon import ProcessMonitor
 
 from camservice.config.model import MediaMTXConfig
 from camservice.errors import StartupError
@@ -24,6 +18,7 @@ from camservice.mediamtx.binary import find_mediamtx
 from camservice.mediamtx.config_file import write_mediamtx_config
 from camservice.metrics import Metrics
 from camservice.service import ComponentState
+from camservice.supervisor import Supervisor, child_environment
 
 __all__ = ["MediaMTXProcess"]
 
@@ -31,32 +26,16 @@ NAME = "mediamtx"
 # "2026/11/25 18:11:00 WAR [RTSP] ..." -> level
 _LEVEL = re.compile(r"^\S+ \S+ (DEB|INF|WAR|ERR) ")
 _LEVELS = {"DEB": "debug", "INF": "info", "WAR": "warn", "ERR": "error"}
-_ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
 
 
-class _ChildLog:
-    """Receives procmon's per-line ``log.info`` calls and re-emits each line
-    at the level MediaMTX gave it."""
-
-    def __init__(self, logger: Logger):
-        self._logger = logger
-
-    def info(self, fmt: str, **fields) -> None:
-        line = fields.get("line", "")
-        match = _LEVEL.match(line)
-        level = _LEVELS.get(match.group(1), "info") if match else ("warn" if fields.get("stream") == "stderr" else "info")
-        getattr(self._logger, level)("[mediamtx] {line}", line=line, stream=fields.get("stream"))
-
-
-class MediaMTXProcess(ProcessMonitor):
-    """Runs one MediaMTX with a config generated from camservice's.
+class MediaMTXProcess(Supervisor):
+    """Runs one MediaMTX.
 
     :param config: the ``mediamtx`` section.
     :param data_dir: where ``mediamtx/mediamtx.yml`` and recordings go.
     :param on_started: called each time the child is (re)started.
     """
 
-    logger = Logger()
     threshold = 10
 
     def __init__(
@@ -68,14 +47,12 @@ class MediaMTXProcess(ProcessMonitor):
         on_started: Optional[Callable[[], None]] = None,
         environ=os.environ,
     ):
-        super().__init__(reactor=reactor)
-        self.log = _ChildLog(self.logger)
+        super().__init__(reactor, Logger(namespace="camservice.mediamtx.process"))
         self._config = config
         self._data_dir = Path(data_dir)
         self._metrics = metrics
         self._environ = environ
         self._on_started = on_started
-        self._waiters: list[defer.Deferred] = []
         self.minRestartDelay = config.restart_min_delay
         self.maxRestartDelay = config.restart_max_delay
         self.killTime = config.stop_timeout
@@ -84,6 +61,10 @@ class MediaMTXProcess(ProcessMonitor):
         self.version: Optional[str] = None
         self.state = ComponentState.STOPPED
         self.error: Optional[str] = None
+
+    def line_level(self, line: str, stream: str) -> str:
+        match = _LEVEL.match(line)
+        return _LEVELS[match.group(1)] if match else super().line_level(line, stream)
 
     def privilegedStartService(self) -> None:
         # Before the reactor runs: a missing or unsupported binary, or an
@@ -99,8 +80,9 @@ class MediaMTXProcess(ProcessMonitor):
             config_path = write_mediamtx_config(self._config, self._data_dir)
         except OSError as e:
             raise StartupError(f"cannot write the MediaMTX config in {self._data_dir}: {e.strerror}")
-        env = {k: self._environ[k] for k in _ENV_KEEP if k in self._environ}
-        self.addProcess(NAME, [self.binary, str(config_path)], env=env, cwd=str(config_path.parent))
+        self.addProcess(
+            NAME, [self.binary, str(config_path)], env=child_environment(self._environ), cwd=str(config_path.parent)
+        )
 
     def startService(self) -> None:
         self._prepare()
@@ -108,62 +90,28 @@ class MediaMTXProcess(ProcessMonitor):
         self.logger.info("starting MediaMTX {version} from {binary}", version=self.version, binary=self.binary)
         super().startService()
 
-    def startProcess(self, name: str) -> None:
-        super().startProcess(name)
-        proto = self.protocols.get(name)
-        if proto is None:
-            return
+    @property
+    def pid(self) -> Optional[int]:
+        return self.pid_of(NAME)
+
+    def started(self, name: str) -> None:
         self.starts += 1
         if self.starts > 1:
             self._metrics.mediamtx_restarts.inc()
         self.state = ComponentState.RUNNING
-        original = proto.processEnded
-
-        def processEnded(reason) -> None:
-            try:
-                original(reason)
-            finally:
-                self._exited(reason)
-
-        proto.processEnded = processEnded
         if self._on_started is not None:
             self._on_started()
 
-    @property
-    def pid(self) -> Optional[int]:
-        proto = self.protocols.get(NAME)
-        return proto.transport.pid if proto is not None and proto.transport is not None else None
-
-    def _exited(self, reason) -> None:
-        code = getattr(reason.value, "exitCode", None)
-        signal = getattr(reason.value, "signal", None)
+    def exited(self, name: str, status, signal) -> None:
         if self.running:
             self.state = ComponentState.ERROR
-            self.error = f"MediaMTX exited (status {code}, signal {signal}); restarting"
-            self.logger.error(
-                "MediaMTX exited (status {status}, signal {signal}); restarting with backoff",
-                status=code,
-                signal=signal,
-            )
-        else:
-            self.logger.info("MediaMTX stopped (status {status}, signal {signal})", status=code, signal=signal)
-        waiters, self._waiters = self._waiters, []
-        for d in waiters:
-            d.callback(None)
+            self.error = f"MediaMTX exited (status {status}, signal {signal}); restarting"
 
     def stopService(self) -> defer.Deferred:
         self.state = ComponentState.STOPPING
-        running = NAME in self.protocols
-        d = defer.Deferred()
-        if running:
-            self._waiters.append(d)
-        super().stopService()
-        if not running:
-            d.callback(None)
-        # procmon sends KILL after killTime; allow a little more for the reap.
-        d.addTimeout(self.killTime + 5, self._reactor)
 
-        def stopped(_):
+        def stopped(result):
             self.state = ComponentState.STOPPED
+            return result
 
-        return d.addCallback(stopped)
+        return super().stopService().addBoth(stopped)

@@ -2,9 +2,10 @@
 
 Every camera is a path named by its id. A virtual camera is an FFmpeg
 ``lavfi`` test pattern encoded to H264 and published over RTSP; a network
-camera is pulled by MediaMTX itself from its URL. By default sources run on
-demand (while someone reads, plus ``on_demand_close_after``); a camera that
-is explicitly streaming (``start_streaming``) runs always.
+camera is pulled by MediaMTX itself from its URL. Sources run on demand:
+while someone reads the path, plus ``on_demand_close_after`` seconds (a
+stream that must keep running is held open by a reader, see
+:mod:`camservice.mediamtx.holders`).
 """
 from __future__ import annotations
 
@@ -14,16 +15,31 @@ import shlex
 from camservice.cameras.model import Camera, CameraKind
 from camservice.config.model import MediaMTXConfig
 
-__all__ = ["OWNED_PATH", "encoder_args", "path_conf", "publish_url"]
+__all__ = ["OWNED_PATH", "WILDCARDS", "encoder_args", "path_conf", "publish_url", "rtsp_host"]
 
 #: MediaMTX paths camservice owns: one per camera, named by its id. Paths
 #: with other names are never touched.
 OWNED_PATH = re.compile(r"^camera[0-9]+$")
 
 
+#: bind addresses meaning "every interface"
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def rtsp_host(config: MediaMTXConfig) -> str:
+    """Where processes on this machine reach MediaMTX's RTSP server: the
+    address it listens on when that is a single one (managed mode), else
+    ``mediamtx.host``."""
+    if config.mode == "managed" and config.media_host not in WILDCARDS:
+        return config.media_host
+    return config.host
+
+
 def publish_url(config: MediaMTXConfig, path: str) -> str:
-    """Where a source publishes: MediaMTX's RTSP server, seen from here."""
-    host = f"[{config.host}]" if ":" in config.host else config.host
+    """MediaMTX's RTSP URL of ``path``, seen from this machine (where
+    sources publish and keep-alive readers read)."""
+    host = rtsp_host(config)
+    host = f"[{host}]" if ":" in host else host
     return f"rtsp://{host}:{config.rtsp_port}/{path}"
 
 
@@ -45,11 +61,9 @@ def _virtual_command(camera: Camera, config: MediaMTXConfig) -> str:
     return shlex.join(argv)
 
 
-def path_conf(camera: Camera, config: MediaMTXConfig, always_on: bool = False) -> dict:
+def path_conf(camera: Camera, config: MediaMTXConfig) -> dict:
     """The MediaMTX path configuration (``PathConf``) for ``camera``.
 
-    :param always_on: run the source now and keep it running
-        (``start_streaming``), instead of on demand.
     :raises ValueError: for a kind of camera that has no source yet.
     """
     close_after = f"{config.on_demand_close_after}s"
@@ -57,21 +71,17 @@ def path_conf(camera: Camera, config: MediaMTXConfig, always_on: bool = False) -
     if camera.kind is CameraKind.NETWORK:
         return {
             "source": camera.source,
-            "sourceOnDemand": not always_on,
+            "sourceOnDemand": True,
             "sourceOnDemandStartTimeout": start_timeout,
             "sourceOnDemandCloseAfter": close_after,
             "rtspTransport": "tcp",
         }
     if camera.kind is CameraKind.VIRTUAL:
-        command = _virtual_command(camera, config)
-        if always_on:
-            return {"source": "publisher", "runOnInit": command, "runOnInitRestart": True,
-                    "runOnDemand": "", "runOnDemandRestart": False}
         return {
             "source": "publisher",
             "runOnInit": "",
             "runOnInitRestart": False,
-            "runOnDemand": command,
+            "runOnDemand": _virtual_command(camera, config),
             "runOnDemandRestart": True,
             "runOnDemandStartTimeout": start_timeout,
             "runOnDemandCloseAfter": close_after,

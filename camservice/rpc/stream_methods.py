@@ -9,9 +9,11 @@ from twisted.internet import task
 from camservice.auth.roles import Role
 from camservice.cameras.model import CameraKind, CameraStatus
 from camservice.cameras.registry import CameraRegistry
+from camservice.cameras.model import camera_number
 from camservice.mediamtx.controller import MediaMTXController
 from camservice.mediamtx.errors import MediaMTXError
-from camservice.mediamtx.paths import is_ready, path_figures
+from camservice.mediamtx.holders import StreamHolders
+from camservice.mediamtx.paths import path_figures
 from camservice.mediamtx.sources import OWNED_PATH
 from camservice.mediamtx.urls import StreamLocator
 from camservice.rpc.dispatcher import Call
@@ -33,6 +35,11 @@ def _dependency(error: MediaMTXError) -> DependencyFailed:
 class StreamMethods:
     """Streams of cameras, served by MediaMTX.
 
+    Reader counts leave out camservice's own keep-alive reader of a camera
+    that is streaming because of ``start_streaming``.
+
+    :param holders: keeps sources running between ``start_streaming`` and
+        ``stop_streaming``.
     :param poll_interval: seconds between readiness checks while waiting
         for a source to start.
     """
@@ -41,12 +48,14 @@ class StreamMethods:
         self,
         registry: CameraRegistry,
         controller: MediaMTXController,
+        holders: StreamHolders,
         locator: StreamLocator,
         clock,
         poll_interval: float = 0.2,
     ):
         self._registry = registry
         self._controller = controller
+        self._holders = holders
         self._locator = locator
         self._clock = clock
         self._poll = poll_interval
@@ -84,13 +93,17 @@ class StreamMethods:
 
     async def start_streaming(self, call: Call, params: dict) -> dict:
         camera = self._streamable(params["device"])
+        newly = not self._holders.holds(camera.id)
+        self._holders.hold(camera.id)
         try:
-            await self._controller.set_always_on(camera.id, True)
             ready = await self._wait_ready(camera.id, self._controller.config.source_start_timeout)
         except MediaMTXError as e:
+            if newly:
+                await self._holders.release(camera.id)
             raise _dependency(e)
         if not ready:
-            await self._controller.set_always_on(camera.id, False)
+            if newly:
+                await self._holders.release(camera.id)
             raise DependencyFailed(
                 dependency="ffmpeg" if camera.kind is CameraKind.VIRTUAL else "camera",
                 detail=f"the source did not start publishing within {self._controller.config.source_start_timeout} s",
@@ -106,28 +119,43 @@ class StreamMethods:
             "auto_close_after": None,
         }
 
-    async def _wait_ready(self, path: str, timeout: float) -> bool:
+    async def _wait_ready(self, camera_id: str, timeout: float) -> bool:
+        """Wait until the source publishes and camservice's keep-alive
+        reader is connected (from then on the stream stays up)."""
         deadline = self._clock.seconds() + timeout
         while True:
-            if is_ready(await self._controller.path(path)):
+            _path, figures = await self._stream(camera_id)
+            if figures["ready"] and figures["kept_alive"]:
                 return True
             if self._clock.seconds() >= deadline:
                 return False
             await task.deferLater(self._clock, self._poll, lambda: None)
 
+    async def _stream(self, camera_id: str):
+        """``(path, figures)`` of the camera's stream, readers counted
+        without camservice's own keep-alive reader.
+
+        :raises MediaMTXError: MediaMTX cannot be asked.
+        """
+        path = await self._controller.path(camera_id)
+        own = await self._controller.keepalive_readers(camera_id) if self._holders.holds(camera_id) else 0
+        figures = path_figures(path, self._clock.seconds())
+        figures["readers"] = max(0, figures["readers"] - own)
+        figures["kept_alive"] = own > 0
+        return path, figures
+
     async def stop_streaming(self, call: Call, params: dict) -> dict:
         camera = self._streamable(params["device"], need_connected=False)
-        if camera.id not in self._controller.always_on:
+        if not self._holders.holds(camera.id):
             raise InvalidState(state="not_streaming", allowed_states=["streaming"],
                                reason="start_streaming was not called for this camera")
+        await self._holders.release(camera.id)
         try:
-            await self._controller.set_always_on(camera.id, False)
-            path = await self._controller.path(camera.id)
+            _path, figures = await self._stream(camera.id)
         except MediaMTXError as e:
             raise _dependency(e)
         start = self.started.pop(camera.id, self._clock.seconds())
         end = self._clock.seconds()
-        figures = path_figures(path, end)
         return {
             "device": camera.id,
             "stream_name": camera.id,
@@ -141,11 +169,10 @@ class StreamMethods:
     async def get_stream_url(self, call: Call, params: dict) -> dict:
         camera = self._streamable(params["device"], need_connected=False)
         try:
-            path = await self._controller.path(camera.id)
-            status = "READY" if is_ready(path) else "NOT_READY"
+            _path, figures = await self._stream(camera.id)
+            status = "READY" if figures["ready"] else "NOT_READY"
         except MediaMTXError:
-            path, status = None, "ERROR"
-        figures = path_figures(path, self._clock.seconds())
+            figures, status = path_figures(None, 0), "ERROR"
         return {
             "device": camera.id,
             "stream_name": camera.id,
@@ -158,12 +185,10 @@ class StreamMethods:
     async def get_stream_status(self, call: Call, params: dict) -> dict:
         camera = self._streamable(params["device"], need_connected=False)
         try:
-            path = await self._controller.path(camera.id)
+            path, f = await self._stream(camera.id)
         except MediaMTXError as e:
             raise _dependency(e)
-        now = self._clock.seconds()
-        f = path_figures(path, now)
-        always_on = camera.id in self._controller.always_on
+        always_on = self._holders.holds(camera.id)
         if camera.status is CameraStatus.ERROR:
             status = "ERROR"
         elif f["ready"]:
@@ -191,14 +216,16 @@ class StreamMethods:
     async def get_streams(self, call: Call, params: dict) -> list:
         try:
             paths = await self._controller.all_paths()
+            held = {name: await self._controller.keepalive_readers(name)
+                    for name in paths if self._holders.holds(name)}
         except MediaMTXError as e:
             raise _dependency(e)
         now = self._clock.seconds()
         out = []
-        for name in sorted(paths, key=lambda n: int(n[6:])):
-            if not OWNED_PATH.match(name) or not call.principal.may_use_camera(name):
-                continue
+        names = [n for n in paths if OWNED_PATH.match(n) and call.principal.may_use_camera(n)]
+        for name in sorted(names, key=camera_number):
             f = path_figures(paths[name], now)
+            f["readers"] = max(0, f["readers"] - held.get(name, 0))
             out.append({"name": name, "source": f["source"], "ready": f["ready"],
                         "readers": f["readers"], "bytes_sent": f["bytes_out"]})
         return out
@@ -207,8 +234,7 @@ class StreamMethods:
         """For ``get_camera_status``: ``{bytes_sent, readers, uptime}`` of
         the camera's stream, or ``None`` when MediaMTX cannot be asked."""
         try:
-            path = await self._controller.path(camera_id)
+            _path, f = await self._stream(camera_id)
         except MediaMTXError:
             return None
-        f = path_figures(path, self._clock.seconds())
         return {"bytes_sent": f["bytes_out"], "readers": f["readers"], "uptime": f["uptime"]}

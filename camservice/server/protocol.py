@@ -37,7 +37,9 @@ _BINARY_REPLY = dumps(
 class RpcProtocol(WebSocketServerProtocol):
     """One client connection."""
 
-    log = Logger()
+    # Not ``log``: that would replace Autobahn's own logger, whose many
+    # per-frame debug calls then cost a full log event each.
+    _log = Logger()
     session: Optional[Session] = None
 
     def onConnect(self, request):
@@ -53,7 +55,7 @@ class RpcProtocol(WebSocketServerProtocol):
             rate_limiter=factory.new_rate_limiter(),
         )
         factory.opened(self)
-        self.log.info(
+        self._log.info(
             "client connected from {peer}", peer=self.session.peer, conn_id=self.session.conn_id
         )
 
@@ -83,7 +85,7 @@ class RpcProtocol(WebSocketServerProtocol):
         if self.session is None:
             return
         self.factory.closed(self)
-        self.log.info(
+        self._log.info(
             "client disconnected (code {code}, clean {clean})",
             code=code,
             clean=wasClean,

@@ -69,6 +69,9 @@ class FakeMediaMTX:
         self._holds: set[str] = set()
         self._failures: dict[str, Exception] = {}
         self.configs: dict[str, dict] = {}
+        #: RTSPSession objects by id (readers that came over RTSP)
+        self.rtsp_sessions: dict[str, dict] = {}
+
         self.live: dict[str, dict] = {}
         self._boot = 0
         self.restart()
@@ -81,6 +84,7 @@ class FakeMediaMTX:
         self.started = f"2026-01-01T00:00:{self._boot:02d}Z"
         self.configs.clear()
         self.live.clear()
+        self.rtsp_sessions.clear()
 
     def publish(self, name: str, nbytes: int = 1000) -> None:
         """A source starts publishing now (the clock's time, written as Go
@@ -184,6 +188,9 @@ class FakeMediaMTX:
             return {"status": "ok"}
 
         return self._answer(("delete", name), delete)
+
+    def list_rtsp_sessions(self):
+        return self._answer(("list_rtsp_sessions",), lambda: copy.deepcopy(self.rtsp_sessions))
 
     def close(self):
         return defer.succeed(None)

@@ -43,6 +43,10 @@ class Harness:
         return self.tree.stream_probes
 
     @property
+    def holders(self):
+        return self.tree.getServiceNamed("stream-holders")
+
+    @property
     def mediamtx(self):
         return self.tree.mediamtx
 
@@ -106,6 +110,7 @@ class Harness:
 
 def make_harness(config: Config, clock, mediamtx=None) -> Harness:
     """The service tree on ``clock`` with a fake MediaMTX API."""
+    from fakes.holders import FakeHolders
     from fakes.mediamtx import FakeMediaMTX
 
     mediamtx = mediamtx or FakeMediaMTX(clock)
@@ -126,6 +131,7 @@ def make_harness(config: Config, clock, mediamtx=None) -> Harness:
         retry_jitter=lambda: 0,
         stream_probe=probe,
         run_blocking=lambda f, *a, **kw: defer.maybeDeferred(f, *a, **kw),
+        stream_holders=FakeHolders(mediamtx),
     )
     tree.stream_probes = probes
     tree.mediamtx = mediamtx

@@ -103,22 +103,47 @@ async def test_virtual_camera_streams_over_rtsp_and_hls_with_readers_counted(liv
 
 
 @pytest_twisted.ensureDeferred
-async def test_start_and_stop_streaming(live):
+async def test_start_and_stop_streaming_keep_viewers_connected(live):
     client = await live.authed_client("operator")
-    started = await client.call("start_streaming", {"device": "camera1000"})
-    assert started["result"]["status"] == "STARTED", started
-    assert started["result"]["stream_url"].endswith("/camera1000")
-    configs = await _path_configs(live)
-    assert configs["camera1000"]["runOnInit"] and not configs["camera1000"]["runOnDemand"]
-    status = (await client.call("get_stream_status", {"device": "camera1000"}))["result"]
-    assert status["status"] == "ACTIVE" and status["start_time"]
+    url = f"rtsp://127.0.0.1:{live.config.mediamtx.rtsp_port}/camera1000"
+    before = await _path_configs(live)
+    viewer = Child(reactor, ["ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", url, "-f", "null", "-"])
+    try:
+        async def watched():
+            status = (await client.call("get_stream_status", {"device": "camera1000"}))["result"]
+            return status["ready"] and status["mediamtx_path"]["readers"] == 1
 
-    stopped = (await client.call("stop_streaming", {"device": "camera1000"}))["result"]
-    assert stopped["status"] == "STOPPED" and stopped["stream_continues"] is False
-    configs = await _path_configs(live)
-    assert configs["camera1000"]["runOnDemand"] and not configs["camera1000"]["runOnInit"]
+        await _until(watched)
+        started = await client.call("start_streaming", {"device": "camera1000"})
+        assert started["result"]["status"] == "STARTED", started
+        assert started["result"]["stream_url"] == url
+        # the path is not reconfigured (that would drop its viewers)
+        assert await _path_configs(live) == before
+        status = (await client.call("get_stream_status", {"device": "camera1000"}))["result"]
+        assert status["status"] == "ACTIVE" and status["start_time"]
+        assert status["mediamtx_path"]["readers"] == 1  # camservice's own reader is not counted
+
+        stopped = (await client.call("stop_streaming", {"device": "camera1000"}))["result"]
+        assert stopped["status"] == "STOPPED" and stopped["stream_continues"] is True
+        assert not viewer.ended.called
+        assert await _video_packets(url) > 0
+    finally:
+        await viewer.stop()
     again = await client.call("stop_streaming", {"device": "camera1000"})
     assert again["error"]["code"] == -32020
+
+    # without viewers, a started stream keeps running until stopped
+    assert (await client.call("start_streaming", {"device": "camera1000"}))["result"]["status"] == "STARTED"
+    await task.deferLater(reactor, live.config.mediamtx.on_demand_close_after + 1.5, lambda: None)
+    status = (await client.call("get_stream_status", {"device": "camera1000"}))["result"]
+    assert status["ready"] is True and status["mediamtx_path"]["readers"] == 0
+    stopped = (await client.call("stop_streaming", {"device": "camera1000"}))["result"]
+    assert stopped["stream_continues"] is False
+
+    async def closed():
+        return not (await client.call("get_stream_status", {"device": "camera1000"}))["result"]["ready"]
+
+    await _until(closed, timeout=live.config.mediamtx.on_demand_close_after + 10)
     await client.close()
 
 

@@ -1,0 +1,86 @@
+"""The ``stream-holders`` service: keeps a camera's source running.
+
+MediaMTX runs a camera's source on demand, while someone reads the path.
+Switching a path to always-on would mean changing its configuration, which
+MediaMTX cannot do without closing the path and dropping its viewers. So
+when a stream must keep running (``start_streaming``; recordings later),
+camservice holds the path open itself: one FFmpeg reader per camera that
+copies the stream to nowhere (no decoding, a few percent of a core),
+supervised and restarted with backoff like any child.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from camservice.config.model import MediaMTXConfig
+from camservice.events import Event, EventBus
+from camservice.mediamtx.sources import publish_url
+from camservice.supervisor import Supervisor, child_environment
+
+__all__ = ["HOLD_QUERY", "StreamHolders"]
+
+#: the query string of camservice's keep-alive readers, so MediaMTX's RTSP
+#: session list tells them apart from real viewers
+HOLD_QUERY = "camservice=hold"
+
+
+class StreamHolders(Supervisor):
+    """One keep-alive reader per held camera path.
+
+    :param config: the ``mediamtx`` section (where to read, which ffmpeg).
+    :param bus: a camera that disconnects is released.
+    """
+
+    threshold = 5
+    minRestartDelay = 1
+    maxRestartDelay = 10
+    killTime = 3
+
+    def __init__(self, config: MediaMTXConfig, bus: EventBus, reactor):
+        super().__init__(reactor, Logger(namespace="camservice.mediamtx.holders"))
+        self._config = config
+        self._bus = bus
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._unsubscribe = self._bus.subscribe(self._on_event)
+
+    def stopService(self) -> defer.Deferred:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        return super().stopService()
+
+    def _on_event(self, event: Event) -> None:
+        if event.topic == "camera.disconnected" and self.holds(event.device):
+            self.release(event.device)
+
+    def holds(self, camera_id: str) -> bool:
+        return camera_id in self._processes
+
+    def held(self) -> list[str]:
+        return sorted(self._processes)
+
+    def hold(self, camera_id: str) -> None:
+        """Keep ``camera_id``'s source running (idempotent)."""
+        if self.holds(camera_id):
+            return
+        argv = [self._config.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
+                "-rtsp_transport", "tcp", "-i", publish_url(self._config, camera_id) + "?" + HOLD_QUERY,
+                "-map", "0", "-c", "copy", "-f", "null", "-"]
+        self.logger.info("holding {camera_id} open", camera_id=camera_id)
+        self.addProcess(camera_id, argv, env=child_environment())
+
+    def release(self, camera_id: str) -> defer.Deferred:
+        """Let ``camera_id`` go back to on demand; fires once the reader
+        has exited."""
+        if not self.holds(camera_id):
+            return defer.succeed(None)
+        waiting = self.wait_stopped(camera_id)
+        self.removeProcess(camera_id)
+        self.logger.info("released {camera_id}", camera_id=camera_id)
+        return waiting
