@@ -47,6 +47,7 @@ class CameraRegistry(Component):
         self._bus = bus
         self._clock = clock
         self._cameras: dict[str, Camera] = {}
+        self._sorted: Optional[list[Camera]] = None
 
     @property
     def max_cameras(self) -> int:
@@ -58,10 +59,13 @@ class CameraRegistry(Component):
 
     def stop(self) -> None:
         self._cameras.clear()
+        self._sorted = None
 
     def cameras(self) -> list[Camera]:
-        """All cameras, by id number."""
-        return sorted(self._cameras.values(), key=lambda c: camera_number(c.id))
+        """All cameras, by id number (a new list; the cameras are shared)."""
+        if self._sorted is None:
+            self._sorted = sorted(self._cameras.values(), key=lambda c: camera_number(c.id))
+        return list(self._sorted)
 
     def get(self, camera_id: str) -> Camera:
         """The camera ``camera_id``.
@@ -102,6 +106,7 @@ class CameraRegistry(Component):
         """
         old = self.get(camera_id)
         del self._cameras[camera_id]
+        self._sorted = None
         gone = old.replace(status=CameraStatus.DISCONNECTED)
         self.log.info("camera {camera_id} removed", camera_id=camera_id)
         self._bus.publish("camera.disconnected", camera_id, gone)
@@ -113,6 +118,7 @@ class CameraRegistry(Component):
         if new.status is CameraStatus.CONNECTED and (old is None or old.status is not CameraStatus.CONNECTED):
             new = new.replace(connected_at=self._clock.seconds())
         self._cameras[new.id] = new
+        self._sorted = None
         topic = _topic_for(old, new)
         self.log.info(
             "camera {camera_id} {topic}: {status}",

@@ -73,7 +73,7 @@ class CameraMethods:
         if params.get("debug") and call.principal.role < Role.admin:
             raise PermissionDenied(Role.admin.name, call.principal.role.name)
         camera = self._registry.get(params["device"])
-        result = self._presenter.camera(camera)
+        result = dict(self._presenter.camera(camera))
         uptime = 0
         if camera.status is CameraStatus.CONNECTED and camera.connected_at is not None:
             uptime = max(0, int(self._clock.seconds() - camera.connected_at))

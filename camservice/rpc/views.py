@@ -22,6 +22,9 @@ class CameraPresenter:
 
     def __init__(self, stream_urls: Optional[Callable[[str], dict]] = None):
         self._stream_urls = stream_urls
+        # camera id -> (the Camera rendered, its view); cameras are
+        # immutable and replaced on change, so identity says "unchanged"
+        self._views: dict[str, tuple[Camera, dict]] = {}
 
     def streams(self, camera: Camera) -> dict:
         if self._stream_urls is None or camera.kind not in _STREAMED:
@@ -29,6 +32,15 @@ class CameraPresenter:
         return self._stream_urls(camera.id)
 
     def camera(self, camera: Camera) -> dict:
+        """The Camera object; shared between calls: copy it to change it."""
+        cached = self._views.get(camera.id)
+        if cached is not None and cached[0] is camera:
+            return cached[1]
+        view = self._render(camera)
+        self._views[camera.id] = (camera, view)
+        return view
+
+    def _render(self, camera: Camera) -> dict:
         return {
             "device": camera.id,
             "status": camera.status.value,
