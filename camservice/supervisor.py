@@ -36,7 +36,14 @@ class _LineLog:
 
     def info(self, fmt: str, **fields) -> None:
         line, stream, tag = fields.get("line", ""), fields.get("stream", ""), fields.get("tag", "")
+        if not line.strip():
+            return  # procmon flushes an empty line when a child exits
         getattr(self._logger, self._level_of(line, stream))("[{tag}] {line}", tag=tag, line=line, stream=stream)
+
+    def __getattr__(self, name: str):
+        # procmon's other calls (e.g. log.failure when a spawn fails) go
+        # to the logger as they are
+        return getattr(self._logger, name)
 
 
 class Supervisor(ProcessMonitor):
@@ -57,7 +64,18 @@ class Supervisor(ProcessMonitor):
         return "warn" if stream == "stderr" else "info"
 
     def startProcess(self, name: str) -> None:
-        super().startProcess(name)
+        try:
+            super().startProcess(name)
+        except OSError:
+            # Older procmon lets a spawn failure escape; treat it like a
+            # quick death: log it and retry with backoff.
+            self.logger.failure("cannot start {name}", name=name)
+            self.protocols.pop(name, None)
+            delay = self.delay[name]
+            self.delay[name] = min(delay * 2, self.maxRestartDelay)
+            if self.running and name in self._processes:
+                self.restart[name] = self._reactor.callLater(delay, self.startProcess, name)
+            return
         proto = self.protocols.get(name)
         if proto is None:
             return
@@ -71,6 +89,13 @@ class Supervisor(ProcessMonitor):
 
         proto.processEnded = processEnded
         self.started(name)
+
+    def removeProcess(self, name: str) -> None:
+        """Stop and forget ``name``, including a restart still pending."""
+        pending = self.restart.pop(name, None)
+        if pending is not None and pending.active():
+            pending.cancel()
+        super().removeProcess(name)
 
     def pid_of(self, name: str) -> Optional[int]:
         proto = self.protocols.get(name)

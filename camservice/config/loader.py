@@ -7,6 +7,7 @@ the administrator everything that is wrong.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 import json
 import os
@@ -85,7 +86,7 @@ def load_config(
     ]
     if problems:
         raise ConfigError(problems)
-    problems = _assign_camera_ids(document, env_sources, source)
+    problems = _assign_camera_ids(document, env_sources, source) + _check_media_host(document, env_sources, source)
     if problems:
         raise ConfigError(problems)
     _resolve_paths(document, file_path.parent, environ, os.geteuid() if euid is None else euid)
@@ -298,6 +299,20 @@ def _assign_camera_ids(document, env_sources, file_source) -> list[ConfigProblem
             camera["id"] = f"camera{next_number}"
         camera.setdefault("name", f"{camera['kind'].capitalize()} camera {camera['id'][6:]}")
     return problems
+
+
+def _check_media_host(document, env_sources, file_source) -> list[ConfigProblem]:
+    """MediaMTX binds to ``media_host`` and lets it publish: an address,
+    not a host name."""
+    host = document["mediamtx"]["media_host"]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return [ConfigProblem(
+            "mediamtx.media_host", "must be an IP address (0.0.0.0 for every interface)", host,
+            _source_for(("mediamtx", "media_host"), env_sources, file_source),
+        )]
+    return []
 
 
 def _default_data_dir(environ: Mapping[str, str], euid: int) -> Path:

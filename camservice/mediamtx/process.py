@@ -23,8 +23,9 @@ from camservice.supervisor import Supervisor, child_environment
 __all__ = ["MediaMTXProcess"]
 
 NAME = "mediamtx"
-# "2026/11/25 18:11:00 WAR [RTSP] ..." -> level
-_LEVEL = re.compile(r"^\S+ \S+ (DEB|INF|WAR|ERR) ")
+# "2026/11/25 18:11:00 WAR [RTSP] ..." or, for a fatal startup error,
+# "ERR: ..." -> level
+_LEVEL = re.compile(r"^(?:\S+ \S+ (DEB|INF|WAR|ERR) |(DEB|INF|WAR|ERR): )")
 _LEVELS = {"DEB": "debug", "INF": "info", "WAR": "warn", "ERR": "error"}
 
 
@@ -64,7 +65,7 @@ class MediaMTXProcess(Supervisor):
 
     def line_level(self, line: str, stream: str) -> str:
         match = _LEVEL.match(line)
-        return _LEVELS[match.group(1)] if match else super().line_level(line, stream)
+        return _LEVELS[match.group(1) or match.group(2)] if match else super().line_level(line, stream)
 
     def privilegedStartService(self) -> None:
         # Before the reactor runs: a missing or unsupported binary, or an

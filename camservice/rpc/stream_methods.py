@@ -95,6 +95,8 @@ class StreamMethods:
         camera = self._streamable(params["device"])
         newly = not self._holders.holds(camera.id)
         self._holders.hold(camera.id)
+        if newly:
+            self.started[camera.id] = self._clock.seconds()
         try:
             ready = await self._wait_ready(camera.id, self._controller.config.source_start_timeout)
         except MediaMTXError as e:
@@ -109,7 +111,6 @@ class StreamMethods:
                 detail=f"the source did not start publishing within {self._controller.config.source_start_timeout} s",
                 reason="the camera's source did not start",
             )
-        self.started.setdefault(camera.id, self._clock.seconds())
         return {
             "device": camera.id,
             "stream_name": camera.id,
@@ -149,11 +150,12 @@ class StreamMethods:
         if not self._holders.holds(camera.id):
             raise InvalidState(state="not_streaming", allowed_states=["streaming"],
                                reason="start_streaming was not called for this camera")
-        await self._holders.release(camera.id)
         try:
+            # before the release: figures leave out our own reader while held
             _path, figures = await self._stream(camera.id)
         except MediaMTXError as e:
             raise _dependency(e)
+        await self._holders.release(camera.id)
         start = self.started.pop(camera.id, self._clock.seconds())
         end = self._clock.seconds()
         return {
@@ -210,7 +212,11 @@ class StreamMethods:
                 "bitrate": f["bitrate"],
                 "fps": camera.fps if f["ready"] else 0,
             },
-            "start_time": iso_timestamp(self.started[camera.id]) if camera.id in self.started else None,
+            "start_time": (
+                iso_timestamp(self.started[camera.id])
+                if always_on and camera.id in self.started
+                else None
+            ),
         }
 
     async def get_streams(self, call: Call, params: dict) -> list:

@@ -1,0 +1,298 @@
+"""StreamHolders: one supervised FFmpeg keep-alive reader per held camera,
+against a fake process reactor (no FFmpeg runs)."""
+from __future__ import annotations
+
+import pytest
+from twisted.internet import defer
+from twisted.logger import LogLevel, globalLogPublisher
+
+from camservice.config import load_config
+from camservice.events import EventBus
+from camservice.mediamtx.holders import HOLD_QUERY, StreamHolders
+from fakes.process_reactor import FakeProcessReactor
+
+NOW = 1_700_000_000.0
+KILL_TIME = StreamHolders.killTime
+THRESHOLD = StreamHolders.threshold
+MIN_DELAY = StreamHolders.minRestartDelay
+MAX_DELAY = StreamHolders.maxRestartDelay
+
+
+def outcome(d: defer.Deferred):
+    results = []
+    d.addBoth(results.append)
+    assert results, "the Deferred has not fired"
+    return results[0]
+
+
+def has_no_result(d: defer.Deferred) -> bool:
+    results = []
+    d.addBoth(lambda r: (results.append(r), r)[1])
+    return not results
+
+
+@pytest.fixture
+def reactor():
+    r = FakeProcessReactor(NOW)
+    yield r
+    assert r.getDelayedCalls() == [], "delayed calls left on the fake reactor"
+
+
+@pytest.fixture
+def logged():
+    events = []
+
+    def observe(event):
+        if event.get("log_namespace") == "camservice.mediamtx.holders":
+            events.append(event)
+
+    globalLogPublisher.addObserver(observe)
+    yield events
+    globalLogPublisher.removeObserver(observe)
+
+
+@pytest.fixture
+def make_holders(write_config, reactor):
+    made = []
+
+    def make(**mediamtx):
+        settings = {"rtsp_port": 18554, "ffmpeg": "/opt/ffmpeg/bin/ffmpeg"}
+        settings.update(mediamtx)
+        config = load_config(write_config({"mediamtx": settings}))
+        bus = EventBus()
+        holders = StreamHolders(config.mediamtx, bus, reactor)
+        holders.startService()
+        made.append(holders)
+        return holders, bus
+
+    yield make
+    for holders in made:
+        if holders.running:
+            d = holders.stopService()
+            for process in reactor.alive():
+                process.ignores_term = process.ignores_kill = False
+            reactor.advance(KILL_TIME + 6)
+            d.addErrback(lambda f: None)
+
+
+@pytest.fixture
+def holders(make_holders):
+    return make_holders()[0]
+
+
+def readers(reactor):
+    """The camera each running reader reads."""
+    return sorted(p.args[p.args.index("-i") + 1] for p in reactor.alive())
+
+
+def url(camera_id, port=18554, host="127.0.0.1"):
+    return f"rtsp://{host}:{port}/{camera_id}?{HOLD_QUERY}"
+
+
+# -- hold -------------------------------------------------------------------------
+
+def test_hold_spawns_an_ffmpeg_that_copies_the_stream_to_nowhere(holders, reactor):
+    holders.hold("camera1000")
+    [process] = reactor.spawned
+    assert process.executable == "/opt/ffmpeg/bin/ffmpeg"
+    argv = process.args
+    assert argv[0] == "/opt/ffmpeg/bin/ffmpeg"
+    assert "-nostdin" in argv  # never reads the daemon's stdin
+    tail = ["-rtsp_transport", "tcp", "-i", "rtsp://127.0.0.1:18554/camera1000?camservice=hold",
+            "-map", "0", "-c", "copy", "-f", "null", "-"]
+    assert argv[-len(tail):] == tail
+    assert holders.holds("camera1000")
+    assert holders.held() == ["camera1000"]
+
+
+def test_the_reader_gets_only_the_environment_a_child_needs(holders, reactor, monkeypatch):
+    monkeypatch.setenv("CAMSERVICE_JWT_SECRET", "s3cret")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    holders.hold("camera1000")
+    env = reactor.last().env
+    assert env["PATH"] == "/usr/bin:/bin"
+    assert "CAMSERVICE_JWT_SECRET" not in env
+    assert set(env) <= {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "LD_PRELOAD", "UMOCKDEV_DIR"}
+
+
+@pytest.mark.parametrize(
+    "mediamtx, expected",
+    [
+        ({"media_host": "192.168.1.10"}, url("camera7", host="192.168.1.10")),
+        ({"media_host": "fd00::5"}, url("camera7", host="[fd00::5]")),
+        ({"media_host": "0.0.0.0"}, url("camera7")),
+        ({"mode": "external", "host": "127.0.0.2", "media_host": "192.168.1.10"}, url("camera7", host="127.0.0.2")),
+    ],
+)
+def test_the_reader_reads_where_mediamtx_listens(make_holders, reactor, mediamtx, expected):
+    holders, _bus = make_holders(**mediamtx)
+    holders.hold("camera7")
+    assert readers(reactor) == [expected]
+
+
+def test_hold_is_idempotent(holders, reactor):
+    holders.hold("camera1000")
+    holders.hold("camera1000")
+    holders.hold("camera1001")
+    assert readers(reactor) == [url("camera1000"), url("camera1001")]
+    assert len(reactor.spawned) == 2
+    assert holders.held() == ["camera1000", "camera1001"]
+
+
+def test_a_hold_made_before_the_service_starts_begins_with_it(write_config, reactor):
+    config = load_config(write_config({"mediamtx": {"rtsp_port": 18554}}))
+    holders = StreamHolders(config.mediamtx, EventBus(), reactor)
+    holders.hold("camera1000")
+    assert reactor.spawned == []
+    holders.startService()
+    assert readers(reactor) == [url("camera1000")]
+    d = holders.stopService()
+    reactor.advance(1)
+    assert outcome(d) is None
+
+
+# -- release ----------------------------------------------------------------------
+
+def test_release_stops_the_reader_and_fires_once_it_exited(holders, reactor):
+    holders.hold("camera1000")
+    holders.hold("camera1001")
+    process = reactor.spawned[0]
+    d = holders.release("camera1000")
+    assert not holders.holds("camera1000")
+    assert process.signals == ["TERM"]
+    reactor.advance(process.term_delay - 0.001)
+    assert has_no_result(d)
+    reactor.advance(0.002)
+    assert outcome(d) is None
+    reactor.advance(MAX_DELAY)
+    assert readers(reactor) == [url("camera1001")]  # not restarted; the other one untouched
+    assert len(reactor.spawned) == 2
+
+
+def test_release_kills_a_reader_that_ignores_term(holders, reactor):
+    holders.hold("camera1000")
+    process = reactor.last()
+    process.ignores_term = True
+    d = holders.release("camera1000")
+    reactor.advance(KILL_TIME - 0.001)
+    assert has_no_result(d)
+    reactor.advance(0.002)
+    assert process.signals == ["TERM", "KILL"]
+    assert outcome(d) is None
+
+
+def test_release_of_a_camera_not_held_fires_at_once(holders, reactor):
+    assert outcome(holders.release("camera1000")) is None
+    assert reactor.spawned == []
+
+
+def test_holding_again_while_the_old_reader_exits_starts_a_new_one(holders, reactor):
+    holders.hold("camera1000")
+    old = reactor.last()
+    d = holders.release("camera1000")
+    holders.hold("camera1000")
+    assert holders.holds("camera1000")
+    reactor.advance(old.term_delay)
+    assert outcome(d) is None
+    reactor.advance(MIN_DELAY)
+    assert len(reactor.spawned) == 2 and reactor.last().alive
+
+
+# -- the bus ------------------------------------------------------------------------
+
+def test_a_camera_that_disconnects_is_released(make_holders, reactor):
+    holders, bus = make_holders()
+    holders.hold("camera1000")
+    holders.hold("camera1001")
+    bus.publish("camera.disconnected", "camera1000")
+    assert holders.held() == ["camera1001"]
+    assert reactor.spawned[0].signals == ["TERM"]
+    reactor.advance(1)
+    assert readers(reactor) == [url("camera1001")]
+
+
+@pytest.mark.parametrize("topic", ["camera.status_change", "camera.connected"])
+def test_other_camera_events_keep_the_hold(make_holders, reactor, topic):
+    holders, bus = make_holders()
+    holders.hold("camera1000")
+    bus.publish(topic, "camera1000")
+    assert holders.held() == ["camera1000"]
+    assert reactor.last().signals == []
+
+
+def test_a_disconnect_of_a_camera_not_held_changes_nothing(make_holders, reactor):
+    holders, bus = make_holders()
+    holders.hold("camera1000")
+    bus.publish("camera.disconnected", "camera1001")
+    assert holders.held() == ["camera1000"]
+
+
+def test_after_stop_the_bus_is_not_listened_to(make_holders, reactor):
+    holders, bus = make_holders()
+    holders.hold("camera1000")
+    d = holders.stopService()
+    reactor.advance(1)
+    assert outcome(d) is None
+    bus.publish("camera.disconnected", "camera1000")
+    assert holders.held() == ["camera1000"]  # kept for the next start: stop is not a release
+    assert reactor.last().signals == ["TERM"]
+
+
+# -- a reader that dies -------------------------------------------------------------
+
+def test_a_reader_that_dies_is_restarted_with_backoff_while_held(holders, reactor, logged):
+    holders.hold("camera1000")
+    for delay in (MIN_DELAY, 2 * MIN_DELAY, 4 * MIN_DELAY):
+        spawned = len(reactor.spawned)
+        reactor.last().exit(1)  # e.g. the camera's source failed to start
+        reactor.advance(delay - 0.001)
+        assert len(reactor.spawned) == spawned, delay
+        reactor.advance(0.002)
+        assert len(reactor.spawned) == spawned + 1, delay
+        assert readers(reactor) == [url("camera1000")]
+    warnings = [e for e in logged if e["log_level"] is LogLevel.warn and e.get("name") == "camera1000"]
+    assert len(warnings) == 3 and warnings[-1]["status"] == 1
+    # a reader that ran a while is restarted at once
+    reactor.advance(THRESHOLD)
+    reactor.last().exit(None, 9)
+    reactor.advance(0)
+    assert readers(reactor) == [url("camera1000")]
+
+
+def test_a_reader_released_while_running_is_not_restarted(holders, reactor):
+    holders.hold("camera1000")
+    outcome_d = holders.release("camera1000")
+    reactor.advance(1)
+    assert outcome(outcome_d) is None
+    reactor.advance(MAX_DELAY * 2)
+    assert reactor.alive() == [] and len(reactor.spawned) == 1
+
+
+def test_a_reader_that_died_and_waits_to_restart_is_not_restarted_after_release(holders, reactor):
+    holders.hold("camera1000")
+    reactor.last().exit(1)  # restart due in MIN_DELAY seconds
+    assert outcome(holders.release("camera1000")) is None
+    try:
+        assert reactor.getDelayedCalls() == []
+        reactor.advance(MAX_DELAY)
+        assert len(reactor.spawned) == 1
+    finally:
+        for call in reactor.getDelayedCalls():  # keep the reactor clean for the fixture
+            call.cancel()
+
+
+# -- stop ----------------------------------------------------------------------------
+
+def test_stop_ends_every_reader_and_fires_once_they_exited(make_holders, reactor):
+    holders, bus = make_holders()
+    holders.hold("camera1000")
+    holders.hold("camera1001")
+    reactor.spawned[1].ignores_term = True
+    d = holders.stopService()
+    reactor.advance(1)
+    assert has_no_result(d)  # one reader ignored TERM
+    reactor.advance(KILL_TIME - 1)
+    assert outcome(d) is None
+    assert reactor.alive() == []
+    reactor.advance(MAX_DELAY)
+    assert len(reactor.spawned) == 2
