@@ -11,6 +11,8 @@ from camservice.auth.apikeys import ApiKeyStore
 from camservice.auth.authenticator import Authenticator
 from camservice.auth.tokens import TokenAuthority
 from camservice.cameras.external import ExternalStreams
+from camservice.cameras.monitor import CameraMonitor
+from camservice.cameras.prober import V4L2Prober
 from camservice.cameras.registry import CameraRegistry
 from camservice.config.model import Config
 from camservice.events import CAMERA_TOPICS, EventBus
@@ -23,6 +25,7 @@ from camservice.mediamtx.urls import StreamLocator
 from camservice.metrics import Metrics
 from camservice.rpc.audit import Audit
 from camservice.rpc.camera_methods import CameraMethods
+from camservice.rpc.control_methods import ControlMethods
 from camservice.rpc.dispatcher import Dispatcher
 from camservice.rpc.event_methods import EventMethods
 from camservice.rpc.external_methods import ExternalStreamMethods
@@ -50,11 +53,14 @@ def build_service(
     stream_probe=None,
     run_blocking=None,
     stream_holders=None,
+    prober=None,
+    udev_context=None,
+    has_udev=None,
 ) -> ServiceTree:
     """The root service with its children, not yet started.
 
     Children, in start order: ``cameras`` (the camera table),
-    ``external-streams`` (network cameras added at run time),
+    ``camera-monitor`` (USB discovery), ``external-streams`` (network cameras added at run time),
     ``mediamtx-process`` (managed mode only), ``mediamtx`` (the
     controller), ``stream-holders`` (keep-alive readers), ``api``. They
     stop in reverse order.
@@ -68,6 +74,9 @@ def build_service(
     :param stream_probe: ``async (url) -> capabilities`` instead of ffprobe.
     :param run_blocking: instead of ``deferToThread`` for file writes.
     :param stream_holders: instead of FFmpeg keep-alive readers (tests).
+    :param prober: instead of running ``discovery.v4l2_ctl``.
+    :param udev_context: makes the ``pyudev.Context`` discovery uses.
+    :param has_udev: says whether a udev daemon runs (default: /run/udev).
     """
     bus = EventBus()
     metrics = Metrics()
@@ -79,6 +88,17 @@ def build_service(
     registry = CameraRegistry(config.cameras, bus, reactor)
     registry.setName("cameras")
     registry.setServiceParent(tree)
+    monitor = CameraMonitor(
+        config.discovery,
+        config.cameras,
+        registry,
+        prober or V4L2Prober(reactor, config.discovery.v4l2_ctl, config.discovery.probe_timeout),
+        reactor,
+        context_factory=udev_context,
+        has_udev=has_udev,
+    )
+    monitor.setName("camera-monitor")
+    monitor.setServiceParent(tree)
     external = ExternalStreams(
         config.external_streams,
         config.data_dir / "external-streams.json",
@@ -111,7 +131,7 @@ def build_service(
     audit = Audit(metrics)
     locator = StreamLocator(config.mediamtx, config.streams)
     presenter = CameraPresenter(locator.urls)
-    status = SystemStatus(reactor, registry, discovery_active=lambda: external.scanning)
+    status = SystemStatus(reactor, registry, discovery_active=lambda: monitor.active or external.scanning)
     bus.subscribe(lambda event: metrics.count_cameras(registry.cameras()) if event.topic in CAMERA_TOPICS else None)
     notifier = Notifier(bus, reactor, metrics, presenter)
     streams = StreamMethods(registry, controller, holders, locator, reactor)
@@ -123,6 +143,7 @@ def build_service(
         SystemMethods(reactor, registry, status, notifier, SystemSampler(reactor, config.data_dir), table, controller),
         EventMethods(notifier),
         ExternalStreamMethods(external, registry, reactor),
+        ControlMethods(registry, monitor),
     ):
         table.register_group(group)
     dispatcher = Dispatcher(
@@ -132,7 +153,7 @@ def build_service(
     api.setName("api")
     api.setServiceParent(tree)
 
-    status.add_component("camera_monitor", registry)
+    status.add_component("camera_monitor", monitor)
     status.add_component("mediamtx", controller)
     status.add_component("websocket_server", api)
     return tree

@@ -13,6 +13,8 @@ from twisted.internet.task import Clock
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+
+
 #: a realistic "now" for Clock-driven tests (POSIX seconds, 2023-11-14)
 NOW = 1_700_000_000.0
 

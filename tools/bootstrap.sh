@@ -15,7 +15,9 @@ what=${1:-latest}
 PY=/usr/bin/python3
 
 # Packages for running (latest venv) and for the Debian-packaged test matrix.
-APT_RUN=(python3 python3-venv python3-pip ca-certificates ffmpeg)
+APT_RUN=(python3 python3-venv python3-pip ca-certificates ffmpeg v4l-utils)
+# USB discovery is tested against libudev faked by umockdev
+APT_TEST=(umockdev gir1.2-umockdev-1.0 python3-gi)
 APT_DEBIAN=(python3-twisted python3-autobahn python3-treq python3-pyudev python3-yaml
             python3-jsonschema python3-jwt python3-prometheus-client python3-service-identity
             python3-ujson python3-setuptools python3-pytest python3-pytest-twisted)
@@ -61,6 +63,20 @@ venv_latest() {
     echo "$want" > "$stamp"
 }
 
+# The tests drive umockdev through GObject introspection (Debian's
+# python3-gi, built for this same /usr/bin/python3). .venv gets that one
+# module, and nothing else of Debian's, through a folder of its own.
+gi_for_latest() {
+    apt_ensure "${APT_TEST[@]}"
+    local site
+    site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    if ! [ -e "$site/_debian_gi/gi" ]; then
+        mkdir -p "$site/_debian_gi"
+        ln -sfn /usr/lib/python3/dist-packages/gi "$site/_debian_gi/gi"
+        echo "$site/_debian_gi" > "$site/_debian_gi.pth"
+    fi
+}
+
 venv_debian() {
     apt_ensure "${APT_RUN[@]}" "${APT_DEBIAN[@]}"
     local stamp=.venv-debian/.camservice-stamp want
@@ -80,7 +96,7 @@ mediamtx() { tools/build-mediamtx.sh >/dev/null; }
 
 case "$what" in
     latest) venv_latest; mediamtx ;;
-    debian) venv_debian; mediamtx ;;
-    all) venv_latest; venv_debian; mediamtx ;;
+    debian) venv_debian; apt_ensure "${APT_TEST[@]}"; mediamtx ;;
+    all) venv_latest; gi_for_latest; venv_debian; apt_ensure "${APT_TEST[@]}"; mediamtx ;;
     *) echo "usage: $0 [latest|debian|all]" >&2; exit 2 ;;
 esac

@@ -34,7 +34,7 @@ _KNOWN_KEYWORDS = frozenset(
     {
         "$schema", "$id", "title", "description", "type", "default", "enum", "const",
         "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-        "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems",
+        "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems", "minProperties",
         "items", "properties", "additionalProperties", "required",
         "if", "then", "else", "contains",
     }
@@ -261,6 +261,9 @@ def _rules(node: dict) -> list[str]:
         rules.append(" and ".join(counts) + (" item" if counts == ["at least 1"] else " items"))
     if node.get("uniqueItems"):
         rules.append("no repeated items")
+    if "minProperties" in node:
+        n = node["minProperties"]
+        rules.append(f"at least {n} key" + ("" if n == 1 else "s"))
     if "contains" in node:
         contains = node["contains"]
         if set(contains) == {"const"}:

@@ -47,6 +47,9 @@ class Camera:
         the camera, else ``None``.
     :ivar error: why the camera is in ``ERROR``.
     :ivar connected_at: POSIX time it last became ``CONNECTED``.
+    :ivar input_format: the V4L2 format captured (USB cameras).
+    :ivar encoder: an encoder for this camera instead of the default.
+    :ivar identity: serial, port path, vendor and product id (USB).
     """
 
     id: str
@@ -63,6 +66,9 @@ class Camera:
     streams: Optional[dict] = None
     error: Optional[str] = None
     connected_at: Optional[float] = None
+    input_format: Optional[str] = None
+    encoder: Optional[str] = None
+    identity: Optional[dict] = None
 
     def replace(self, **changes) -> "Camera":
         """A copy with ``changes`` applied."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -16,6 +16,9 @@ __all__ = [
     "CamerasConfig",
     "Config",
     "DeclaredCamera",
+    "DeviceMatch",
+    "DeviceSettings",
+    "DiscoveryConfig",
     "ExternalStreamsConfig",
     "LoggingConfig",
     "MediaMTXConfig",
@@ -126,9 +129,46 @@ class DeclaredCamera:
 
 
 @dataclass(frozen=True)
+class DeviceMatch:
+    """A USB camera's identity to match; unset fields match anything."""
+
+    serial: Optional[str] = None
+    id_path: Optional[str] = None
+    vendor_id: Optional[str] = None
+    product_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    match: DeviceMatch
+    name: Optional[str] = None
+    format: Optional[str] = None
+    resolution: Optional[str] = None
+    fps: Optional[int] = None
+    encoder: Optional[str] = None
+    controls: Mapping[str, int] = field(default_factory=dict)
+    ignore: bool = False
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    mode: str
+    poll_interval: float
+    safety_poll_interval: float
+    debounce: float
+    probe_timeout: float
+    reopen_max_delay: float
+    v4l2_ctl: str
+    max_resolution: str
+    max_fps: int
+    ignore: tuple[DeviceMatch, ...]
+
+
+@dataclass(frozen=True)
 class CamerasConfig:
     max_cameras: int
     declared: tuple[DeclaredCamera, ...]
+    devices: tuple[DeviceSettings, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +185,7 @@ class Config:
     logging: LoggingConfig
     mediamtx: MediaMTXConfig
     streams: StreamsConfig
+    discovery: DiscoveryConfig
     external_streams: ExternalStreamsConfig
     cameras: CamerasConfig
     source: str = ""

@@ -40,7 +40,7 @@ from camservice.service import Component, ComponentState
 
 __all__ = ["Health", "MediaMTXController"]
 
-_STREAMABLE = (CameraKind.VIRTUAL, CameraKind.NETWORK)
+_STREAMABLE = (CameraKind.VIRTUAL, CameraKind.NETWORK, CameraKind.USB)
 _BREAKER_GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
@@ -255,11 +255,17 @@ class MediaMTXController(Component):
     # -- reconciliation --------------------------------------------------
 
     def desired_paths(self) -> dict[str, dict]:
-        """One path per streamable camera that is not disconnected."""
+        """One path per streamable camera that can be streamed."""
         return {
             camera.id: path_conf(camera, self.config)
             for camera in self._registry.cameras()
-            if camera.kind in _STREAMABLE and camera.status is not CameraStatus.DISCONNECTED
+            if camera.kind in _STREAMABLE
+            and (
+                camera.status is CameraStatus.CONNECTED
+                # a network or virtual source in ERROR may recover by
+                # itself; a USB camera in ERROR has nothing to capture
+                or (camera.status is CameraStatus.ERROR and camera.kind is not CameraKind.USB)
+            )
         }
 
     def reconcile(self) -> defer.Deferred:

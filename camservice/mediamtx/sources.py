@@ -43,12 +43,14 @@ def publish_url(config: MediaMTXConfig, path: str) -> str:
     return f"rtsp://{host}:{config.rtsp_port}/{path}"
 
 
-def encoder_args(config: MediaMTXConfig, fps: int) -> list[str]:
-    """FFmpeg arguments that encode to H264 with the configured encoder."""
+def encoder_args(config: MediaMTXConfig, fps: int, encoder: str | None = None) -> list[str]:
+    """FFmpeg arguments that encode to H264 with ``encoder`` (default: the
+    configured one); libx264 is tuned for latency."""
+    encoder = encoder or config.encoder
     gop = str(max(1, fps * 2))
-    if config.encoder == "libx264":
+    if encoder == "libx264":
         return ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p", "-g", gop]
-    return ["-c:v", config.encoder, "-g", gop]
+    return ["-c:v", encoder, "-g", gop]
 
 
 def _virtual_command(camera: Camera, config: MediaMTXConfig) -> str:
@@ -58,6 +60,30 @@ def _virtual_command(camera: Camera, config: MediaMTXConfig) -> str:
         + encoder_args(config, camera.fps)
         + ["-f", "rtsp", "-rtsp_transport", "tcp", publish_url(config, camera.id)]
     )
+    return shlex.join(argv)
+
+
+#: V4L2 fourcc -> FFmpeg's v4l2 ``-input_format`` name
+FFMPEG_INPUT_FORMATS = {
+    "MJPG": "mjpeg", "JPEG": "mjpeg", "H264": "h264", "YUYV": "yuyv422", "UYVY": "uyvy422",
+    "NV12": "nv12", "YU12": "yuv420p", "YV12": "yuv420p", "RGB3": "rgb24", "BGR3": "bgr24", "GREY": "gray",
+}
+
+
+def _usb_command(camera: Camera, config: MediaMTXConfig) -> str:
+    argv = [config.ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "v4l2"]
+    if camera.input_format in FFMPEG_INPUT_FORMATS:
+        argv += ["-input_format", FFMPEG_INPUT_FORMATS[camera.input_format]]
+    if camera.resolution and "x" in camera.resolution:
+        argv += ["-video_size", camera.resolution]
+    if camera.fps:
+        argv += ["-framerate", str(camera.fps)]
+    argv += ["-i", camera.source]
+    if camera.input_format == "H264":
+        argv += ["-c:v", "copy"]  # the camera encodes: pass it through
+    else:
+        argv += encoder_args(config, camera.fps or 30, camera.encoder)
+    argv += ["-f", "rtsp", "-rtsp_transport", "tcp", publish_url(config, camera.id)]
     return shlex.join(argv)
 
 
@@ -76,12 +102,13 @@ def path_conf(camera: Camera, config: MediaMTXConfig) -> dict:
             "sourceOnDemandCloseAfter": close_after,
             "rtspTransport": "tcp",
         }
-    if camera.kind is CameraKind.VIRTUAL:
+    if camera.kind in (CameraKind.VIRTUAL, CameraKind.USB):
+        command = _usb_command(camera, config) if camera.kind is CameraKind.USB else _virtual_command(camera, config)
         return {
             "source": "publisher",
             "runOnInit": "",
             "runOnInitRestart": False,
-            "runOnDemand": _virtual_command(camera, config),
+            "runOnDemand": command,
             "runOnDemandRestart": True,
             "runOnDemandStartTimeout": start_timeout,
             "runOnDemandCloseAfter": close_after,

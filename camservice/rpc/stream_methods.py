@@ -25,7 +25,7 @@ from camservice.timeutil import iso_timestamp
 __all__ = ["StreamMethods"]
 
 _DEVICE = object_schema({"device": CAMERA_ID}, ["device"])
-_STREAMED = (CameraKind.VIRTUAL, CameraKind.NETWORK)
+_STREAMED = (CameraKind.VIRTUAL, CameraKind.NETWORK, CameraKind.USB)
 
 
 def _dependency(error: MediaMTXError) -> DependencyFailed:

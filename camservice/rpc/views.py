@@ -9,7 +9,7 @@ __all__ = ["CameraPresenter", "NO_STREAMS"]
 
 #: A camera no media server serves: the keys are there, the URLs not.
 NO_STREAMS = {"rtsp": None, "hls": None, "webrtc": None}
-_STREAMED = (CameraKind.VIRTUAL, CameraKind.NETWORK)
+_STREAMED = (CameraKind.VIRTUAL, CameraKind.NETWORK, CameraKind.USB)
 
 
 class CameraPresenter:

@@ -35,6 +35,7 @@ class Harness:
         """Stop what :func:`make_harness` started (its loops use the clock)."""
         self.tree.getServiceNamed("mediamtx").stopService()
         self.tree.getServiceNamed("external-streams").stopService()
+        self.tree.getServiceNamed("camera-monitor").stopService()
         self.tree.getServiceNamed("cameras").stopService()
 
     @property
@@ -111,6 +112,7 @@ class Harness:
 def make_harness(config: Config, clock, mediamtx=None) -> Harness:
     """The service tree on ``clock`` with a fake MediaMTX API."""
     from fakes.holders import FakeHolders
+    from fakes.udev import FakeUdevContext
     from fakes.mediamtx import FakeMediaMTX
 
     mediamtx = mediamtx or FakeMediaMTX(clock)
@@ -132,11 +134,14 @@ def make_harness(config: Config, clock, mediamtx=None) -> Harness:
         stream_probe=probe,
         run_blocking=lambda f, *a, **kw: defer.maybeDeferred(f, *a, **kw),
         stream_holders=FakeHolders(mediamtx),
+        udev_context=FakeUdevContext,
+        has_udev=lambda: False,
     )
     tree.stream_probes = probes
     tree.mediamtx = mediamtx
     tree.getServiceNamed("api").factory.notifier.start()
     tree.getServiceNamed("cameras").startService()
+    tree.getServiceNamed("camera-monitor").startService()
     tree.getServiceNamed("external-streams").startService()
     tree.getServiceNamed("mediamtx").startService()
     return Harness(config, clock, tree)

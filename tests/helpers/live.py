@@ -37,6 +37,10 @@ class LiveService:
         return self.tree.getServiceNamed("cameras")
 
     @property
+    def monitor(self):
+        return self.tree.getServiceNamed("camera-monitor")
+
+    @property
     def controller(self):
         return self.tree.getServiceNamed("mediamtx")
 
@@ -69,10 +73,11 @@ class LiveService:
         return client
 
 
-def start_live(config: Config, reactor) -> LiveService:
-    """Build and start the tree (listening on ``config.server.port``)."""
+def start_live(config: Config, reactor, **build) -> LiveService:
+    """Build and start the tree (listening on ``config.server.port``);
+    ``build`` goes to :func:`camservice.app.build_service`."""
     secret = load_or_create_secret(config.auth)
-    tree = build_service(config, secret, reactor)
+    tree = build_service(config, secret, reactor, **build)
     tree.privilegedStartService()
     tree.startService()
     return LiveService(tree, config, reactor, secret)

@@ -22,6 +22,7 @@ def live(write_config, service_settings):
     document = {
         "server": {"port": 0, "shutdown_timeout": 5, "auto_ping_interval": 0},
         "logging": {"level": "info", "format": "json"},
+        "discovery": {"mode": "disabled"},  # hermetic: never the machine's own cameras
         "mediamtx": dict(mediamtx_ports(), health_check_interval=0.5, restart_min_delay=0.5, log_level="warn"),
         "cameras": {"declared": [{"id": "camera1000", "kind": "virtual", "name": "Pattern", "resolution": "320x240", "fps": 10}]},
     }

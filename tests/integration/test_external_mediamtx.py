@@ -33,6 +33,7 @@ async def test_external_mediamtx_from_the_example_config(tmp_path, write_config)
     config = load_config(write_config({
         "server": {"port": 0, "shutdown_timeout": 5, "auto_ping_interval": 0},
         "mediamtx": dict(ports, mode="external", health_check_interval=0.5),
+        "discovery": {"mode": "disabled"},
         "cameras": {"declared": [{"id": "camera1000", "kind": "virtual", "resolution": "320x240", "fps": 10}]},
     }))
     live = start_live(config, reactor)

@@ -21,6 +21,7 @@ def _env(tmp_path, port):
         "CAMSERVICE_DATA_DIR": str(tmp_path / "state"),
         "CAMSERVICE_SERVER__PORT": str(port),
         "CAMSERVICE_SERVER__SHUTDOWN_TIMEOUT": "2",
+        "CAMSERVICE_DISCOVERY__MODE": "disabled",  # never the machine's own cameras
     }
     for key, value in mediamtx_ports().items():
         env[f"CAMSERVICE_MEDIAMTX__{key.upper()}"] = str(value)

@@ -237,7 +237,7 @@ async def test_status_methods_for_admin(live):
     system = _ok(await client.call("get_system_status"))
     assert system["status"] == "ready"
     assert system["available_cameras"] == ["camera1000"]
-    assert system["discovery_active"] is False
+    assert system["discovery_active"] is False  # USB discovery is off in these tests
     info = _ok(await client.call("get_server_info"))
     assert info["name"] == "camservice"
     assert "get_camera_list" in info["methods"]

@@ -210,9 +210,12 @@ def test_a_disconnected_camera_loses_its_path_and_gets_it_back(world):
     assert "camera1001" in world.fake.configs
 
 
-def test_usb_cameras_get_no_path(world):
-    usb = Camera("camera0", CameraKind.USB, "Webcam", CameraStatus.CONNECTED, "640x480", 30, source="/dev/video0")
+def test_a_connected_usb_camera_gets_a_path_and_one_in_error_none(world):
+    usb = Camera("camera0", CameraKind.USB, "Webcam", CameraStatus.CONNECTED, "640x480", 30,
+                 source="/dev/video0", input_format="MJPG")
     world.registry.add(usb)
+    assert "/dev/video0" in world.fake.configs["camera0"]["runOnDemand"]
+    world.registry.update("camera0", status=CameraStatus.ERROR, error="probe failed")
     assert "camera0" not in world.fake.configs
     assert set(world.fake.configs) == set(CAMERAS)
 

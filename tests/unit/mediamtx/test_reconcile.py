@@ -222,10 +222,34 @@ def test_network_camera_is_pulled_by_mediamtx_on_demand(make_config):
     assert not any(key.startswith("runOn") for key in conf)
 
 
-def test_usb_cameras_have_no_source_yet(make_config):
-    usb = Camera("camera0", CameraKind.USB, "Webcam", CameraStatus.CONNECTED, "640x480", 30, source="/dev/video0")
-    with pytest.raises(ValueError, match="usb"):
-        path_conf(usb, make_config().mediamtx)
+def _usb(fourcc, encoder=None):
+    return Camera("camera0", CameraKind.USB, "Webcam", CameraStatus.CONNECTED, "1280x720", 30,
+                  source="/dev/video0", input_format=fourcc, encoder=encoder)
+
+
+def test_usb_mjpeg_camera_is_captured_and_encoded(make_config):
+    config = make_config().mediamtx
+    argv = shlex.split(path_conf(_usb("MJPG"), config)["runOnDemand"])
+    assert argv[argv.index("-f") + 1] == "v4l2"
+    assert argv[argv.index("-input_format") + 1] == "mjpeg"
+    assert argv[argv.index("-video_size") + 1] == "1280x720"
+    assert argv[argv.index("-framerate") + 1] == "30"
+    assert argv[argv.index("-i") + 1] == "/dev/video0"
+    assert argv[argv.index("-c:v") + 1] == "libx264"
+    assert argv[-1] == publish_url(config, "camera0")
+
+
+def test_usb_h264_camera_is_passed_through(make_config):
+    argv = shlex.split(path_conf(_usb("H264"), make_config().mediamtx)["runOnDemand"])
+    assert argv[argv.index("-input_format") + 1] == "h264"
+    assert argv[argv.index("-c:v") + 1] == "copy"
+    assert "libx264" not in argv
+
+
+def test_usb_camera_encoder_override(make_config):
+    argv = shlex.split(path_conf(_usb("YUYV", encoder="h264_v4l2m2m"), make_config().mediamtx)["runOnDemand"])
+    assert argv[argv.index("-input_format") + 1] == "yuyv422"
+    assert argv[argv.index("-c:v") + 1] == "h264_v4l2m2m"
 
 
 @pytest.mark.parametrize("media_host", ["192.168.1.10", "fd00::5", "127.0.0.1", "0.0.0.0", "::"])

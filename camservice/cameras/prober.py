@@ -1,0 +1,64 @@
+"""Probing V4L2 devices and changing their controls with ``v4l2-ctl``,
+as child processes with a timeout (never on the reactor thread)."""
+from __future__ import annotations
+
+from camservice.cameras.v4l2 import Control, Probe, V4L2ParseError, parse_all, parse_probe
+from camservice.procutil import ProcessTimeout, run_process
+
+__all__ = ["ProbeFailed", "V4L2Prober"]
+
+
+class ProbeFailed(Exception):
+    """v4l2-ctl failed, hung or said something unreadable; ``str()`` says
+    which, for the camera's ERROR reason."""
+
+
+class V4L2Prober:
+    """Runs ``v4l2-ctl`` (the configured executable).
+
+    :param timeout: seconds per v4l2-ctl run.
+    """
+
+    def __init__(self, reactor, v4l2_ctl: str, timeout: float):
+        self._reactor = reactor
+        self._exe = v4l2_ctl
+        self._timeout = timeout
+
+    async def _run(self, node: str, *args: str) -> str:
+        argv = [self._exe, f"--device={node}", *args]
+        try:
+            result = await run_process(self._reactor, argv, self._timeout)
+        except ProcessTimeout:
+            raise ProbeFailed(f"v4l2-ctl did not answer within {self._timeout} s")
+        except OSError as e:
+            raise ProbeFailed(f"cannot run {self._exe}: {e.strerror}")
+        if result.code != 0:
+            lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise ProbeFailed(lines[-1][:200] if lines else f"v4l2-ctl exited with status {result.code}")
+        return result.stdout.decode("utf-8", "replace")
+
+    async def probe(self, node: str) -> Probe:
+        """Capabilities, modes and controls of ``node``.
+
+        :raises ProbeFailed: with the reason.
+        """
+        all_text = await self._run(node, "--all")
+        formats_text = await self._run(node, "--list-formats-ext")
+        try:
+            return parse_probe(all_text, formats_text)
+        except V4L2ParseError as e:
+            raise ProbeFailed(f"unreadable v4l2-ctl output: {e}")
+
+    async def controls(self, node: str) -> tuple[Control, ...]:
+        """The controls of ``node`` with their current values."""
+        try:
+            return tuple(parse_all(await self._run(node, "--all"))["controls"])
+        except V4L2ParseError as e:
+            raise ProbeFailed(f"unreadable v4l2-ctl output: {e}")
+
+    async def set_control(self, node: str, name: str, value: int) -> None:
+        """Set one control.
+
+        :raises ProbeFailed: the device refused it.
+        """
+        await self._run(node, f"--set-ctrl={name}={int(value)}")

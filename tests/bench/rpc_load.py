@@ -1,0 +1,108 @@
+"""RPC latency and throughput of camservice under load.
+
+    .venv/bin/python tests/bench/rpc_load.py [--quick] [--procs N] [--methods ping,get_camera_list]
+
+Starts camservice (``twistd -n camservice``, rate limit off, 2,000
+connections allowed) on a free loopback port and loads it from separate load
+generator processes (a lean asyncio WebSocket client, see ``_harness.py``):
+
+- open loop (DESIGN.md "Performance budgets"): 100 clients x 10 requests/s and
+  1,000 clients x 1 request/s, 10 s each; latency counts from each request's
+  scheduled send time when the previous reply was late (as wrk2 does);
+- closed loop: 1, 100 and 1,000 clients, each sending its next request as soon
+  as the reply is in: requests/s and latency percentiles.
+
+``get_camera_list`` clients authenticate once with a viewer token. With two or
+more CPUs the service is pinned to the first and the load generators to the
+others (``BENCH_PIN=0`` to turn that off). ``server_us_per_req`` is the
+service's own CPU time per request, which no client overhead can inflate.
+
+Prints progress to stderr and one JSON object as the last line of stdout:
+``{"bench": "rpc_load", "results": [{"method", "model", "clients", "rate",
+"p50_ms", "p99_ms", "rps", "errors", ...}, ...]}``. Takes about 2 minutes
+(``--quick``: about 40 s).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as h  # noqa: E402
+
+#: DESIGN.md: status calls p99 < 2 ms in the open-loop loads
+STATUS_P99_BUDGET_MS = 2.0
+
+METHODS = {"ping": (None, False), "get_camera_list": ("{}", True)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="short runs (a smoke test, not figures)")
+    ap.add_argument("--open-duration", type=float, default=10.0, help="seconds per open-loop run (default 10)")
+    ap.add_argument("--closed-duration", type=float, default=5.0, help="seconds per closed-loop run (default 5)")
+    ap.add_argument("--procs", type=int, default=1, help="load generator processes (default 1)")
+    ap.add_argument("--methods", default="ping,get_camera_list")
+    ap.add_argument("--cameras", type=int, default=1, help="virtual cameras declared (default 1)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.open_duration, args.closed_duration = 3.0, 2.0
+    methods = [m for m in args.methods.split(",") if m]
+    for m in methods:
+        if m not in METHODS:
+            ap.error(f"unknown method {m!r} (known: {', '.join(METHODS)})")
+
+    h.install_cleanup()
+    h.raise_nofile()
+    loads = [("open", 100, 10.0), ("open", 1000, 1.0), ("closed", 1, None), ("closed", 100, None), ("closed", 1000, None)]
+    results = []
+    started = time.monotonic()
+    with h.Service(max_connections=2000, cameras=args.cameras) as service:
+        for method in methods:
+            params, auth = METHODS[method]
+            for model, clients, rate in loads:
+                duration = args.open_duration if model == "open" else args.closed_duration
+                warmup = 1.0 if model == "open" else 2.0
+                if args.quick:
+                    warmup = 0.5
+                with h.Workers(service, clients, args.procs, method, params, rate or 0.0, auth) as w:
+                    if w.connect_failures():
+                        print(f"warning: {w.ready}", file=sys.stderr)
+                    r = w.run(duration, warmup)
+                    row = {"method": method, "model": model, "clients": clients, "rate": rate,
+                           "offered_rps": clients * rate if rate else None,
+                           "connected": w.connected, "connect_failures": w.connect_failures(),
+                           "duration_s": duration, **r}
+                if model == "open":
+                    row["p99_budget_ms"] = STATUS_P99_BUDGET_MS
+                    row["within_budget"] = (r["p99_ms"] is not None and r["p99_ms"] < STATUS_P99_BUDGET_MS
+                                            and not r["errors"] and not row["connect_failures"])
+                results.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+        if service.proc.poll() is not None:
+            raise RuntimeError(f"camservice died: {service.log_text()[-2000:]}")
+    from camservice.codec import CODEC
+
+    out = {
+        "bench": "rpc_load",
+        "results": results,
+        "codec": CODEC,
+        "cpus": os.cpu_count(),
+        "cameras": args.cameras,
+        "pinned": h.PIN,
+        "loadgen": {"client": "asyncio-lean", "procs": args.procs},
+        "python": platform.python_version(),
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
