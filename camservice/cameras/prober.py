@@ -2,6 +2,8 @@
 as child processes with a timeout (never on the reactor thread)."""
 from __future__ import annotations
 
+from twisted.internet import defer
+
 from camservice.cameras.v4l2 import Control, Probe, V4L2ParseError, parse_all, parse_probe
 from camservice.procutil import ProcessTimeout, run_process
 
@@ -42,8 +44,15 @@ class V4L2Prober:
 
         :raises ProbeFailed: with the reason.
         """
-        all_text = await self._run(node, "--all")
-        formats_text = await self._run(node, "--list-formats-ext")
+        # both at once: a plug is reported only after the probe
+        try:
+            all_text, formats_text = await defer.gatherResults(
+                [defer.ensureDeferred(self._run(node, "--all")),
+                 defer.ensureDeferred(self._run(node, "--list-formats-ext"))],
+                consumeErrors=True,
+            )
+        except defer.FirstError as e:
+            raise e.subFailure.value
         try:
             return parse_probe(all_text, formats_text)
         except V4L2ParseError as e:
