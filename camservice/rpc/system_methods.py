@@ -107,6 +107,18 @@ class SystemMethods:
             "uptime": int(self._status.uptime),
             "version": __version__,
             "components": self._status.components(),
+            "mediamtx": self._mediamtx_state(),
+        }
+
+    def _mediamtx_state(self) -> dict:
+        breaker = self._controller.breaker
+        return {
+            "health": self._controller.health.value,
+            "detail": self._controller.detail,
+            "breaker": breaker.state.value,
+            "breaker_failures": breaker.failures,
+            "breaker_retry_in": round(breaker.retry_in(), 1),
+            "version": self._controller.mediamtx_version,
         }
 
     async def _stream_metrics(self) -> dict:
@@ -137,10 +149,6 @@ class SystemMethods:
             # Recording is not part of this version: nothing can be recording.
             "recording_metrics": {"active_recordings": 0},
             "stream_metrics": await self._stream_metrics(),
-            "mediamtx": {
-                "health": self._controller.health.value,
-                "breaker": self._controller.breaker.state.value,
-                "detail": self._controller.detail,
-            },
+            "mediamtx": self._mediamtx_state(),
             "api_metrics": self._notifier.stats(),
         }
