@@ -13,6 +13,7 @@ from twisted.python.failure import Failure
 from camservice.supervisor import Supervisor, child_environment
 
 from fakes.process_reactor import FakeProcessReactor
+from helpers.deferreds import has_no_result, outcome
 
 NAMESPACE = "tests.unit.test_supervisor"
 KILL_TIME = 5
@@ -20,19 +21,6 @@ MIN_DELAY = 2
 MAX_DELAY = 10
 THRESHOLD = 10
 NOW = 1_700_000_000.0
-
-
-def outcome(d: defer.Deferred):
-    results = []
-    d.addBoth(results.append)
-    assert results, "the Deferred has not fired"
-    return results[0]
-
-
-def has_no_result(d: defer.Deferred) -> bool:
-    results = []
-    d.addBoth(lambda r: (results.append(r), r)[1])
-    return not results
 
 
 class Recorder(Supervisor):

@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import pytest
 from twisted.internet import defer
-from twisted.python.failure import Failure
 
 from camservice.mediamtx.breaker import BreakerState, CircuitBreaker
 from camservice.mediamtx.errors import CircuitOpen, MediaMTXRejected, MediaMTXUnavailable
+from helpers.deferreds import fails_with, outcome
 
 THRESHOLD = 3
 RESET = 10.0
-
-
-def outcome(d: defer.Deferred):
-    """What ``d`` fired with (a Failure if it failed); fails the test if
-    it has not fired."""
-    results = []
-    d.addBoth(results.append)
-    assert results, "the Deferred has not fired"
-    return results[0]
-
-
-def fails_with(d: defer.Deferred, error_type):
-    result = outcome(d)
-    assert isinstance(result, Failure), f"fired with {result!r}, expected {error_type.__name__}"
-    assert result.check(error_type), result
-    return result.value
 
 
 class Dependency:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from twisted.internet import defer
 from twisted.logger import globalLogPublisher
-from twisted.python.failure import Failure
 
 from camservice.cameras.model import Camera, CameraKind, CameraStatus
 from camservice.cameras.registry import CameraRegistry
@@ -21,26 +20,13 @@ from camservice.mediamtx.sources import path_conf
 from camservice.metrics import Metrics
 from camservice.service import ComponentState
 from fakes.mediamtx import FakeMediaMTX
+from helpers.deferreds import fails_with, outcome
 
 HEALTH = 5.0
 RECONCILE = 60.0
 THRESHOLD = 3
 RESET = 12.0
 CAMERAS = ("camera1000", "camera1001")
-
-
-def outcome(d: defer.Deferred):
-    results = []
-    d.addBoth(results.append)
-    assert results, "the Deferred has not fired"
-    return results[0]
-
-
-def fails_with(d: defer.Deferred, error_type):
-    result = outcome(d)
-    assert isinstance(result, Failure), f"fired with {result!r}, expected {error_type.__name__}"
-    assert result.check(error_type), result
-    return result.value
 
 
 class World:

@@ -10,25 +10,13 @@ from camservice.config import load_config
 from camservice.events import EventBus
 from camservice.mediamtx.holders import HOLD_QUERY, StreamHolders
 from fakes.process_reactor import FakeProcessReactor
+from helpers.deferreds import has_no_result, outcome
 
 NOW = 1_700_000_000.0
 KILL_TIME = StreamHolders.killTime
 THRESHOLD = StreamHolders.threshold
 MIN_DELAY = StreamHolders.minRestartDelay
 MAX_DELAY = StreamHolders.maxRestartDelay
-
-
-def outcome(d: defer.Deferred):
-    results = []
-    d.addBoth(results.append)
-    assert results, "the Deferred has not fired"
-    return results[0]
-
-
-def has_no_result(d: defer.Deferred) -> bool:
-    results = []
-    d.addBoth(lambda r: (results.append(r), r)[1])
-    return not results
 
 
 @pytest.fixture

@@ -3,27 +3,13 @@ from __future__ import annotations
 
 import pytest
 from twisted.internet import defer
-from twisted.python.failure import Failure
 
 from camservice.mediamtx.errors import MediaMTXRejected, MediaMTXUnavailable, PathNotFound
 from camservice.mediamtx.retry import backoff_delay, with_retries
+from helpers.deferreds import fails_with, outcome
 
 INITIAL = 0.5
 MAX = 3.0
-
-
-def outcome(d: defer.Deferred):
-    results = []
-    d.addBoth(results.append)
-    assert results, "the Deferred has not fired"
-    return results[0]
-
-
-def fails_with(d: defer.Deferred, error_type):
-    result = outcome(d)
-    assert isinstance(result, Failure), f"fired with {result!r}, expected {error_type.__name__}"
-    assert result.check(error_type), result
-    return result.value
 
 
 class Flaky:
