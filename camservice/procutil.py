@@ -13,13 +13,18 @@ from typing import Mapping, Optional, Sequence
 
 from twisted.internet import defer, error, protocol
 
-__all__ = ["ProcessResult", "ProcessTimeout", "run_process"]
+__all__ = ["ProcessFailed", "ProcessResult", "ProcessTimeout", "run_checked", "run_process"]
 
 _KEEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "LD_PRELOAD", "UMOCKDEV_DIR")
 
 
 class ProcessTimeout(Exception):
     """The child did not finish in time and was killed."""
+
+
+class ProcessFailed(Exception):
+    """A tool could not be run, hung, or exited with an error; ``str()``
+    is a one-line reason fit for a client."""
 
 
 @dataclass(frozen=True)
@@ -111,3 +116,23 @@ def run_process(
 
     collector.ended.addCallback(ended)
     return result
+
+
+async def run_checked(reactor, argv: Sequence[str], timeout: float) -> bytes:
+    """Run a tool that must succeed; its standard output.
+
+    :raises ProcessFailed: it could not start, did not finish within
+        ``timeout`` seconds (it was killed), or exited non-zero (the reason
+        is the last line it wrote to stderr).
+    """
+    tool = os.path.basename(argv[0])
+    try:
+        result = await run_process(reactor, argv, timeout)
+    except ProcessTimeout:
+        raise ProcessFailed(f"{tool} did not answer within {timeout} s")
+    except OSError as e:
+        raise ProcessFailed(f"cannot run {argv[0]}: {e.strerror}")
+    if result.code != 0:
+        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ProcessFailed(lines[-1][:200] if lines else f"{tool} exited with status {result.code}")
+    return result.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from camservice.cameras.v4l2 import Control, Probe, V4L2ParseError, parse_all, parse_probe
-from camservice.procutil import ProcessTimeout, run_process
+from camservice.procutil import ProcessFailed, run_checked
 
 __all__ = ["ProbeFailed", "V4L2Prober"]
 
@@ -27,17 +27,11 @@ class V4L2Prober:
         self._timeout = timeout
 
     async def _run(self, node: str, *args: str) -> str:
-        argv = [self._exe, f"--device={node}", *args]
         try:
-            result = await run_process(self._reactor, argv, self._timeout)
-        except ProcessTimeout:
-            raise ProbeFailed(f"v4l2-ctl did not answer within {self._timeout} s")
-        except OSError as e:
-            raise ProbeFailed(f"cannot run {self._exe}: {e.strerror}")
-        if result.code != 0:
-            lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise ProbeFailed(lines[-1][:200] if lines else f"v4l2-ctl exited with status {result.code}")
-        return result.stdout.decode("utf-8", "replace")
+            out = await run_checked(self._reactor, [self._exe, f"--device={node}", *args], self._timeout)
+        except ProcessFailed as e:
+            raise ProbeFailed(str(e))
+        return out.decode("utf-8", "replace")
 
     async def probe(self, node: str) -> Probe:
         """Capabilities, modes and controls of ``node``.

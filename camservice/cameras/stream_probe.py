@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from camservice.procutil import ProcessTimeout, run_process
+from camservice.procutil import ProcessFailed, run_checked
 
 __all__ = ["StreamUnreachable", "probe_stream"]
 
@@ -33,16 +33,11 @@ async def probe_stream(reactor, url: str, timeout: float, ffprobe: str = "ffprob
         argv += ["-rtsp_transport", "tcp"]
     argv += ["-rw_timeout", str(int(timeout * 1_000_000)), url]
     try:
-        result = await run_process(reactor, argv, timeout + 1)
-    except ProcessTimeout:
-        raise StreamUnreachable(f"no answer within {timeout} s")
-    except OSError as e:
-        raise StreamUnreachable(f"cannot run {ffprobe}: {e.strerror}")
-    if result.code != 0:
-        reason = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise StreamUnreachable(reason[-1][:200] if reason else f"{ffprobe} exited with {result.code}")
+        out = await run_checked(reactor, argv, timeout + 1)
+    except ProcessFailed as e:
+        raise StreamUnreachable(str(e))
     try:
-        streams = json.loads(result.stdout).get("streams") or []
+        streams = json.loads(out).get("streams") or []
     except ValueError:
         raise StreamUnreachable("unreadable ffprobe output")
     if not streams:

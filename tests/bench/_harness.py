@@ -260,6 +260,16 @@ def kill_if_same(identity: tuple, sig: int = signal.SIGKILL) -> bool:
 # the service
 
 
+def _merge(base: dict, extra: dict) -> dict:
+    """Merge ``extra`` into ``base``: dicts key by key, anything else replaces."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 class Service:
     """camservice under ``twistd -n`` with a config of its own in a temp folder.
 
@@ -268,47 +278,47 @@ class Service:
 
     def __init__(self, max_connections: int = 2000, cameras: Optional[int] = 1,
                  extra_env: Optional[dict] = None, profile: Optional[str] = None,
-                 mediamtx: Optional[dict] = None, pin: bool = True):
+                 mediamtx: Optional[dict] = None, pin: bool = True,
+                 config_extra: Optional[dict] = None, wrapper: Optional[list] = None):
         """:param cameras: declare this many virtual cameras (default one, as
         the yardstick server has; None: whatever the config defaults give).
         :param mediamtx: keys of the config's ``mediamtx`` section (e.g.
             ``mediamtx_ports()`` plus settings); None: no such section.
         :param pin: pin the service (and so its children: MediaMTX, FFmpeg)
-            to ``SERVICE_CPUS`` when pinning is on; False: never pin."""
+            to ``SERVICE_CPUS`` when pinning is on; False: never pin.
+        :param config_extra: sections merged into the config (dicts merged
+            key by key, anything else replaces), e.g. ``{"discovery":
+            {"mode": "udev", "debounce": 0}}``.
+        :param wrapper: a command line the ``twistd`` command is appended
+            to (it must exec it, so that ``pid`` stays twistd's), e.g.
+            ``["unshare", "--mount", ...]``."""
         self.tmp = Path(tempfile.mkdtemp(prefix="camservice-bench-"))
         self.port = free_port()
         self.config = self.tmp / "camservice.yaml"
-        self.config.write_text(
-            "version: 1\n"
-            f"data_dir: {json.dumps(str(self.tmp / 'data'))}\n"
-            "server:\n"
-            f"  host: {HOST}\n"
-            f"  port: {self.port}\n"
-            f"  websocket_path: {WS_PATH}\n"
-            f"  max_connections: {max_connections}\n"
-            "  rate_limit:\n"
-            "    requests_per_second: 0\n"
-            "logging:\n"
-            "  level: warn\n"
-            "  format: json\n"
-            "discovery:\n"
-            "  mode: disabled\n"
-        )
+        document = {
+            "version": 1,
+            "data_dir": str(self.tmp / "data"),
+            "server": {"host": HOST, "port": self.port, "websocket_path": WS_PATH,
+                       "max_connections": max_connections, "rate_limit": {"requests_per_second": 0}},
+            "logging": {"level": "warn", "format": "json"},
+            "discovery": {"mode": "disabled"},
+        }
         if mediamtx is None:
             mediamtx = mediamtx_ports()  # never the default ports of a running service
         if mediamtx:
-            with open(self.config, "a") as f:
-                f.write("mediamtx:\n")
-                for key, value in mediamtx.items():
-                    f.write(f"  {key}: {json.dumps(value)}\n")
+            document["mediamtx"] = dict(mediamtx)
         self.mediamtx = dict(mediamtx or {})
         self.pin = pin
         if cameras is not None:
-            with open(self.config, "a") as f:
-                f.write("cameras:\n  declared:\n" if cameras else "cameras:\n  declared: []\n")
-                for i in range(cameras):
-                    f.write(f"    - {{id: camera{1000 + i}, kind: virtual, name: Test pattern {i}, "
-                            "resolution: 640x480, fps: 15}\n")
+            document["cameras"] = {"declared": [
+                {"id": f"camera{1000 + i}", "kind": "virtual", "name": f"Test pattern {i}",
+                 "resolution": "640x480", "fps": 15}
+                for i in range(cameras)
+            ]}
+        _merge(document, config_extra or {})
+        # JSON is YAML: the standard library is enough to write it
+        self.config.write_text(json.dumps(document, indent=2) + "\n")
+        self.wrapper = [str(a) for a in wrapper or []]
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CAMSERVICE_")}
         self.env.update(extra_env or {})
         self.profile = profile
@@ -333,7 +343,7 @@ class Service:
     def start(self, timeout: float = 30.0) -> "Service":
         raise_nofile()
         self.token = self.mint_token("viewer")  # also creates the JWT secret
-        args = [BIN / "twistd", "-n", "--pidfile="]
+        args = self.wrapper + [BIN / "twistd", "-n", "--pidfile="]
         if self.profile:
             args += [f"--profile={self.profile}", "--profiler=cprofile", "--savestats"]
         args += ["camservice", "--config", self.config]
