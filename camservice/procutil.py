@@ -90,6 +90,8 @@ def run_process(
     killer = []
 
     def stop() -> None:
+        if killer:
+            return  # already stopping
         _signal(transport, "TERM")
         killer.append(reactor.callLater(grace, _signal, transport, "KILL"))
 
@@ -134,5 +136,9 @@ async def run_checked(reactor, argv: Sequence[str], timeout: float) -> bytes:
         raise ProcessFailed(f"cannot run {argv[0]}: {e.strerror}")
     if result.code != 0:
         lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise ProcessFailed(lines[-1][:200] if lines else f"{tool} exited with status {result.code}")
+        if lines:
+            raise ProcessFailed(lines[-1][:200])
+        if result.code is None:
+            raise ProcessFailed(f"{tool} was killed by signal {result.signal}")
+        raise ProcessFailed(f"{tool} exited with status {result.code}")
     return result.stdout

@@ -1,6 +1,7 @@
 """``twistd camservice``: command-line options and the service maker."""
 from __future__ import annotations
 
+import os
 import sys
 
 from twisted.python import usage
@@ -54,8 +55,18 @@ def makeService(options: Options):
 
     def on_start_failure(failure):
         # A child failed after the reactor started: stop rather than run
-        # half a service.
-        reactor.stop()
+        # half a service, and exit non-zero so a supervisor (systemd's
+        # Restart=on-failure) sees it. twistd itself always exits 0 after a
+        # reactor stop, hence the explicit exit once shutdown is complete.
+        def exit_failed():
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+
+        reactor.addSystemEventTrigger("after", "shutdown", exit_failed)
+        # twistd starts the tree before it runs the reactor: stop it once
+        # it runs (at once if it already does)
+        reactor.callWhenRunning(reactor.stop)
 
     from camservice.signals import SignalService
 

@@ -236,6 +236,8 @@ class CameraMonitor(Component):
     # -- probing ---------------------------------------------------------
 
     async def _probe(self, info: DeviceInfo, settings: Optional[DeviceSettings]) -> None:
+        if not self.running:
+            return  # a queued probe let through while stopping
         try:
             probe = await self._prober.probe(info.node)
         except ProbeFailed as e:
@@ -261,6 +263,7 @@ class CameraMonitor(Component):
             self._registry.add(camera)
         except CameraLimitReached:
             self.log.error("camera table full: {node} not added", node=node)
+            self._skipped.add(node)
             return False
         self._cameras[node] = camera.id
         return True

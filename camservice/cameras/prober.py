@@ -38,14 +38,17 @@ class V4L2Prober:
 
         :raises ProbeFailed: with the reason.
         """
-        # both at once: a plug is reported only after the probe
+        # both at once: a plug is reported only after the probe; if one
+        # fails, the other is stopped
+        runs = [defer.ensureDeferred(self._run(node, "--all")),
+                defer.ensureDeferred(self._run(node, "--list-formats-ext"))]
         try:
-            all_text, formats_text = await defer.gatherResults(
-                [defer.ensureDeferred(self._run(node, "--all")),
-                 defer.ensureDeferred(self._run(node, "--list-formats-ext"))],
-                consumeErrors=True,
-            )
+            all_text, formats_text = await defer.gatherResults(runs, consumeErrors=True)
         except defer.FirstError as e:
+            for run in runs:
+                if not run.called:
+                    run.cancel()
+                    run.addErrback(lambda f: f.trap(defer.CancelledError))
             raise e.subFailure.value
         try:
             return parse_probe(all_text, formats_text)

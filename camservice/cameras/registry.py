@@ -117,6 +117,8 @@ class CameraRegistry(Component):
             return new
         if new.status is CameraStatus.CONNECTED and (old is None or old.status is not CameraStatus.CONNECTED):
             new = new.replace(connected_at=self._clock.seconds())
+        elif new.status is CameraStatus.CONNECTED and new.connected_at is None:
+            new = new.replace(connected_at=old.connected_at)  # re-probed, still connected
         self._cameras[new.id] = new
         self._sorted = None
         topic = _topic_for(old, new)

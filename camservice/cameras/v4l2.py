@@ -102,7 +102,7 @@ def _size_key(size: str) -> tuple[int, int]:
 
 _FIELD = re.compile(r"^\t(?P<key>[A-Za-z][A-Za-z /]*?)\s*: (?P<value>.*)$")
 _CONTROL = re.compile(
-    r"^\s*(?P<name>[a-z0-9_]+) 0x[0-9a-f]+ \((?P<type>[a-z0-9]+)\)\s*:(?P<rest>.*)$"
+    r"^\s*(?P<name>[a-z0-9_]+) 0x[0-9a-f]+ \((?P<type>[a-z0-9]+)\)\s*:(?P<rest>.*?)(?: flags=(?P<flags>.*))?$"
 )
 _MENU_ITEM = re.compile(r"^\t\t\t\t(?P<value>-?\d+): (?P<label>.*)$")
 _KV = re.compile(r"(\w+)=(\S+)")
@@ -150,14 +150,14 @@ def parse_all(text: str) -> dict:
         if section == "Format Video Capture":
             m = _FIELD.match(line)
             if m and m.group("key").strip() == "Width/Height":
-                w, _, h = m.group("value").strip().partition("/")
-                out["current_resolution"] = f"{int(w)}x{int(h)}"
+                size = re.fullmatch(r"(\d+)/(\d+)", m.group("value").strip())
+                out["current_resolution"] = f"{int(size.group(1))}x{int(size.group(2))}" if size else None
             elif m and m.group("key").strip() == "Pixel Format":
                 fourcc = re.match(r"'(.{1,4})'", m.group("value").strip())
                 out["current_format"] = fourcc.group(1).strip() if fourcc else None
             continue
         if section == "Streaming Parameters Video Capture":
-            m = re.search(r"Frames per second:\s*([0-9.]+)", line)
+            m = re.search(r"Frames per second:\s*(\d+(?:\.\d+)?)\b", line)
             if m:
                 out["current_fps"] = int(round(float(m.group(1))))
             continue
@@ -165,6 +165,8 @@ def parse_all(text: str) -> dict:
             m = _CONTROL.match(line)
             if m:
                 values = dict(_KV.findall(m.group("rest")))
+                if m.group("flags"):
+                    values["flags"] = m.group("flags")
                 controls.append({"name": m.group("name"), "type": m.group("type"), "values": values,
                                  "menu": [], "category": category})
                 continue
@@ -184,7 +186,7 @@ def _int(value: Optional[str]) -> Optional[int]:
 
 def _control(raw: dict) -> Control:
     v = raw["values"]
-    flags = tuple(v["flags"].split(",")) if "flags" in v else ()
+    flags = tuple(f.strip() for f in v["flags"].split(",") if f.strip()) if "flags" in v else ()
     return Control(
         name=raw["name"], type=raw["type"], minimum=_int(v.get("min")), maximum=_int(v.get("max")),
         step=_int(v.get("step")), default=_int(v.get("default")), value=_int(v.get("value")),
@@ -197,8 +199,9 @@ _SIZE_DISCRETE = re.compile(r"^\s*Size: Discrete (?P<w>\d+)x(?P<h>\d+)")
 _SIZE_RANGE = re.compile(
     r"^\s*Size: (?:Stepwise|Continuous) (?P<w0>\d+)x(?P<h0>\d+) - (?P<w1>\d+)x(?P<h1>\d+)(?: with step (?P<sw>\d+)/(?P<sh>\d+))?"
 )
-_FPS_DISCRETE = re.compile(r"^\s*Interval: Discrete [0-9.]+s \((?P<fps>[0-9.]+) fps\)")
-_FPS_RANGE = re.compile(r"^\s*Interval: (?:Stepwise|Continuous) .*\((?P<lo>[0-9.]+)-(?P<hi>[0-9.]+) fps\)")
+_NUMBER = r"\d+(?:\.\d+)?"
+_FPS_DISCRETE = re.compile(rf"^\s*Interval: Discrete {_NUMBER}s \((?P<fps>{_NUMBER}) fps\)")
+_FPS_RANGE = re.compile(rf"^\s*Interval: (?:Stepwise|Continuous) .*\((?P<lo>{_NUMBER})-(?P<hi>{_NUMBER}) fps\)")
 
 
 def parse_formats(text: str) -> dict:
@@ -269,7 +272,9 @@ def best_mode(probe: Probe, max_size: tuple[int, int] = (1920, 1080), min_fps: i
     """The ``(format, "WxH", fps)`` to stream: H264 (passed through) if
     offered, else MJPEG, else a raw format; the largest size up to
     ``max_size`` that reaches ``min_fps``, at the highest rate up to
-    ``max_fps``. ``None`` if the device offers no mode at all."""
+    ``max_fps`` (the lowest offered rate when all are higher). When no
+    size fits ``max_size``, the smallest size of the preferred format.
+    ``None`` only if the device offers no mode at all."""
     for fourcc in probe.formats:
         per_size = probe.modes[fourcc]
         candidates = [s for s in per_size if _size_key(s)[0] <= max_size[0] and _size_key(s)[1] <= max_size[1]]
@@ -277,6 +282,16 @@ def best_mode(probe: Probe, max_size: tuple[int, int] = (1920, 1080), min_fps: i
             continue
         fast = [s for s in candidates if per_size[s] and per_size[s][0] >= min_fps]
         size = max(fast or candidates, key=_size_key)
-        rates = [f for f in per_size[size] if f <= max_fps] or list(per_size[size])
-        return fourcc, size, max(rates) if rates else max_fps
+        return fourcc, size, _rate(per_size[size], max_fps)
+    for fourcc in probe.formats:
+        if probe.modes[fourcc]:
+            size = min(probe.modes[fourcc], key=_size_key)
+            return fourcc, size, _rate(probe.modes[fourcc][size], max_fps)
     return None
+
+
+def _rate(rates: tuple[int, ...], max_fps: int) -> int:
+    if not rates:
+        return max_fps
+    allowed = [f for f in rates if f <= max_fps]
+    return max(allowed) if allowed else min(rates)

@@ -108,3 +108,19 @@ async def test_help_documents_every_option(clean_env):
     assert code == 0
     assert "--config=" in out and "CAMSERVICE_<SECTION>__<KEY>" in out
     assert "--version" in out
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_start_failure_after_the_reactor_runs_exits_non_zero(tmp_path, clean_env):
+    port = free_port()
+    env = _env(tmp_path, port)
+    state = Path(env["CAMSERVICE_DATA_DIR"])
+    state.mkdir(parents=True)
+    (state / "external-streams.json").write_text("{not json")
+    child = start_twistd(reactor, env=env)
+    code = await child.ended
+    assert code == 1
+    records = [json.loads(line) for line in child.stdout.splitlines() if line.strip()]
+    failed = [r for r in records if r["level"] == "critical"]
+    assert failed and "external-streams" in failed[0]["message"]
+    assert "unreadable external streams file" in failed[0]["traceback"]

@@ -252,6 +252,35 @@ def test_usb_camera_encoder_override(make_config):
     assert argv[argv.index("-c:v") + 1] == "h264_v4l2m2m"
 
 
+@pytest.mark.parametrize("fourcc, ffmpeg_name", [
+    ("MJPG", "mjpeg"), ("JPEG", "mjpeg"), ("H264", "h264"), ("YUYV", "yuyv422"), ("UYVY", "uyvy422"),
+    ("NV12", "nv12"), ("YU12", "yuv420p"), ("YV12", "yuv420p"), ("RGB3", "rgb24"), ("BGR3", "bgr24"),
+    ("GREY", "gray"),
+])
+def test_usb_camera_asks_ffmpeg_for_the_probed_format(make_config, fourcc, ffmpeg_name):
+    argv = shlex.split(path_conf(_usb(fourcc), make_config().mediamtx)["runOnDemand"])
+    assert argv[argv.index("-input_format") + 1] == ffmpeg_name
+    # the input options come before the input they apply to
+    assert argv.index("-input_format") < argv.index("-i") and argv[argv.index("-i") + 1] == "/dev/video0"
+    assert (argv[argv.index("-c:v") + 1] == "copy") == (fourcc == "H264")
+
+
+@pytest.mark.parametrize("fourcc", [None, "Y16", "BA81"])
+def test_usb_camera_without_a_format_ffmpeg_knows_lets_ffmpeg_choose(make_config, fourcc):
+    argv = shlex.split(path_conf(_usb(fourcc), make_config().mediamtx)["runOnDemand"])
+    assert "-input_format" not in argv
+    assert argv[argv.index("-video_size") + 1] == "1280x720" and argv[argv.index("-framerate") + 1] == "30"
+    assert argv[argv.index("-c:v") + 1] == "libx264"  # encoded, never copied
+
+
+def test_usb_camera_without_a_known_mode_lets_ffmpeg_choose_it(make_config):
+    camera = Camera("camera3", CameraKind.USB, "Webcam", CameraStatus.ERROR, "unknown", 0, source="/dev/video3")
+    argv = shlex.split(path_conf(camera, make_config().mediamtx)["runOnDemand"])
+    assert "-video_size" not in argv and "-framerate" not in argv and "-input_format" not in argv
+    assert argv[argv.index("-i") + 1] == "/dev/video3"
+    assert argv[argv.index("-g") + 1] == "60"  # key frames assuming 30 fps
+
+
 @pytest.mark.parametrize("media_host", ["192.168.1.10", "fd00::5", "127.0.0.1", "0.0.0.0", "::"])
 def test_virtual_sources_can_publish_whatever_media_host_is(make_config, tmp_path, media_host):
     config = make_config({"media_host": media_host}).mediamtx
