@@ -49,12 +49,17 @@ class EventBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
+    def subscribe(self, listener: Listener, first: bool = False) -> Callable[[], None]:
         """Call ``listener(event)`` for every event from now on.
 
+        :param first: call it before the listeners already subscribed
+            (clients' notifications go out before slower reactions).
         :returns: a function that unsubscribes it.
         """
-        self._listeners.append(listener)
+        if first:
+            self._listeners.insert(0, listener)
+        else:
+            self._listeners.append(listener)
 
         def unsubscribe() -> None:
             if listener in self._listeners:

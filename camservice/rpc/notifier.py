@@ -61,7 +61,8 @@ class Notifier:
     def start(self) -> None:
         """Begin listening to the bus."""
         if self._unsubscribe is None:
-            self._unsubscribe = self._bus.subscribe(self.deliver)
+            # first: a client hears of a change before MediaMTX is reconfigured
+            self._unsubscribe = self._bus.subscribe(self.deliver, first=True)
 
     def stop(self) -> None:
         """Stop listening to the bus."""

@@ -62,9 +62,10 @@ class Bed:
         self._parents: dict[int, str] = {}
 
     def add_webcam(self, number: int, serial: str = "", id_path: str = "", metadata: Optional[int] = None,
-                   vendor: str = "046d", product: str = "082d", uevent: bool = True) -> None:
+                   vendor: str = "046d", product: str = "082d") -> None:
         """A USB webcam: a capture node /dev/video<number> and, optionally,
-        a metadata node; with ``uevent`` the kernel announces them."""
+        a metadata node. umockdev announces each added device with an
+        "add" uevent, as the kernel would."""
         id_path = id_path or f"pci-0000:00:14.0-usb-0:{number + 1}:1.0"
         serial = serial or f"Webcam_{number:04d}"
         parent = self.testbed.add_device(
@@ -81,8 +82,6 @@ class Bed:
                  "ID_SERIAL", serial, "ID_PATH", id_path, "ID_VENDOR_ID", vendor, "ID_MODEL_ID", product],
             )
             self._nodes[node] = syspath
-            if uevent:
-                self.testbed.uevent(syspath, "add")
 
     def remove(self, node: int, uevent: bool = True) -> None:
         syspath = self._nodes.pop(node)

@@ -144,12 +144,12 @@ async def test_present_before_start_is_found(bed, v4l2, usb_live):
 
 @pytest.mark.parametrize("discovery_settings", [{"discovery": {"mode": "poll", "poll_interval": 0.2}}])
 @pytest_twisted.ensureDeferred
-async def test_the_poll_path_finds_and_loses_cameras_without_udev_events(bed, v4l2, usb_live, discovery_settings):
+async def test_the_poll_path_finds_and_loses_cameras_by_itself(bed, v4l2, usb_live, discovery_settings):
     v4l2.set("/dev/video0", "uvc_c920")
     live = usb_live()
-    assert live.monitor.mode_in_use == "poll"
+    assert live.monitor.mode_in_use == "poll" and live.monitor.watcher is None
     client = await live.authed_client("viewer")
-    bed.add_webcam(0, uevent=False)
+    bed.add_webcam(0)
     (note,) = await _notes(client, 1)
     assert note["params"]["status"] == "CONNECTED"
     bed.unplug(0, uevent=False)
@@ -166,11 +166,19 @@ async def test_udev_and_poll_paths_agree(bed, v4l2, usb_live):
     client = await live.authed_client("viewer")
     bed.add_webcam(0)  # seen by udev
     await _notes(client, 1)
-    bed.add_webcam(2, uevent=False)  # only a scan can see it
-    live.monitor.rescan()
+    live.monitor.rescan()  # the scan sees it too: nothing new
+    await client.call("ping")
+    assert client.notifications.pending == []
+
+    live.monitor.watcher.stop()  # udev misses the next plug...
+    bed.add_webcam(2)
+    await task.deferLater(reactor, 0.2, lambda: None)
+    assert _ids(live) == ["camera0"]
+    live.monitor.rescan()  # ...the scan finds it, once
     (note,) = await _notes(client, 1)
     assert note["params"]["device"] == "camera2"
-    live.monitor.rescan()  # nothing new the second time
+    live.monitor.watcher.start()
+    live.monitor.rescan()
     await client.call("ping")
     assert client.notifications.pending == []
     assert _ids(live) == ["camera0", "camera2"]
