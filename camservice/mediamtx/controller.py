@@ -112,9 +112,12 @@ class MediaMTXController(Component):
         self._unsubscribe = self._bus.subscribe(self._on_event)
         self._health_loop = task.LoopingCall(self.check_health)
         self._health_loop.clock = self._clock
-        self._health_loop.start(self.config.health_check_interval, now=True).addErrback(
+        self._health_loop.start(self.config.health_check_interval, now=False).addErrback(
             self._loop_died, "health check"
         )
+        # MediaMTX is usually starting right now: probe it every 0.25 s
+        # until it answers rather than waiting a whole interval
+        self.mediamtx_started()
         self._reconcile_loop = task.LoopingCall(self._periodic_reconcile)
         self._reconcile_loop.clock = self._clock
         self._reconcile_loop.start(self.config.reconcile_interval, now=False).addErrback(

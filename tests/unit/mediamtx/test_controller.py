@@ -170,12 +170,28 @@ def test_start_while_mediamtx_is_down_reports_down_then_recovers(make_world):
     assert world.controller.state is ComponentState.ERROR
     assert "connection refused" in world.controller.detail
     world.fake.down = False
-    world.clock.advance(HEALTH - 0.001)
+    # at start MediaMTX is probed every 0.25 s, not once per interval
+    world.clock.advance(0.249)
     assert world.fake.configs == {}
     world.clock.advance(0.002)
     assert world.controller.health is Health.UP
     assert world.controller.state is ComponentState.RUNNING
     assert set(world.fake.configs) == set(CAMERAS)
+
+
+def test_after_the_start_probes_the_health_check_interval_takes_over(make_world):
+    world = make_world()
+    world.fake.down = True
+    world.start()
+    world.clock.pump([0.25] * 60)  # well past the start-up probing window
+    world.fake.down = False
+    calls = len(world.fake.calls)
+    world.clock.advance(0.5)
+    assert len(world.fake.calls) == calls  # no more quick probes
+    # the breaker opened meanwhile: the first check after its reset
+    # timeout is the probe that finds MediaMTX back
+    world.clock.pump([HEALTH] * (int(RESET // HEALTH) + 1))
+    assert world.controller.health is Health.UP
 
 
 # -- the camera table -------------------------------------------------------
