@@ -21,7 +21,6 @@ NOW = 1_700_000_000.0
 
 def pytest_report_header(config):
     import autobahn
-    import jsonschema  # noqa: F401
     import jwt
     import twisted
     from importlib.metadata import version

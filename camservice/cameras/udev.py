@@ -7,7 +7,7 @@ have been missed meanwhile).
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable
 
 from twisted.internet import interfaces
 from twisted.logger import Logger

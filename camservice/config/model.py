@@ -196,10 +196,10 @@ def from_mapping(cls: type, data: Mapping[str, Any]) -> Any:
     nested dataclasses and turning lists into tuples."""
     hints = typing.get_type_hints(cls)
     kwargs = {}
-    for field in dataclasses.fields(cls):
-        if field.name not in data:
+    for member in dataclasses.fields(cls):
+        if member.name not in data:
             continue
-        kwargs[field.name] = _convert(hints[field.name], data[field.name])
+        kwargs[member.name] = _convert(hints[member.name], data[member.name])
     return cls(**kwargs)
 
 

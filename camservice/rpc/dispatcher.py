@@ -23,14 +23,12 @@ from camservice.codec import dumps, loads
 from camservice.metrics import Metrics
 from camservice.rpc.audit import Audit
 from camservice.rpc.errors import (
-    AuthenticationFailed,
     InternalError,
     InvalidParams,
     InvalidRequest,
     MethodNotFound,
     ParseError,
     RateLimited,
-    RpcError,
     to_rpc_error,
 )
 from camservice.rpc.methods import MethodSpec, MethodTable

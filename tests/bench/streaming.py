@@ -454,7 +454,7 @@ async def bench_kill(client: h.RpcClient, service: h.Service, tracker: Tracker, 
 
         os.kill(old, signal.SIGKILL)
         t0 = time.monotonic()
-        watcher = asyncio.ensure_future(watch_pid())
+        _watcher = asyncio.ensure_future(watch_pid())  # held: the task must not be collected
         got = await first_packet_and_frame(url, 30.0)
         (tp, rp), (t1, tries) = got["packet"], got["frame"]
         recovery.append(None if t1 is None else round(t1 - t0, 3))

@@ -3,7 +3,6 @@ output collected, always stopped and reaped."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import sys
 from typing import Optional

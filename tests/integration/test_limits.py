@@ -6,7 +6,6 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
-from helpers.wsclient import connect
 
 
 @pytest.fixture

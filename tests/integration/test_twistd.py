@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import pytest_twisted
-import treq
 from twisted.internet import reactor
 
 from helpers.processes import TWISTD, free_port, mediamtx_ports, run, start_twistd, wait_for_http

@@ -6,7 +6,7 @@ import json
 import pytest
 import pytest_twisted
 import treq
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer
 
 from camservice.cameras.model import CameraStatus
 

@@ -3,7 +3,6 @@ against a fake process reactor (no FFmpeg runs)."""
 from __future__ import annotations
 
 import pytest
-from twisted.internet import defer
 from twisted.logger import LogLevel, globalLogPublisher
 
 from camservice.config import load_config
