@@ -51,7 +51,7 @@ class StreamMethods:
         holders: StreamHolders,
         locator: StreamLocator,
         clock,
-        poll_interval: float = 0.2,
+        poll_interval: float = 0.05,
     ):
         self._registry = registry
         self._controller = controller

@@ -92,5 +92,6 @@ class ApiServer(Component):
             port, self.port = self.port, None
             await port.stopListening()
         await self.factory.close_all(self._config.shutdown_timeout)
+        self.factory.trimmer.busy()
         self._notifier.stop()
         self.log.info("API stopped")

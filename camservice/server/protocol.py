@@ -13,6 +13,7 @@ from twisted.logger import Logger
 
 from camservice.codec import dumps
 from camservice.config.model import ServerConfig
+from camservice.memory import MemoryTrimmer
 from camservice.metrics import Metrics
 from camservice.rpc.dispatcher import Dispatcher
 from camservice.rpc.errors import InvalidRequest
@@ -24,6 +25,8 @@ __all__ = ["CLOSE_GOING_AWAY", "RpcProtocol", "RpcWebSocketFactory"]
 
 #: close code sent to every client when the service stops
 CLOSE_GOING_AWAY = 1001
+#: connections at once after which memory is trimmed once all have left
+TRIM_AFTER_PEAK = 100
 
 _BINARY_REPLY = dumps(
     {
@@ -128,6 +131,8 @@ class RpcWebSocketFactory(WebSocketServerFactory):
         self.metrics = metrics
         self.open_protocols: set[RpcProtocol] = set()
         self._all_closed: list[defer.Deferred] = []
+        self._peak = 0
+        self.trimmer = MemoryTrimmer(reactor)
         self.apply_config(config)
 
     def apply_config(self, config: ServerConfig) -> None:
@@ -155,6 +160,8 @@ class RpcWebSocketFactory(WebSocketServerFactory):
 
     def opened(self, proto: RpcProtocol) -> None:
         self.open_protocols.add(proto)
+        self._peak = max(self._peak, len(self.open_protocols))
+        self.trimmer.busy()
         self.notifier.attach(proto.session)
         self.metrics.connections.set(len(self.open_protocols))
         self.metrics.connections_total.inc()
@@ -164,6 +171,10 @@ class RpcWebSocketFactory(WebSocketServerFactory):
         self.notifier.detach(proto.session)
         self.metrics.connections.set(len(self.open_protocols))
         if not self.open_protocols:
+            if self._peak >= TRIM_AFTER_PEAK:
+                # hundreds of clients came and went: give their memory back
+                self._peak = 0
+                self.trimmer.quiet()
             waiters, self._all_closed = self._all_closed, []
             for d in waiters:
                 d.callback(None)

@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         out["kb_per_idle_connection_first_100"] = round(
             (out["rss_100_clients_mb"] - out["rss_idle_mb"]) * 1024 / 100, 2
         )
-        out["rss_after_clients_left_mb"] = settled_rss(pid, 2.0)
+        out["rss_after_clients_left_mb"] = settled_rss(pid, 6.5)  # the service trims 5 s after the last client left
         log(f"after the clients left: {out['rss_after_clients_left_mb']} MB")
 
         samples = []

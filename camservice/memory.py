@@ -1,0 +1,62 @@
+"""Giving memory back to the system after a burst.
+
+CPython keeps freed memory in its own pools and glibc keeps freed heap
+pages; after hundreds of clients have come and gone, a collection followed
+by ``malloc_trim`` returns what can be returned. A no-op where glibc is
+not the C library.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+from typing import Optional
+
+__all__ = ["MemoryTrimmer", "trim_memory"]
+
+
+def _libc_trim():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _libc_trim()
+
+
+def trim_memory() -> None:
+    """Collect garbage and hand free heap pages back to the system."""
+    gc.collect()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+class MemoryTrimmer:
+    """Trims once things have been quiet for ``delay`` seconds after a
+    burst (so a busy service is never interrupted by it).
+
+    :param clock: ``IReactorTime``.
+    """
+
+    def __init__(self, clock, delay: float = 5.0, trim=trim_memory):
+        self._clock = clock
+        self._delay = delay
+        self._trim = trim
+        self._call: Optional[object] = None
+
+    def quiet(self) -> None:
+        """Things just became quiet: trim after ``delay`` unless busy again."""
+        self.busy()
+        self._call = self._clock.callLater(self._delay, self._run)
+
+    def busy(self) -> None:
+        """Things are busy again: don't trim now."""
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+
+    def _run(self) -> None:
+        self._call = None
+        self._trim()
