@@ -5,7 +5,8 @@ own config section and its collaborators.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 from camservice.auth.apikeys import ApiKeyStore
 from camservice.auth.authenticator import Authenticator
@@ -40,7 +41,32 @@ from camservice.service import ServiceTree
 from camservice.status import SystemStatus
 from camservice.sysinfo import SystemSampler
 
-__all__ = ["build_service"]
+__all__ = ["Overrides", "build_service"]
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Collaborators to use instead of the real ones (tests use fakes).
+
+    :ivar mediamtx_api: a Control API client instead of treq against
+        ``mediamtx.api_port``.
+    :ivar retry_jitter: jitter function for MediaMTX retries.
+    :ivar stream_probe: ``async (url) -> capabilities`` instead of ffprobe.
+    :ivar run_blocking: instead of ``deferToThread`` for file writes.
+    :ivar stream_holders: instead of FFmpeg keep-alive readers.
+    :ivar prober: instead of running ``discovery.v4l2_ctl``.
+    :ivar udev_context: makes the ``pyudev.Context`` discovery uses.
+    :ivar has_udev: says whether a udev daemon runs (default: /run/udev).
+    """
+
+    mediamtx_api: Optional[IMediaMTXAPI] = None
+    retry_jitter: Optional[Callable[[], float]] = None
+    stream_probe: Optional[Callable] = None
+    run_blocking: Optional[Callable] = None
+    stream_holders: Any = None
+    prober: Any = None
+    udev_context: Optional[Callable] = None
+    has_udev: Optional[Callable[[], bool]] = None
 
 
 def build_service(
@@ -48,36 +74,23 @@ def build_service(
     secret: str,
     reactor,
     on_start_failure: Optional[Callable] = None,
-    mediamtx_api: Optional[IMediaMTXAPI] = None,
-    retry_jitter=None,
-    stream_probe=None,
-    run_blocking=None,
-    stream_holders=None,
-    prober=None,
-    udev_context=None,
-    has_udev=None,
+    overrides: Overrides = Overrides(),
 ) -> ServiceTree:
     """The root service with its children, not yet started.
 
     Children, in start order: ``cameras`` (the camera table),
-    ``camera-monitor`` (USB discovery), ``external-streams`` (network cameras added at run time),
-    ``mediamtx-process`` (managed mode only), ``mediamtx`` (the
-    controller), ``stream-holders`` (keep-alive readers), ``api``. They
-    stop in reverse order.
+    ``camera-monitor`` (USB discovery), ``external-streams`` (network
+    cameras added at run time), ``mediamtx-process`` (managed mode only),
+    ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
+    ``api``. They stop in reverse order.
 
     :param secret: the JWT secret (see :func:`camservice.auth.load_or_create_secret`).
     :param reactor: the reactor every part uses (also as its clock).
-    :param mediamtx_api: a Control API client to use instead of treq
-        against ``mediamtx.api_port`` (tests pass a fake).
-    :param retry_jitter: jitter function for MediaMTX retries (tests pass
-        ``lambda: 0``).
-    :param stream_probe: ``async (url) -> capabilities`` instead of ffprobe.
-    :param run_blocking: instead of ``deferToThread`` for file writes.
-    :param stream_holders: instead of FFmpeg keep-alive readers (tests).
-    :param prober: instead of running ``discovery.v4l2_ctl``.
-    :param udev_context: makes the ``pyudev.Context`` discovery uses.
-    :param has_udev: says whether a udev daemon runs (default: /run/udev).
+    :param on_start_failure: called with the failure if a child fails to
+        start after the reactor runs.
+    :param overrides: collaborators to use instead of the real ones.
     """
+    o = overrides
     bus = EventBus()
     metrics = Metrics()
     tree = ServiceTree(on_start_failure=on_start_failure, log_observer=make_observer(config.logging))
@@ -92,10 +105,10 @@ def build_service(
         config.discovery,
         config.cameras,
         registry,
-        prober or V4L2Prober(reactor, config.discovery.v4l2_ctl, config.discovery.probe_timeout),
+        o.prober or V4L2Prober(reactor, config.discovery.v4l2_ctl, config.discovery.probe_timeout),
         reactor,
-        context_factory=udev_context,
-        has_udev=has_udev,
+        context_factory=o.udev_context,
+        has_udev=o.has_udev,
     )
     monitor.setName("camera-monitor")
     monitor.setServiceParent(tree)
@@ -104,14 +117,14 @@ def build_service(
         config.data_dir / "external-streams.json",
         registry,
         reactor,
-        probe=stream_probe,
-        **({"run_blocking": run_blocking} if run_blocking is not None else {}),
+        probe=o.stream_probe,
+        **({"run_blocking": o.run_blocking} if o.run_blocking is not None else {}),
     )
     external.setName("external-streams")
     external.setServiceParent(tree)
 
-    api_client = mediamtx_api or MediaMTXClient(reactor, config.mediamtx.api_url, config.mediamtx.request_timeout)
-    controller = MediaMTXController(config.mediamtx, api_client, registry, bus, metrics, reactor, jitter=retry_jitter)
+    api_client = o.mediamtx_api or MediaMTXClient(reactor, config.mediamtx.api_url, config.mediamtx.request_timeout)
+    controller = MediaMTXController(config.mediamtx, api_client, registry, bus, metrics, reactor, jitter=o.retry_jitter)
     if config.mediamtx.mode == "managed":
         process = MediaMTXProcess(
             config.mediamtx, config.data_dir, metrics, reactor, on_started=controller.mediamtx_started
@@ -120,7 +133,7 @@ def build_service(
         process.setServiceParent(tree)
     controller.setName("mediamtx")
     controller.setServiceParent(tree)
-    holders = stream_holders or StreamHolders(config.mediamtx, bus, reactor)
+    holders = o.stream_holders or StreamHolders(config.mediamtx, bus, reactor)
     holders.setName("stream-holders")
     holders.setServiceParent(tree)
 

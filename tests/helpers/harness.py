@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from twisted.internet import defer
 
-from camservice.app import build_service
+from camservice.app import Overrides, build_service
 from camservice.auth.principal import Principal
 from camservice.auth.roles import Role
 from camservice.auth.tokens import TokenAuthority
@@ -129,13 +129,15 @@ def make_harness(config: Config, clock, mediamtx=None) -> Harness:
         config,
         SECRET,
         clock,
-        mediamtx_api=mediamtx,
-        retry_jitter=lambda: 0,
-        stream_probe=probe,
-        run_blocking=lambda f, *a, **kw: defer.maybeDeferred(f, *a, **kw),
-        stream_holders=FakeHolders(mediamtx),
-        udev_context=FakeUdevContext,
-        has_udev=lambda: False,
+        overrides=Overrides(
+            mediamtx_api=mediamtx,
+            retry_jitter=lambda: 0,
+            stream_probe=probe,
+            run_blocking=lambda f, *a, **kw: defer.maybeDeferred(f, *a, **kw),
+            stream_holders=FakeHolders(mediamtx),
+            udev_context=FakeUdevContext,
+            has_udev=lambda: False,
+        ),
     )
     tree.stream_probes = probes
     tree.mediamtx = mediamtx

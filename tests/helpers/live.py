@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from camservice.app import build_service
+from camservice.app import Overrides, build_service
 from camservice.auth.roles import Role
 from camservice.auth.secret import load_or_create_secret
 from camservice.auth.tokens import TokenAuthority
@@ -73,11 +73,10 @@ class LiveService:
         return client
 
 
-def start_live(config: Config, reactor, **build) -> LiveService:
-    """Build and start the tree (listening on ``config.server.port``);
-    ``build`` goes to :func:`camservice.app.build_service`."""
+def start_live(config: Config, reactor, overrides: Overrides = Overrides()) -> LiveService:
+    """Build and start the tree (listening on ``config.server.port``)."""
     secret = load_or_create_secret(config.auth)
-    tree = build_service(config, secret, reactor, **build)
+    tree = build_service(config, secret, reactor, overrides=overrides)
     tree.privilegedStartService()
     tree.startService()
     return LiveService(tree, config, reactor, secret)

@@ -7,6 +7,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
+from camservice.app import Overrides
 from camservice.config import load_config
 from helpers.live import start_live
 from helpers.processes import mediamtx_ports
@@ -46,7 +47,8 @@ def usb_live(bed, v4l2, write_config, discovery_settings):
     live = {}
 
     def start():
-        live["service"] = start_live(config, reactor, has_udev=lambda: True)
+        # the testbed provides udev (this machine may have no /run/udev)
+        live["service"] = start_live(config, reactor, Overrides(has_udev=lambda: True))
         return live["service"]
 
     yield start
