@@ -44,6 +44,58 @@ def clock():
     assert not pending, f"delayed calls left on the clock: {pending}"
 
 
+def _no_pending(r, what: str) -> None:
+    pending = r.getDelayedCalls()
+    assert not pending, f"delayed calls left on the {what}: {pending}"
+
+
+@pytest.fixture
+def memory_reactor():
+    """A ``MemoryReactorClock`` at :data:`NOW` (listens and connects on
+    paper only), checked for leftover calls."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    r = MemoryReactorClock()
+    r.advance(NOW)
+    yield r
+    _no_pending(r, "reactor")
+
+
+@pytest.fixture
+def process_reactor():
+    """A fake process reactor at :data:`NOW` (children spawned on paper,
+    see tests/fakes/process_reactor.py), checked for leftover calls."""
+    from fakes.process_reactor import FakeProcessReactor
+
+    r = FakeProcessReactor(NOW)
+    yield r
+    _no_pending(r, "fake reactor")
+
+
+@pytest.fixture
+def log_events():
+    """``log_events(prefix)``: a list that fills with the events logged
+    from now on whose namespace starts with ``prefix``."""
+    from twisted.logger import globalLogPublisher
+
+    observers = []
+
+    def capture(prefix: str) -> list:
+        events: list = []
+
+        def observe(event):
+            if event.get("log_namespace", "").startswith(prefix):
+                events.append(event)
+
+        globalLogPublisher.addObserver(observe)
+        observers.append(observe)
+        return events
+
+    yield capture
+    for observe in observers:
+        globalLogPublisher.removeObserver(observe)
+
+
 @pytest.fixture
 def clean_env(monkeypatch):
     """No ``CAMSERVICE_*`` variables from the caller's environment."""

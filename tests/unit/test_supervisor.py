@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import pytest
 from twisted.internet import defer
-from twisted.logger import LogLevel, Logger, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel, Logger, formatEvent
 from twisted.python.failure import Failure
 
 from camservice.supervisor import Supervisor, child_environment
 
-from fakes.process_reactor import FakeProcessReactor
 from helpers.deferreds import has_no_result, outcome
 
 NAMESPACE = "tests.unit.test_supervisor"
@@ -52,24 +51,14 @@ class Levels(Recorder):
 
 
 @pytest.fixture
-def reactor():
-    r = FakeProcessReactor(NOW)
-    yield r
-    assert r.getDelayedCalls() == [], "delayed calls left on the fake reactor"
+def reactor(process_reactor):
+    return process_reactor
 
 
 @pytest.fixture
-def logged():
+def logged(log_events):
     """Events the supervisor logged (its namespace only)."""
-    events = []
-
-    def observe(event):
-        if event.get("log_namespace") == NAMESPACE:
-            events.append(event)
-
-    globalLogPublisher.addObserver(observe)
-    yield events
-    globalLogPublisher.removeObserver(observe)
+    return log_events(NAMESPACE)
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from __future__ import annotations
 import pyudev
 import pytest
 from twisted.internet import defer
-from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel, formatEvent
 
 from camservice.cameras.model import CameraKind, CameraStatus, ValidationStatus
 from camservice.cameras.monitor import CameraMonitor
@@ -42,26 +41,16 @@ def discovery(**changes) -> DiscoveryConfig:
 
 
 @pytest.fixture
-def reactor():
-    r = MemoryReactorClock()
-    r.advance(NOW)
-    yield r
-    assert r.getDelayedCalls() == [], "delayed calls left on the reactor"
+def reactor(memory_reactor):
+    return memory_reactor
 
 
 @pytest.fixture
-def logged():
+def logged(log_events):
     """What the camera code logged; a failure logged (an unexpected
     exception) fails the test unless the test empties this list."""
-    events = []
-
-    def observe(event):
-        if event.get("log_namespace", "").startswith("camservice.cameras"):
-            events.append(event)
-
-    globalLogPublisher.addObserver(observe)
+    events = log_events("camservice.cameras")
     yield events
-    globalLogPublisher.removeObserver(observe)
     failures = [formatEvent(e) for e in events if "log_failure" in e]
     assert not failures, f"failures logged: {failures}"
 

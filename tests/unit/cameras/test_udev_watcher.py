@@ -8,7 +8,6 @@ import errno
 import pyudev
 import pytest
 from twisted.internet.interfaces import IReadDescriptor
-from twisted.internet.testing import MemoryReactorClock
 
 from camservice.cameras.devices import DeviceInfo
 from camservice.cameras.udev import SUBSYSTEM, UdevWatcher, enumerate_devices
@@ -20,11 +19,8 @@ MAX_DELAY = 5.0
 
 
 @pytest.fixture
-def reactor():
-    r = MemoryReactorClock()
-    r.advance(NOW)
-    yield r
-    assert r.getDelayedCalls() == [], "delayed calls left on the reactor"
+def reactor(memory_reactor):
+    return memory_reactor
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@ against a fake process reactor (no FFmpeg runs)."""
 from __future__ import annotations
 
 import pytest
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel
 
 from camservice.config import load_config
 from camservice.events import EventBus
 from camservice.mediamtx.holders import HOLD_QUERY, StreamHolders
-from fakes.process_reactor import FakeProcessReactor
 from helpers.deferreds import has_no_result, outcome
 
 NOW = 1_700_000_000.0
@@ -19,23 +18,13 @@ MAX_DELAY = StreamHolders.maxRestartDelay
 
 
 @pytest.fixture
-def reactor():
-    r = FakeProcessReactor(NOW)
-    yield r
-    assert r.getDelayedCalls() == [], "delayed calls left on the fake reactor"
+def reactor(process_reactor):
+    return process_reactor
 
 
 @pytest.fixture
-def logged():
-    events = []
-
-    def observe(event):
-        if event.get("log_namespace") == "camservice.mediamtx.holders":
-            events.append(event)
-
-    globalLogPublisher.addObserver(observe)
-    yield events
-    globalLogPublisher.removeObserver(observe)
+def logged(log_events):
+    return log_events("camservice.mediamtx.holders")
 
 
 @pytest.fixture
