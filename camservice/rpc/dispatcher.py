@@ -134,6 +134,18 @@ class Dispatcher:
                     hint="see the API reference for the methods this server offers",
                 )
             method = name
+            if spec.deprecation is not None and name not in session.warned_deprecations:
+                # once per connection: a client calling it in a loop must
+                # not flood the log
+                session.warned_deprecations.add(name)
+                self.log.warn(
+                    "deprecated method {method} called (deprecated since {since}, use {replacement})",
+                    method=name,
+                    since=spec.deprecation.since,
+                    replacement=spec.deprecation.replacement,
+                    conn_id=session.conn_id,
+                    request_id=request_id,
+                )
             params = message.get("params", {})
             if params is None:
                 params = {}
@@ -226,14 +238,6 @@ class Dispatcher:
 
     def _result_reply(self, result, msg_id, is_notification, spec: MethodSpec, request_id, started) -> Reply:
         self._metrics.observe_request(spec.name, 0, time.perf_counter() - started)
-        if spec.deprecation is not None:
-            self.log.warn(
-                "deprecated method {method} called (deprecated since {since}, use {replacement})",
-                method=spec.name,
-                since=spec.deprecation.since,
-                replacement=spec.deprecation.replacement,
-                request_id=request_id,
-            )
         if is_notification:
             return None
         return dumps(

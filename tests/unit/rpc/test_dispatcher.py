@@ -312,7 +312,8 @@ def _handle(dispatcher, session, method, params=None, msg_id=1):
 
 def test_deprecated_method_reports_and_logs(custom, clock, events):
     dispatcher, _, _ = custom
-    reply = _handle(dispatcher, Session(clock, lambda b: None), "old_ping")
+    session = Session(clock, lambda b: None)
+    reply = _handle(dispatcher, session, "old_ping")
     assert reply["result"] == "pong"
     assert reply["metadata"]["deprecation"] == {
         "deprecated_since": "1.1",
@@ -321,6 +322,10 @@ def test_deprecated_method_reports_and_logs(custom, clock, events):
     }
     warned = [e for e in events if e.get("method") == "old_ping" and e["log_level"] == LogLevel.warn]
     assert warned and warned[0]["replacement"] == "ping"
+    again = _handle(dispatcher, session, "old_ping")
+    assert again["metadata"]["deprecation"]["replacement"] == "ping"  # still reported to the caller
+    warned = [e for e in events if e.get("method") == "old_ping" and e["log_level"] == LogLevel.warn]
+    assert len(warned) == 1  # logged once per connection
 
 
 def test_internal_error_hides_traceback_and_logs_it(custom, clock, events):
