@@ -2,8 +2,6 @@
 ``get_system_status`` and the ``/health`` endpoints."""
 from __future__ import annotations
 
-from typing import Optional
-
 from camservice.cameras.model import CameraStatus
 from camservice.cameras.registry import CameraRegistry
 from camservice.service import Component, ComponentState
@@ -129,7 +127,3 @@ class SystemStatus:
             "breaker": controller.breaker.state.value,
             "version": controller.mediamtx_version,
         }
-
-    def component_error(self, name: str) -> Optional[str]:
-        component = self._components.get(name)
-        return component.error if component is not None else None

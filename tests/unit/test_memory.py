@@ -18,5 +18,21 @@ def test_trims_only_after_a_quiet_delay(clock):
     assert len(trims) == 1
 
 
-def test_trim_memory_runs():
-    trim_memory()  # must not raise where glibc is (or is not) the C library
+def test_trim_memory_collects_then_hands_pages_back(monkeypatch):
+    import camservice.memory as memory
+
+    calls = []
+    monkeypatch.setattr(memory.gc, "collect", lambda: calls.append("collect"))
+    monkeypatch.setattr(memory, "_MALLOC_TRIM", lambda pad: calls.append(("malloc_trim", pad)))
+    trim_memory()
+    assert calls == ["collect", ("malloc_trim", 0)]
+
+
+def test_trim_memory_without_glibc_only_collects(monkeypatch):
+    import camservice.memory as memory
+
+    calls = []
+    monkeypatch.setattr(memory.gc, "collect", lambda: calls.append("collect"))
+    monkeypatch.setattr(memory, "_MALLOC_TRIM", None)
+    trim_memory()
+    assert calls == ["collect"]
