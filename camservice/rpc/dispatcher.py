@@ -190,7 +190,7 @@ class Dispatcher:
         :raises PermissionDenied: role too low.
         """
         principal = session.current_principal()
-        if spec.name != "authenticate" and "auth_token" in params:
+        if "auth_token" in params and not spec.accepts("auth_token"):
             params = dict(params)
             token = params.pop("auth_token")
             try:

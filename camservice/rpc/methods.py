@@ -72,6 +72,10 @@ class MethodSpec:
     validator: Any = field(init=False, repr=False, compare=False)
     takes_params: bool = field(init=False, repr=False, compare=False)
 
+    def accepts(self, param: str) -> bool:
+        """Whether ``param`` is one of this method's own params."""
+        return param in self.params.get("properties", {})
+
     def __post_init__(self) -> None:
         cls = jsonschema.validators.validator_for(self.params, default=jsonschema.Draft202012Validator)
         cls.check_schema(self.params)
