@@ -38,6 +38,9 @@ import tempfile
 import time
 from array import array
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, for helpers
+from helpers.processes import free_port, free_ports, mediamtx_ports  # noqa: E402,F401 (re-exported)
 from typing import Optional
 
 try:  # replies are parsed with the project's fast codec when present
@@ -166,43 +169,6 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct ports free on 127.0.0.1 for both TCP and UDP."""
-    ports: list[int] = []
-    held = []
-    try:
-        while len(ports) < n:
-            tcp = socket.socket()
-            tcp.bind((HOST, 0))
-            port = tcp.getsockname()[1]
-            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                udp.bind((HOST, port))
-            except OSError:
-                tcp.close()
-                udp.close()
-                continue
-            held += [tcp, udp]
-            ports.append(port)
-    finally:
-        for sock in held:
-            sock.close()
-    return ports
-
-
-def mediamtx_ports() -> dict:
-    """``mediamtx`` config keys for a managed MediaMTX on free loopback ports
-    (``webrtc_udp_port`` is free for UDP too)."""
-    api, rtsp, hls, webrtc, udp = free_ports(5)
-    return {"api_port": api, "rtsp_port": rtsp, "hls_port": hls, "webrtc_port": webrtc, "webrtc_udp_port": udp}
 
 
 def children(pid: int) -> list[int]:
