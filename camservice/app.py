@@ -37,6 +37,7 @@ from camservice.rpc.stream_methods import StreamMethods
 from camservice.rpc.system_methods import SystemMethods
 from camservice.rpc.views import CameraPresenter
 from camservice.server.api_service import ApiServer
+from camservice.security.targets import TargetPolicy, resolver
 from camservice.service import ServiceTree
 from camservice.status import SystemStatus
 from camservice.sysinfo import SystemSampler
@@ -57,6 +58,8 @@ class Overrides:
     :ivar prober: instead of running ``discovery.v4l2_ctl``.
     :ivar udev_context: makes the ``pyudev.Context`` discovery uses.
     :ivar has_udev: says whether a udev daemon runs (default: /run/udev).
+    :ivar resolve: ``resolve(host) -> Deferred[list[str]]`` instead of
+        ``getaddrinfo`` in a thread, for stream URL host names.
     """
 
     mediamtx_api: Optional[IMediaMTXAPI] = None
@@ -67,6 +70,7 @@ class Overrides:
     prober: Any = None
     udev_context: Optional[Callable] = None
     has_udev: Optional[Callable[[], bool]] = None
+    resolve: Optional[Callable] = None
 
 
 def build_service(
@@ -82,7 +86,7 @@ def build_service(
     ``camera-monitor`` (USB discovery), ``external-streams`` (network
     cameras added at run time), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
-    ``api``. They stop in reverse order.
+    ``audit`` (audit events and their summaries), ``api``. They stop in reverse order.
 
     :param secret: the JWT secret (see :func:`camservice.auth.load_or_create_secret`).
     :param reactor: the reactor every part uses (also as its clock).
@@ -112,12 +116,18 @@ def build_service(
     )
     monitor.setName("camera-monitor")
     monitor.setServiceParent(tree)
+    policy = TargetPolicy(
+        config.external_streams.allowed_targets,
+        _own_ports(config),
+        o.resolve or resolver(reactor, config.external_streams.resolve_timeout),
+    )
     external = ExternalStreams(
         config.external_streams,
         config.data_dir / "external-streams.json",
         registry,
         reactor,
         probe=o.stream_probe,
+        policy=policy,
         **({"run_blocking": o.run_blocking} if o.run_blocking is not None else {}),
     )
     external.setName("external-streams")
@@ -141,7 +151,8 @@ def build_service(
         TokenAuthority(secret, reactor, config.auth.leeway),
         ApiKeyStore(config.auth.api_keys_file, reactor),
     )
-    audit = Audit(metrics)
+    audit = Audit(metrics, reactor)
+    tree.audit = audit
     locator = StreamLocator(config.mediamtx, config.streams)
     presenter = CameraPresenter(locator.urls)
     status = SystemStatus(reactor, registry, discovery_active=lambda: monitor.active or external.scanning)
@@ -155,13 +166,16 @@ def build_service(
         streams,
         SystemMethods(reactor, registry, status, notifier, SystemSampler(reactor, config.data_dir), table, controller),
         EventMethods(notifier),
-        ExternalStreamMethods(external, registry, reactor),
+        ExternalStreamMethods(external, registry, reactor, audit),
         ControlMethods(registry, monitor),
     ):
         table.register_group(group)
     dispatcher = Dispatcher(
         table, authenticator, reactor, metrics, audit, trace=config.logging.level == "debug"
     )
+    # stops after the API: the summaries pending then are written
+    audit.setName("audit")
+    audit.setServiceParent(tree)
     api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor)
     api.setName("api")
     api.setServiceParent(tree)
@@ -170,3 +184,10 @@ def build_service(
     status.add_component("mediamtx", controller)
     status.add_component("websocket_server", api)
     return tree
+
+
+def _own_ports(config: Config) -> tuple[int, ...]:
+    """The ports camservice listens on (API, MediaMTX): stream URLs must
+    not point at them on this machine."""
+    m = config.mediamtx
+    return (config.server.port, m.api_port, m.rtsp_port, m.hls_port, m.webrtc_port, m.webrtc_udp_port)

@@ -5,6 +5,11 @@ Each added stream becomes a network camera with its own id (numbered from
 the URL. Streams are kept in a JSON file written atomically (temporary
 file, fsync, rename) in a thread, so they come back after any restart.
 Discovery only ever probes the configured candidate URLs.
+
+Every URL is checked (:mod:`camservice.security.urls`) and its target
+allowed (:mod:`camservice.security.targets`) before anything connects to
+it; probes run a few at a time and are cancelled when their stream is
+removed; URLs are redacted in every log line and client-facing text.
 """
 from __future__ import annotations
 
@@ -22,10 +27,23 @@ from camservice.cameras.registry import CameraRegistry
 from camservice.cameras.stream_probe import StreamUnreachable, probe_stream
 from camservice.config.model import ExternalStreamsConfig
 from camservice.fileutil import atomic_write, ensure_dir
+from camservice.security.errors import BadStreamURL, TargetRefused
+from camservice.security.redact import redact_url
+from camservice.security.targets import TargetPolicy, resolver
+from camservice.security.urls import parse_stream_url
 from camservice.service import Component
 from camservice.timeutil import iso_timestamp
 
-__all__ = ["ExternalStream", "ExternalStreams", "FIRST_EXTERNAL_ID", "stream_type_of"]
+__all__ = [
+    "AmbiguousStream",
+    "DiscoveryDisabled",
+    "DuplicateStream",
+    "ExternalStream",
+    "ExternalStreams",
+    "FIRST_EXTERNAL_ID",
+    "UnknownStream",
+    "stream_type_of",
+]
 
 FIRST_EXTERNAL_ID = 2000
 _FORMAT = 1
@@ -43,6 +61,10 @@ class DuplicateStream(Exception):
 
 class UnknownStream(KeyError):
     """No added stream has this URL."""
+
+
+class AmbiguousStream(KeyError):
+    """A redacted URL that stands for more than one added stream."""
 
 
 class DiscoveryDisabled(Exception):
@@ -71,6 +93,8 @@ class ExternalStreams(Component):
         :class:`StreamUnreachable` (default: ffprobe).
     :param run_blocking: runs a blocking function off the reactor thread,
         returning a Deferred (default: ``deferToThread``).
+    :param policy: which hosts may be connected to (default: the
+        configured ``allowed_targets``, names resolved in a thread).
     """
 
     log = Logger()
@@ -83,9 +107,18 @@ class ExternalStreams(Component):
         reactor,
         probe=None,
         run_blocking=threads.deferToThread,
+        policy: Optional[TargetPolicy] = None,
     ):
         super().__init__()
         self._probe = probe or (lambda url: probe_stream(reactor, url, config.probe_timeout, config.ffprobe))
+        self._policy = policy or TargetPolicy(
+            config.allowed_targets, (), resolver(reactor, config.resolve_timeout)
+        )
+        self._probe_slots = defer.DeferredSemaphore(config.probe_concurrency)
+        self._probing: dict[str, set[defer.Deferred]] = {}
+        #: url -> why an added stream is not used (a URL kept from an older
+        #: version that breaks today's rules)
+        self._refused: dict[str, str] = {}
         self._run_blocking = run_blocking
         self._config = config
         self._path = Path(store_path)
@@ -103,20 +136,47 @@ class ExternalStreams(Component):
         document = self._load()
         self.scan_interval = document.get("scan_interval", self._config.scan_interval)
         for entry in document.get("streams", []):
-            stream = ExternalStream(**entry)
+            try:
+                stream = ExternalStream(**entry)
+                camera_number(stream.id)
+            except (TypeError, ValueError):
+                self.log.error("unreadable external stream entry in {path}; skipped", path=str(self._path))
+                continue
             if stream.id in self._registry:
                 self.log.error(
                     "external stream {url} keeps id {camera_id}, which another camera has; not restored",
-                    url=stream.url, camera_id=stream.id,
+                    url=redact_url(stream.url), camera_id=stream.id,
                 )
                 continue
             self._streams[stream.url] = stream
+            try:
+                self._policy.check_literal(parse_stream_url(stream.url))
+            except (BadStreamURL, TargetRefused) as e:
+                self._refuse(stream, e)
+                continue
             self._registry.add(self._camera(stream, CameraStatus.CONNECTED))
         self._schedule()
+
+    def _refuse(self, stream: ExternalStream, refusal) -> None:
+        """Keep ``stream`` (it can be listed and removed) but use it no
+        more: its camera goes, so MediaMTX never gets its path."""
+        self._refused[stream.url] = f"refused: the stream URL {refusal.rule}"
+        if stream.id in self._registry:
+            self._registry.remove(stream.id)
+        self.log.error(
+            "external stream {url} ({camera_id}) is not used: the URL {rule}",
+            url=redact_url(stream.url), camera_id=stream.id, rule=refusal.rule,
+        )
+
+    def refusal(self, url: str) -> Optional[str]:
+        """Why an added stream is not used, or ``None`` if it is."""
+        return self._refused.get(url)
 
     def stop(self) -> defer.Deferred:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
+        for url in list(self._probing):
+            self._cancel_probes(url)
         # wait for a write in progress
         return self._write_lock.run(lambda: None)
 
@@ -191,14 +251,38 @@ class ExternalStreams(Component):
             number += 1
         return f"camera{number}"
 
+    def find(self, url: str) -> ExternalStream:
+        """The added stream with ``url``, or whose redacted URL is ``url``
+        (what viewers see).
+
+        :raises UnknownStream: none.
+        :raises AmbiguousStream: the redacted URL stands for several.
+        """
+        stream = self._streams.get(url)
+        if stream is not None:
+            return stream
+        matches = [s for s in self._streams.values() if redact_url(s.url) == url]
+        if len(matches) > 1:
+            raise AmbiguousStream(url)
+        if not matches:
+            raise UnknownStream(url)
+        return matches[0]
+
     async def add(self, url: str, name: str, stream_type: Optional[str] = None) -> ExternalStream:
         """Add ``url`` as a camera; probes it once for its capabilities.
 
+        :raises BadStreamURL: the URL is not well formed.
+        :raises TargetRefused: the URL points where camservice must not
+            connect.
         :raises DuplicateStream: the URL or name is already added.
         :raises CameraLimitReached: the camera table is full.
         """
+        target = parse_stream_url(url)
         if url in self._streams or any(s.name == name for s in self._streams.values()):
             raise DuplicateStream(url)
+        await self._policy.check(target)
+        if url in self._streams or any(s.name == name for s in self._streams.values()):
+            raise DuplicateStream(url)  # added while the name was looked up
         now = self._reactor.seconds()
         stream = ExternalStream(self._next_id(), url, name, stream_type or stream_type_of(url), now)
         self._streams[url] = stream
@@ -213,34 +297,83 @@ class ExternalStreams(Component):
             del self._streams[url]
             self._registry.remove(stream.id)
             raise
-        self.log.info("external stream {url} added as {camera_id}", url=url, camera_id=stream.id)
-        await self._check(stream)
+        self.log.info("external stream {url} added as {camera_id}", url=redact_url(url), camera_id=stream.id)
+        await self._check(stream, target_checked=True)
         return self._streams.get(url, stream)
 
     async def remove(self, url: str) -> ExternalStream:
-        """Remove an added stream and its camera.
+        """Remove an added stream and its camera; cancels its probes.
 
+        :param url: the URL, or the redacted URL viewers see.
         :raises UnknownStream: not added.
+        :raises AmbiguousStream: see :meth:`find`.
         """
-        stream = self._streams.pop(url, None)
-        if stream is None:
-            raise UnknownStream(url)
+        stream = self.find(url)
+        url = stream.url
+        del self._streams[url]
         try:
             await self._persist()
         except Exception:
             self._streams[url] = stream
             raise
+        self._cancel_probes(url)
+        self._refused.pop(url, None)
         if stream.id in self._registry:
             self._registry.remove(stream.id)
-        self.log.info("external stream {url} ({camera_id}) removed", url=url, camera_id=stream.id)
+        self.log.info("external stream {url} ({camera_id}) removed", url=redact_url(url), camera_id=stream.id)
         return stream
 
-    async def _check(self, stream: ExternalStream) -> Optional[dict]:
+    def _probe_limited(self, url: str) -> defer.Deferred:
+        """Probe ``url`` once a probe slot is free; the Deferred is
+        cancelled (and ffprobe stopped) if the stream is removed."""
+
+        async def run():
+            await self._probe_slots.acquire()
+            try:
+                return await self._probe(url)
+            finally:
+                self._probe_slots.release()
+
+        d = defer.ensureDeferred(run())
+        waiting = self._probing.setdefault(url, set())
+        waiting.add(d)
+
+        def done(result):
+            waiting.discard(d)
+            if not waiting and self._probing.get(url) is waiting:
+                del self._probing[url]
+            return result
+
+        return d.addBoth(done)
+
+    def _cancel_probes(self, url: str) -> None:
+        for d in list(self._probing.pop(url, ())):
+            d.cancel()
+
+    async def _check(self, stream: ExternalStream, target_checked: bool = False) -> Optional[dict]:
         """Probe an added stream and update its camera: CONNECTED with what
-        it carries, or ERROR with why not."""
+        it carries, or ERROR with why not (the full reason is logged, the
+        client sees a neutral one)."""
+        if stream.url in self._refused:
+            return None
+        if not target_checked:
+            try:
+                await self._policy.check(parse_stream_url(stream.url))
+            except (BadStreamURL, TargetRefused) as e:
+                if stream.url in self._streams:
+                    self._refuse(self._streams[stream.url], e)
+                return None
         try:
-            caps = await self._probe(stream.url)
+            caps = await self._probe_limited(stream.url)
+        except defer.CancelledError:
+            if self._streams.get(stream.url) is not None and self._streams[stream.url].id == stream.id:
+                raise  # not cancelled by a removal: the caller's own cancel
+            return None
         except StreamUnreachable as e:
+            self.log.warn(
+                "external stream {url} ({camera_id}) unreachable: {detail}",
+                url=redact_url(stream.url), camera_id=stream.id, detail=getattr(e, "detail", str(e)),
+            )
             if stream.url in self._streams and stream.id in self._registry:
                 self._registry.add(self._camera(self._streams[stream.url], CameraStatus.ERROR, str(e)))
             return None
@@ -264,16 +397,20 @@ class ExternalStreams(Component):
         """
         if not self._config.candidates:
             raise DiscoveryDisabled()
-        semaphore = defer.DeferredSemaphore(4)
 
         async def one(url: str) -> dict:
             added = self._streams.get(url)
             try:
-                caps = await self._probe(url)
+                await self._policy.check(parse_stream_url(url))
+                caps = await self._probe_limited(url)
                 status, error = "ONLINE", None
+            except (BadStreamURL, TargetRefused) as e:
+                caps, status, error = None, "OFFLINE", f"refused: the stream URL {e.rule}"
             except StreamUnreachable as e:
+                self.log.warn("candidate {url} unreachable: {detail}",
+                              url=redact_url(url), detail=getattr(e, "detail", str(e)))
                 caps, status, error = None, "OFFLINE", str(e)
-            entry = {"url": url, "type": stream_type_of(url), "status": status,
+            entry = {"url": redact_url(url), "type": stream_type_of(url), "status": status,
                      "capabilities": caps, "added": added is not None,
                      "device": added.id if added else None}
             if error:
@@ -281,8 +418,7 @@ class ExternalStreams(Component):
             return entry
 
         results = await defer.gatherResults(
-            [semaphore.run(lambda u=u: defer.ensureDeferred(one(u))) for u in self._config.candidates],
-            consumeErrors=True,
+            [defer.ensureDeferred(one(u)) for u in self._config.candidates], consumeErrors=True
         )
         now = self._reactor.seconds()
         for entry in results:

@@ -20,6 +20,10 @@ import yaml
 from camservice.config.errors import _MISSING, ConfigError, ConfigProblem
 from camservice.config.model import Config, from_mapping
 from camservice.schema_errors import describe, dotted
+from camservice.security.errors import BadStreamURL
+from camservice.security.schema import strict_validator
+from camservice.security.targets import parse_allowed_target
+from camservice.security.urls import parse_stream_url
 
 __all__ = [
     "ENV_PREFIX",
@@ -50,9 +54,8 @@ def schema() -> dict:
 
 @functools.lru_cache(maxsize=1)
 def _validator() -> jsonschema.protocols.Validator:
-    cls = jsonschema.validators.validator_for(schema())
-    cls.check_schema(schema())
-    return cls(schema())
+    # patterns match whole values: "camera1\n" is not a camera id
+    return strict_validator(schema())
 
 
 def load_config(
@@ -86,7 +89,11 @@ def load_config(
     ]
     if problems:
         raise ConfigError(problems)
-    problems = _assign_camera_ids(document, env_sources, source) + _check_media_host(document, env_sources, source)
+    problems = (
+        _assign_camera_ids(document, env_sources, source)
+        + _check_media_host(document, env_sources, source)
+        + _check_stream_targets(document, env_sources, source)
+    )
     if problems:
         raise ConfigError(problems)
     _resolve_paths(document, file_path.parent, environ, os.geteuid() if euid is None else euid)
@@ -313,6 +320,32 @@ def _check_media_host(document, env_sources, file_source) -> list[ConfigProblem]
             _source_for(("mediamtx", "media_host"), env_sources, file_source),
         )]
     return []
+
+
+def _check_stream_targets(document, env_sources, file_source) -> list[ConfigProblem]:
+    """Stream URLs are well formed (as ``add_external_stream`` wants them)
+    and ``allowed_targets`` entries readable."""
+    problems = []
+    streams = document["external_streams"]
+    urls = [(("external_streams", "candidates", i), url) for i, url in enumerate(streams["candidates"])]
+    urls += [
+        (("cameras", "declared", i, "url"), camera["url"])
+        for i, camera in enumerate(document["cameras"]["declared"])
+        if camera.get("url") is not None
+    ]
+    for path, url in urls:
+        try:
+            parse_stream_url(url)
+        except BadStreamURL as e:
+            # the value is left out: a URL may carry a password
+            problems.append(ConfigProblem(dotted(path), e.rule, source=_source_for(path, env_sources, file_source)))
+    for i, entry in enumerate(streams["allowed_targets"]):
+        path = ("external_streams", "allowed_targets", i)
+        try:
+            parse_allowed_target(entry)
+        except ValueError as e:
+            problems.append(ConfigProblem(dotted(path), str(e), entry, _source_for(path, env_sources, file_source)))
+    return problems
 
 
 def _default_data_dir(environ: Mapping[str, str], euid: int) -> Path:

@@ -107,6 +107,9 @@ class ExternalStreamsConfig:
     scan_interval: float
     probe_timeout: float
     ffprobe: str
+    allowed_targets: tuple[str, ...] = ()
+    probe_concurrency: int = 2
+    resolve_timeout: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -64,10 +64,10 @@ class ControlMethods:
                        summary="Extension: a USB camera's V4L2 controls with range, step, default and value."),
             MethodSpec("set_camera_control", self.set_camera_control, Role.operator,
                        object_schema({"device": CAMERA_ID,
-                                      "name": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$"},
+                                      "name": {"type": "string", "maxLength": 64, "pattern": "^[a-z0-9_]{1,64}$"},
                                       "value": {"type": ["integer", "boolean"]}},
                                      ["device", "name", "value"]),
-                       version=EXTENSION_VERSION, camera_param="device",
+                       version=EXTENSION_VERSION, camera_param="device", audit=("device", "name", "value"),
                        example={"device": "camera0", "name": "brightness", "value": 128},
                        summary="Extension: set one V4L2 control, checked against its probed range."),
         ]

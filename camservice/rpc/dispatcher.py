@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from camservice.auth.authenticator import Authenticator
 from camservice.auth.errors import AuthenticationError, PermissionDenied
 from camservice.auth.principal import Principal
-from camservice.codec import dumps, loads
+from camservice.codec import CODEC, Codec, codec as make_codec
 from camservice.metrics import Metrics
 from camservice.rpc.audit import Audit
 from camservice.rpc.errors import (
@@ -32,6 +32,7 @@ from camservice.rpc.errors import (
     to_rpc_error,
 )
 from camservice.rpc.methods import MethodSpec, MethodTable
+from camservice.rpc.param_limits import check_structure
 from camservice.rpc.session import Session
 from camservice.schema_errors import describe, dotted
 from camservice.timeutil import iso_timestamp
@@ -65,9 +66,11 @@ class Dispatcher:
     :param authenticator: checks ``auth_token`` params.
     :param clock: ``IReactorTime``, for timestamps.
     :param metrics: where requests are counted.
-    :param audit: where authentication failures and denials are recorded.
+    :param audit: where authentication, denials and state changes (methods
+        declaring ``audit``) are recorded.
     :param trace: log every request at debug level (off unless the log
         level is debug: it costs per request).
+    :param codec: the JSON codec (default: the best installed).
     """
 
     log = Logger()
@@ -80,6 +83,7 @@ class Dispatcher:
         metrics: Metrics,
         audit: Audit,
         trace: bool = False,
+        codec: Optional[Codec] = None,
     ):
         self.table = table
         self._authenticator = authenticator
@@ -87,6 +91,9 @@ class Dispatcher:
         self._metrics = metrics
         self._audit = audit
         self.trace = trace
+        codec = codec or make_codec(CODEC)
+        self._loads = codec.loads
+        self._dumps = codec.dumps
 
     def handle(self, session: Session, payload: Union[bytes, str]) -> Union[Reply, "defer.Deferred[Reply]"]:
         """Process one message.
@@ -100,10 +107,11 @@ class Dispatcher:
         msg_id: Any = None
         method = _UNKNOWN
         is_notification = False
+        audited = None
         try:
             wait = session.rate_limiter.take() if session.rate_limiter is not None else 0.0
             try:
-                message = loads(payload)
+                message = self._loads(payload)
             except ValueError:
                 if wait:
                     raise self._rate_limited(wait)
@@ -112,18 +120,21 @@ class Dispatcher:
                 if isinstance(message, list):
                     raise InvalidRequest(reason="batch requests are not supported", hint="send one request per message")
                 raise InvalidRequest(reason="the message is not a JSON object", hint="a request must be a JSON object")
+            name = message.get("method")
+            # only a valid request without id is a notification; anything
+            # else is answered (with id null when it has none)
+            valid = message.get("jsonrpc") == "2.0" and isinstance(name, str)
             if "id" in message:
                 msg_id = message["id"]
                 if not (msg_id is None or isinstance(msg_id, str) or (isinstance(msg_id, (int, float)) and not isinstance(msg_id, bool))):
                     msg_id = None
                     raise InvalidRequest(reason="invalid id", hint="id must be a string, a number or null")
-            else:
+            elif valid:
                 is_notification = True
             if wait:
                 raise self._rate_limited(wait)
             if message.get("jsonrpc") != "2.0":
                 raise InvalidRequest(reason="not JSON-RPC 2.0", hint='jsonrpc must be "2.0"')
-            name = message.get("method")
             if not isinstance(name, str):
                 raise InvalidRequest(reason="missing or invalid method", hint="method must be a string")
             spec = self.table.get(name)
@@ -157,6 +168,8 @@ class Dispatcher:
                     hint="send params as a JSON object",
                 )
             principal, params = self._authorize(session, spec, params, request_id)
+            if spec.audit is not None:
+                audited = (principal, params)
             self._validate(session, spec, params, principal, request_id)
             call = Call(session, principal, request_id, name)
             if self.trace:
@@ -167,15 +180,15 @@ class Dispatcher:
             if isinstance(result, Coroutine):
                 result = defer.ensureDeferred(result)
         except Exception as e:
-            return self._error_reply(e, msg_id, is_notification, method, request_id, session, started)
+            return self._error_reply(e, msg_id, is_notification, method, request_id, session, started, audited=audited)
         if isinstance(result, defer.Deferred):
             return result.addCallbacks(
                 self._result_reply,
                 self._failure_reply,
-                callbackArgs=(msg_id, is_notification, spec, request_id, started),
-                errbackArgs=(msg_id, is_notification, method, request_id, session, started),
+                callbackArgs=(msg_id, is_notification, spec, request_id, started, session, audited),
+                errbackArgs=(msg_id, is_notification, method, request_id, session, started, audited),
             )
-        return self._result_reply(result, msg_id, is_notification, spec, request_id, started)
+        return self._result_reply(result, msg_id, is_notification, spec, request_id, started, session, audited)
 
     def _rate_limited(self, wait: float) -> RateLimited:
         self._metrics.rate_limited.inc()
@@ -198,6 +211,7 @@ class Dispatcher:
             except AuthenticationError as e:
                 self._audit.failure(session, request_id, spec.name, e.reason)
                 raise
+            self._audit.success(session, request_id, principal, spec.name)
         if spec.role is None:
             return principal, params
         if principal is None:
@@ -210,20 +224,34 @@ class Dispatcher:
         return principal, params
 
     def _validate(self, session: Session, spec: MethodSpec, params: dict, principal: Optional[Principal], request_id: str) -> None:
+        if params:
+            # sizes first (len is free), so hostile params cost microseconds
+            for name, kind, limit, rule in spec.limits:
+                value = params.get(name)
+                if isinstance(value, kind) and len(value) > limit:
+                    raise self._invalid(spec, (name,), rule)
+            broken = check_structure(params)
+            if broken is not None:
+                raise self._invalid(spec, *broken)
         if params or spec.takes_params:
-            error = best_match(spec.validator.iter_errors(params))
-            if error is not None:
-                path, rule, _value = describe(error)
-                name = dotted(path)
-                raise InvalidParams(
-                    param=name, rule=rule, reason=f"{name} {rule}", hint=f"check the {name!r} param of {spec.name}"
-                )
+            # the first error only: building every error of a big bad
+            # array is what costs
+            for error in spec.validator.iter_errors(params):
+                path, rule, _value = describe(best_match((error,)))
+                raise self._invalid(spec, path, rule)
         if spec.camera_param is not None and principal is not None:
             camera = params.get(spec.camera_param)
             if camera is not None and not principal.may_use_camera(camera):
                 required = spec.role.name if spec.role else None
                 self._audit.denied(session, request_id, spec.name, principal, required, camera)
                 raise PermissionDenied(spec.role.name if spec.role else None, principal.role.name, camera)
+
+    @staticmethod
+    def _invalid(spec: MethodSpec, path: tuple, rule: str) -> InvalidParams:
+        name = dotted(path) or "params"
+        return InvalidParams(
+            param=name, rule=rule, reason=f"{name} {rule}", hint=f"check the {name!r} param of {spec.name}"
+        )
 
     def _metadata(self, request_id: str, started: float, spec: Optional[MethodSpec] = None) -> dict:
         elapsed = time.perf_counter() - started
@@ -236,18 +264,31 @@ class Dispatcher:
             meta["deprecation"] = spec.deprecation.to_json()
         return meta
 
-    def _result_reply(self, result, msg_id, is_notification, spec: MethodSpec, request_id, started) -> Reply:
+    def _result_reply(self, result, msg_id, is_notification, spec: MethodSpec, request_id, started, session=None, audited=None) -> Reply:
         self._metrics.observe_request(spec.name, 0, time.perf_counter() - started)
+        if audited is not None:
+            self._audit_action(session, request_id, spec, audited)
         if is_notification:
             return None
-        return dumps(
+        return self._dumps(
             {"jsonrpc": "2.0", "id": msg_id, "result": result, "metadata": self._metadata(request_id, started, spec)}
         )
 
-    def _failure_reply(self, failure, msg_id, is_notification, method, request_id, session, started) -> Reply:
-        return self._error_reply(failure.value, msg_id, is_notification, method, request_id, session, started, failure)
+    def _audit_action(self, session: Session, request_id: str, spec: MethodSpec, audited, error=None) -> None:
+        principal, params = audited
+        recorded = {name: params[name] for name in spec.audit if name in params}
+        if error is None:
+            self._audit.action(session, request_id, spec.name, principal, recorded)
+        else:
+            self._audit.action(session, request_id, spec.name, principal, recorded, error.code,
+                               error.data.get("reason") or error.message)
 
-    def _error_reply(self, exc, msg_id, is_notification, method, request_id, session, started, failure=None) -> Reply:
+    def _failure_reply(self, failure, msg_id, is_notification, method, request_id, session, started, audited=None) -> Reply:
+        return self._error_reply(failure.value, msg_id, is_notification, method, request_id, session, started, failure,
+                                 audited)
+
+    def _error_reply(self, exc, msg_id, is_notification, method, request_id, session, started, failure=None,
+                     audited=None) -> Reply:
         error = to_rpc_error(exc)
         if error is None:
             if failure is None:
@@ -264,10 +305,12 @@ class Dispatcher:
                 )
             error = InternalError(request_id=request_id, reason="the server failed; quote request_id to its operator")
         self._metrics.observe_request(method, error.code, time.perf_counter() - started)
+        spec = self.table.get(method)
+        if audited is not None and spec is not None:
+            self._audit_action(session, request_id, spec, audited, error)
         if is_notification:
             return None
-        spec = self.table.get(method)
-        return dumps(
+        return self._dumps(
             {
                 "jsonrpc": "2.0",
                 "id": msg_id,

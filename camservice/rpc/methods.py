@@ -1,13 +1,13 @@
 """The method table: each method's handler, least role, params schema,
-version and deprecation, declared once."""
+version, deprecation and audit, declared once."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-import jsonschema
-
 from camservice.auth.roles import Role
+from camservice.rpc.param_limits import top_level_limits
+from camservice.security.schema import strict_validator
 
 __all__ = ["Deprecation", "MethodSpec", "MethodTable", "object_schema"]
 
@@ -58,6 +58,9 @@ class MethodSpec:
     :ivar camera_param: the param naming a camera, checked against the
         caller's camera allow list.
     :ivar example: valid params, for documentation and generated tests.
+    :ivar audit: ``None`` for a method that changes nothing; for one that
+        changes state, the params recorded in its audit event (URLs
+        redacted). The dispatcher writes that event for every call.
     """
 
     name: str
@@ -69,7 +72,9 @@ class MethodSpec:
     camera_param: Optional[str] = None
     summary: str = ""
     example: Mapping[str, Any] = field(default_factory=dict)
+    audit: Optional[tuple[str, ...]] = None
     validator: Any = field(init=False, repr=False, compare=False)
+    limits: tuple = field(init=False, repr=False, compare=False)
     takes_params: bool = field(init=False, repr=False, compare=False)
 
     def accepts(self, param: str) -> bool:
@@ -77,9 +82,9 @@ class MethodSpec:
         return param in self.params.get("properties", {})
 
     def __post_init__(self) -> None:
-        cls = jsonschema.validators.validator_for(self.params, default=jsonschema.Draft202012Validator)
-        cls.check_schema(self.params)
-        object.__setattr__(self, "validator", cls(self.params))
+        # patterns match whole strings ("camera1\n" is not a camera id)
+        object.__setattr__(self, "validator", strict_validator(self.params))
+        object.__setattr__(self, "limits", top_level_limits(self.params))
         # A method whose params are all optional accepts {} without
         # running the validator (the common, hot case).
         object.__setattr__(self, "takes_params", bool(self.params.get("required")))

@@ -66,9 +66,11 @@ class StreamMethods:
         example = {"device": "camera1000"}
         return [
             MethodSpec("start_streaming", self.start_streaming, Role.operator, _DEVICE, camera_param="device",
+                       audit=("device",),
                        summary="Run the camera's source now and keep it running; answers once it publishes.",
                        example=example),
             MethodSpec("stop_streaming", self.stop_streaming, Role.operator, _DEVICE, camera_param="device",
+                       audit=("device",),
                        summary="Back to on-demand: the source stops once its last reader leaves.",
                        example=example),
             MethodSpec("get_stream_url", self.get_stream_url, Role.viewer, _DEVICE, camera_param="device",

@@ -33,6 +33,7 @@ class Harness:
 
     def stop(self) -> None:
         """Stop what :func:`make_harness` started (its loops use the clock)."""
+        self.tree.getServiceNamed("audit").stopService()
         self.tree.getServiceNamed("mediamtx").stopService()
         self.tree.getServiceNamed("external-streams").stopService()
         self.tree.getServiceNamed("camera-monitor").stopService()
@@ -137,6 +138,7 @@ def make_harness(config: Config, clock, mediamtx=None) -> Harness:
             stream_holders=FakeHolders(mediamtx),
             udev_context=FakeUdevContext,
             has_udev=lambda: False,
+            resolve=lambda host: defer.fail(OSError(f"{host}: name not known")),
         ),
     )
     tree.stream_probes = probes

@@ -21,6 +21,7 @@ from camservice.config import (
     default_config_path,
     load_config,
 )
+from camservice.config.errors import _MISSING
 from camservice.config.loader import schema
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -274,13 +275,41 @@ CAMERA_RULE_CASES = [
     (virtual(fps=0), "fps", 0, "must be at least 1"),
     (virtual(fps=241), "fps", 241, "must be at most 240"),
     (virtual(name=""), "name", "", "must be at least 1 characters long"),
-    (
-        {"kind": "network", "url": "ftp://192.0.2.1/x"},
-        "url",
-        "ftp://192.0.2.1/x",
-        "must match the pattern ^(rtsp|rtsps|rtmp|rtmps|srt|http|https)://[^\\s]+$",
-    ),
+    # patterns match the whole value: a trailing newline is not accepted
+    (virtual(id="camera1000\n"), "id", "camera1000\n", "must match the pattern ^camera[0-9]+$"),
+    (virtual(resolution="640x480\n"), "resolution", "640x480\n",
+     "must match the pattern ^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$"),
 ]
+
+URL_RULE_CASES = [
+    ("ftp://192.0.2.1/x", "must use one of the schemes rtsp, rtsps, rtmp, rtmps, srt, http, https"),
+    ("rtsp://192.0.2.1/x\n", "must not contain whitespace, control or non-ASCII characters"),
+    ("rtsp://192.0.2.1/a b", "must not contain whitespace, control or non-ASCII characters"),
+    ("rtsp://192.0.2.1/%zz", "has an invalid percent escape (a % must be followed by two hex digits)"),
+    ("rtsp://192.0.2.1:99999/x", "must have a port from 1 to 65535"),
+    ("rtsp:///x", "must name a host"),
+    ("srt://192.0.2.1", "must give a port for srt"),
+]
+
+
+@pytest.mark.parametrize("url, rule", URL_RULE_CASES, ids=[repr(u) for u, _ in URL_RULE_CASES])
+def test_stream_urls_in_the_config_follow_the_url_rules(tmp_path, url, rule):
+    """Declared network cameras and discovery candidates: the problem names
+    the rule and leaves the URL out (it may hold a password)."""
+    problem = only_problem(write(tmp_path, declared(virtual(), {"kind": "network", "url": url})))
+    assert (problem.key, problem.rule, problem.value) == ("cameras.declared[1].url", rule, _MISSING)
+    problem = only_problem(write(tmp_path, {"external_streams": {"candidates": [url]}}))
+    assert (problem.key, problem.rule, problem.value) == ("external_streams.candidates[0]", rule, _MISSING)
+
+
+def test_allowed_targets_entries_are_checked(tmp_path):
+    good = ["127.0.0.1", "127.0.0.1:8554", "[::1]:554", "10.0.0.0/8", "cam.example", "cam.example:554"]
+    config = load_config(write(tmp_path, {"external_streams": {"allowed_targets": good}}))
+    assert config.external_streams.allowed_targets == tuple(good)
+    problem = only_problem(write(tmp_path, {"external_streams": {"allowed_targets": ["127.0.0.1:0"]}}))
+    assert (problem.key, problem.rule) == ("external_streams.allowed_targets[0]", "has a port that is not from 1 to 65535")
+    problem = only_problem(write(tmp_path, {"external_streams": {"allowed_targets": ["10.0.0.0/33"]}}))
+    assert problem.rule == "is not a valid CIDR network"
 
 
 @pytest.mark.parametrize(
