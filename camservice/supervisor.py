@@ -16,6 +16,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.runner.procmon import ProcessMonitor
 
+from camservice.security.redact import redact_text
+
 __all__ = ["Supervisor", "child_environment"]
 
 _ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "LD_PRELOAD", "UMOCKDEV_DIR")
@@ -28,7 +30,9 @@ def child_environment(environ=os.environ) -> dict:
 
 class _LineLog:
     """Stands in for procmon's ``log``: each output line is handed to
-    ``level_of(line, stream)`` and logged at the level it returns."""
+    ``level_of(line, stream)`` and logged at the level it returns, with
+    the credentials of any URL in it redacted (a child may print the
+    stream URLs it was given)."""
 
     def __init__(self, logger: Logger, level_of: Callable[[str, str], str]):
         self._logger = logger
@@ -38,7 +42,8 @@ class _LineLog:
         line, stream, tag = fields.get("line", ""), fields.get("stream", ""), fields.get("tag", "")
         if not line.strip():
             return  # procmon flushes an empty line when a child exits
-        getattr(self._logger, self._level_of(line, stream))("[{tag}] {line}", tag=tag, line=line, stream=stream)
+        level = self._level_of(line, stream)
+        getattr(self._logger, level)("[{tag}] {line}", tag=tag, line=redact_text(line), stream=stream)
 
     def __getattr__(self, name: str):
         # procmon's other calls (e.g. log.failure when a spawn fails) go

@@ -19,6 +19,7 @@ from zope.interface import Interface, implementer
 
 from camservice._defer import async_to_deferred
 from camservice.mediamtx.errors import MediaMTXRejected, MediaMTXUnavailable, PathNotFound
+from camservice.security.redact import redact_text
 
 __all__ = ["IMediaMTXAPI", "MediaMTXClient"]
 
@@ -146,7 +147,8 @@ class MediaMTXClient:
 
 
 def _error_text(content: bytes) -> str:
+    # MediaMTX quotes source URLs (credentials included) in its errors
     try:
-        return str(json.loads(content).get("error", ""))[:200]
+        return redact_text(str(json.loads(content).get("error", "")))[:200]
     except (ValueError, AttributeError):
-        return content[:200].decode("utf-8", "replace")
+        return redact_text(content[:400].decode("utf-8", "replace"))[:200]

@@ -36,6 +36,7 @@ from camservice.mediamtx.reconcile import plan_changes
 from camservice.mediamtx.retry import with_retries
 from camservice.mediamtx.sources import OWNED_PATH, path_conf
 from camservice.metrics import Metrics
+from camservice.security.redact import redact_text
 from camservice.service import Component, ComponentState
 
 __all__ = ["Health", "MediaMTXController"]
@@ -236,6 +237,7 @@ class MediaMTXController(Component):
             await task.deferLater(self._clock, 0.25, lambda: None)
 
     def _set_health(self, health: Health, detail: str) -> None:
+        detail = redact_text(detail)  # shown by /health/mediamtx and system.health
         self.detail = detail
         self._metrics.mediamtx_up.set(1 if health is Health.UP else 0)
         if health is self.health:

@@ -1,0 +1,39 @@
+"""Schema patterns match the whole string: no trailing-newline hole."""
+from __future__ import annotations
+
+import pytest
+
+from camservice.rpc.params import CAMERA_ID, FILENAME
+from camservice.security.schema import strict_validator
+
+
+def _ok(schema, value) -> bool:
+    return strict_validator(schema).is_valid(value)
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("camera1000", True), ("camera1000\n", False), ("\ncamera1", False), ("camera", False), ("xcamera1", False),
+])
+def test_camera_ids_match_whole(value, ok):
+    assert _ok(CAMERA_ID, value) is ok
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("rec.mp4", True), ("rec.mp4\n", False), ("a\rb", False), ("..", False), (".", False), ("..\n", False),
+    ("a/b", False), ("a\x00", False), ("...", True),
+])
+def test_filenames_match_whole(value, ok):
+    assert _ok(FILENAME, value) is ok
+
+
+def test_pattern_properties_match_whole_keys():
+    schema = {"type": "object", "patternProperties": {"^a$": {"type": "integer"}}}
+    assert not _ok(schema, {"a": "x"})
+    assert _ok(schema, {"a\n": "x"})  # "a\n" is not "a": the rule does not apply
+
+
+def test_the_schema_itself_is_checked():
+    import jsonschema
+
+    with pytest.raises(jsonschema.SchemaError):
+        strict_validator({"type": "nonsense"})
