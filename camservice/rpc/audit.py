@@ -40,7 +40,7 @@ def client_address(peer: str) -> str:
     if not rest:
         return peer
     host, _, port = rest.rpartition(":")
-    return host if port.isdigit() else rest
+    return host if host and port.isdigit() else peer
 
 
 @dataclass

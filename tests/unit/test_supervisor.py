@@ -391,3 +391,10 @@ def test_a_child_exit_logs_no_empty_line(supervisor, reactor, logged):
 def test_default_line_level(supervisor):
     assert supervisor.line_level("anything", "stdout") == "info"
     assert supervisor.line_level("anything", "stderr") == "warn"
+
+
+def test_url_credentials_in_a_childs_output_are_redacted(supervisor, reactor, logged):
+    supervisor.addProcess("mediamtx", ["/bin/mediamtx"])
+    supervisor.startService()
+    reactor.last().stdout(b"[path camera2000] [RTSP source] ERR: rtsp://u:Secr3t@192.0.2.1:554/x refused\n")
+    assert lines(logged)[-1][3] == "[path camera2000] [RTSP source] ERR: rtsp://***@192.0.2.1:554/x refused"

@@ -614,3 +614,19 @@ def test_stream_requests_after_stop_are_refused_without_calling_mediamtx(world):
     fails_with(world.controller.keepalive_readers("camera1000"), CircuitOpen)
     assert len(world.fake.calls) == calls
 
+
+
+def test_health_details_never_show_url_credentials(make_world):
+    """MediaMTX quotes source URLs in its errors; /health/mediamtx and
+    system.health events show them redacted."""
+    from camservice.mediamtx.errors import MediaMTXUnavailable
+
+    world = make_world()
+    world.fake.fail_next("info", MediaMTXUnavailable("info: 500 source rtsp://cam:Secr3t@192.0.2.1/x failed"))
+    world.start()
+    assert world.controller.health is Health.DOWN
+    world.clock.advance(0.251)
+    assert world.controller.health is Health.UP
+    texts = [world.controller.detail] + [e.data["detail"] for e in world.events if e.topic == "system.health"]
+    assert any("rtsp://***@192.0.2.1/x" in t for t in texts)
+    assert not any("Secr3t" in t for t in texts)

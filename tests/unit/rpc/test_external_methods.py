@@ -148,3 +148,100 @@ def test_set_discovery_interval_schedules_scans_and_is_kept(make, clock):
     off = h.call(admin, "set_discovery_interval", {"scan_interval": 0})["result"]
     assert off["scan_interval"] == 0
     assert external.scanning is False
+
+
+# -- credentials stay secret ---------------------------------------------------
+
+SECRET_URL = "rtsp://admin:Secr3tPw@192.0.2.20:554/door"
+REDACTED = "rtsp://***@192.0.2.20:554/door"
+
+
+def test_urls_are_redacted_for_everyone_but_an_admin_who_asks(make, log_events):
+    audit = log_events("camservice.audit")
+    h = make()
+    added = h.call(h.session("operator"), "add_external_stream", {"stream_url": SECRET_URL, "stream_name": "door"})
+    assert added["result"]["stream_url"] == REDACTED
+    for role in ("viewer", "operator", "admin"):
+        listed = h.call(h.session(role), "get_external_streams")["result"]["external_streams"]
+        assert [s["url"] for s in listed] == [REDACTED]
+    shown = h.call(h.session("admin"), "get_external_streams", {"show_credentials": True})["result"]
+    assert [s["url"] for s in shown["external_streams"]] == [SECRET_URL]
+    (reveal,) = [e for e in audit if e.get("what") == "show_stream_credentials"]
+    assert (reveal["audit"], reveal["outcome"], reveal["who"]) == (True, "success", "tester")
+    denied = h.call(h.session("operator"), "get_external_streams", {"show_credentials": True})
+    assert denied["error"]["code"] == -32002 and denied["error"]["data"]["required_role"] == "admin"
+    assert not any("Secr3tPw" in json.dumps(e, default=str) for e in audit)
+
+
+def test_a_stream_can_be_removed_by_its_redacted_url(make):
+    h = make()
+    operator = h.session("operator")
+    h.call(operator, "add_external_stream", {"stream_url": SECRET_URL, "stream_name": "door"})
+    removed = h.call(operator, "remove_external_stream", {"stream_url": REDACTED})["result"]
+    assert (removed["status"], removed["stream_url"], removed["device"]) == ("REMOVED", REDACTED, "camera2000")
+    assert _store(h)["streams"] == []
+
+
+def test_a_redacted_url_standing_for_two_streams_is_refused(make):
+    h = make()
+    operator = h.session("operator")
+    h.call(operator, "add_external_stream", {"stream_url": SECRET_URL, "stream_name": "door"})
+    h.call(operator, "add_external_stream", {"stream_url": SECRET_URL.replace("Secr3tPw", "other"), "stream_name": "d2"})
+    reply = h.call(operator, "remove_external_stream", {"stream_url": REDACTED})
+    assert reply["error"]["code"] == -32602
+    assert reply["error"]["data"]["rule"] == "matches more than one added stream once redacted"
+    # the full URL still names one
+    assert h.call(operator, "remove_external_stream", {"stream_url": SECRET_URL})["result"]["device"] == "camera2000"
+
+
+def test_unknown_stream_error_does_not_echo_credentials(make):
+    h = make()
+    reply = h.call(h.session("operator"), "remove_external_stream", {"stream_url": SECRET_URL})
+    assert reply["error"]["data"]["id"] == REDACTED
+
+
+def test_nothing_logged_holds_the_password(make, log_events):
+    events = log_events("camservice")
+    h = make(candidates=[SECRET_URL])
+    operator = h.session("operator")
+    h.call(operator, "add_external_stream", {"stream_url": SECRET_URL, "stream_name": "door"})
+    found = h.call(operator, "discover_external_streams", {"include_offline": True})["result"]
+    assert [s["url"] for s in found["discovered_streams"]] == [REDACTED]
+    h.call(operator, "remove_external_stream", {"stream_url": SECRET_URL})
+    assert events
+    assert not any("Secr3tPw" in json.dumps(e, default=str) for e in events)
+
+
+# -- streams kept by an older version that break today's rules -----------------
+
+def test_bad_persisted_urls_are_kept_out_of_mediamtx_and_listed_in_error(make, write_config, log_events):
+    events = log_events("camservice.cameras.external")
+    first = make()
+    store = first.config.data_dir / "external-streams.json"
+    first.stop()
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(json.dumps({"version": 1, "scan_interval": 0, "streams": [
+        {"id": "camera2000", "url": "rtsp://u:Secr3tPw@192.0.2.10:554/x\n", "name": "newline", "type": "rtsp",
+         "added_at": 1.0},
+        {"id": "camera2001", "url": "rtsp://192.0.2.10:554/%zz", "name": "escape", "type": "rtsp", "added_at": 2.0},
+        {"id": "camera2002", "url": "rtsp://127.0.0.1:9997/v3", "name": "inside", "type": "rtsp", "added_at": 3.0},
+        {"id": "camera2003", "url": GATE, "name": "gate", "type": "rtsp", "added_at": 4.0},
+        {"id": "broken"},
+    ]}))
+    h = make()
+    assert [c.id for c in h.registry.cameras() if c.id.startswith("camera20")] == ["camera2003"]
+    assert h.controller.reconcile().called
+    assert sorted(n for n in h.mediamtx.configs if n.startswith("camera20")) == ["camera2003"]
+    listed = {s["name"]: s for s in h.call(h.session("viewer"), "get_external_streams")["result"]["external_streams"]}
+    assert listed["newline"]["status"] == "ERROR"
+    assert listed["newline"]["error"] == "refused: the stream URL must not contain whitespace, control or non-ASCII characters"
+    assert listed["escape"]["error"].startswith("refused: the stream URL has an invalid percent escape")
+    # MediaMTX's own Control API
+    assert listed["inside"]["error"] == "refused: the stream URL must not point at one of camservice's own ports"
+    assert listed["gate"]["status"] == "CONNECTED"
+    refused = [e for e in events if e.get("rule")]
+    assert [e["camera_id"] for e in refused] == ["camera2000", "camera2001", "camera2002"]
+    assert not any("Secr3tPw" in json.dumps(e, default=str) for e in events)
+    # an operator can remove them (by the redacted URL viewers see)
+    removed = h.call(h.session("operator"), "remove_external_stream", {"stream_url": listed["newline"]["url"]})
+    assert removed["result"]["device"] == "camera2000"
