@@ -30,3 +30,13 @@ def test_every_url_in_a_text_is_redacted():
     assert out == ("[path camera2000] [RTSP source] ERR: dial rtsp://***@192.0.2.1:554/x failed; "
                    "retrying http://***@h/y")
     assert redact_text("no URL here: user:pass@host") == "no URL here: user:pass@host"
+
+
+@pytest.mark.parametrize("line, redacted", [
+    ("Authorization: Basic dmlld2VyOktub3duUHc=\r", "Authorization: Basic ***"),
+    ('authorization: Digest username="v", response="abc"', "authorization: Digest ***"),
+    ("Proxy-Authorization: Bearer eyJhbGciOi.x.y", "Proxy-Authorization: Bearer ***"),
+    ("Authorization: c2VjcmV0", "Authorization: ***"),
+])
+def test_authorization_headers_are_blanked(line, redacted):
+    assert redact_text(line) == redacted
