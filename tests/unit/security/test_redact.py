@@ -33,7 +33,7 @@ def test_every_url_in_a_text_is_redacted():
 
 
 @pytest.mark.parametrize("line, redacted", [
-    ("Authorization: Basic dmlld2VyOktub3duUHc=\r", "Authorization: Basic ***"),
+    ("Authorization: Basic dmlld2VyOktub3duUHc=\r", "Authorization: Basic ***\r"),
     ('authorization: Digest username="v", response="abc"', "authorization: Digest ***"),
     ("Proxy-Authorization: Bearer eyJhbGciOi.x.y", "Proxy-Authorization: Bearer ***"),
     ("Authorization: c2VjcmV0", "Authorization: ***"),
