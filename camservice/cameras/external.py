@@ -356,6 +356,9 @@ class ExternalStreams(Component):
         client sees a neutral one)."""
         if stream.url in self._refused:
             return None
+        current = self._streams.get(stream.url)
+        if current is None or current.id != stream.id:
+            return None  # removed while its record was being written
         if not target_checked:
             try:
                 await self._policy.check(parse_stream_url(stream.url))
