@@ -14,7 +14,7 @@ from twisted.internet import reactor, task
 
 from camservice.config import load_config
 from helpers.live import start_live
-from helpers.processes import Child, run
+from helpers.processes import Child, mediamtx_ports, run
 
 
 @pytest.fixture
@@ -203,8 +203,16 @@ async def test_drift_is_repaired_and_foreign_paths_left_alone(live):
     assert "foreign1" in configs
 
 
+_OWN_PORTS = mediamtx_ports()
+
+
+# the "network camera" is a path of camservice's own MediaMTX: its RTSP
+# port on loopback must be allowed explicitly
+@pytest.mark.parametrize("service_settings", [{
+    "mediamtx": dict(_OWN_PORTS),
+    "external_streams": {"allowed_targets": [f"127.0.0.1:{_OWN_PORTS['rtsp_port']}"]}}])
 @pytest_twisted.ensureDeferred
-async def test_network_camera_added_removed_and_kept_across_restart(live):
+async def test_network_camera_added_removed_and_kept_across_restart(live, service_settings):
     rtsp = live.config.mediamtx.rtsp_port
     add = await treq.post(_api(live, "/v3/config/paths/add/remote1"), json={"source": "publisher"})
     assert add.code == 200
