@@ -323,9 +323,10 @@ class ExternalStreams(Component):
         self.log.info("external stream {url} ({camera_id}) removed", url=redact_url(url), camera_id=stream.id)
         return stream
 
-    def _probe_limited(self, url: str) -> defer.Deferred:
-        """Probe ``url`` once a probe slot is free; the Deferred is
-        cancelled (and ffprobe stopped) if the stream is removed."""
+    def _probe_limited(self, url: str, track: bool = True) -> defer.Deferred:
+        """Probe ``url`` once a probe slot is free; with ``track``, the
+        Deferred is cancelled (and ffprobe stopped) if the stream is
+        removed."""
 
         async def run():
             await self._probe_slots.acquire()
@@ -335,6 +336,8 @@ class ExternalStreams(Component):
                 self._probe_slots.release()
 
         d = defer.ensureDeferred(run())
+        if not track:
+            return d
         waiting = self._probing.setdefault(url, set())
         waiting.add(d)
 
@@ -366,6 +369,9 @@ class ExternalStreams(Component):
                 if stream.url in self._streams:
                     self._refuse(self._streams[stream.url], e)
                 return None
+            current = self._streams.get(stream.url)
+            if current is None or current.id != stream.id:
+                return None  # removed while its host name was looked up
         try:
             caps = await self._probe_limited(stream.url)
         except defer.CancelledError:
@@ -405,7 +411,9 @@ class ExternalStreams(Component):
             added = self._streams.get(url)
             try:
                 await self._policy.check(parse_stream_url(url))
-                caps = await self._probe_limited(url)
+                # not tracked: removing an added stream with the same URL
+                # must not break the scan
+                caps = await self._probe_limited(url, track=False)
                 status, error = "ONLINE", None
             except (BadStreamURL, TargetRefused) as e:
                 caps, status, error = None, "OFFLINE", f"refused: the stream URL {e.rule}"
