@@ -265,7 +265,8 @@ class Service:
             "version": 1,
             "data_dir": str(self.tmp / "data"),
             "server": {"host": HOST, "port": self.port, "websocket_path": WS_PATH,
-                       "max_connections": max_connections, "rate_limit": {"requests_per_second": 0}},
+                       "max_connections": max_connections, "max_connections_per_address": max_connections,
+                       "rate_limit": {"requests_per_second": 0}},
             "logging": {"level": "warn", "format": "json"},
             "discovery": {"mode": "disabled"},
         }

@@ -1,0 +1,1 @@
+"""Who may reach camservice and how: transport security and access rules."""
