@@ -159,8 +159,8 @@ class RpcProtocol(WebSocketServerProtocol):
     def resumeProducing(self) -> None:
         if self._backlog is not None:
             self._backlog = None
-            if self.state == WebSocketServerProtocol.STATE_OPEN:
-                self.transport.resumeProducing()
+            # also while closing: the client's close reply must be read
+            self.transport.resumeProducing()
 
     def stopProducing(self) -> None:
         self._backlog = None
