@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from cryptography import x509 as _x509
 from OpenSSL import SSL, crypto
 from service_identity.cryptography import verify_certificate_hostname
 from service_identity.exceptions import CertificateError, VerificationError
@@ -144,6 +145,12 @@ class CertificateIdentities:
         if x509 is None or not self._identities:
             return None
         cert = x509.to_cryptography()
+        try:
+            cert.extensions.get_extension_for_class(_x509.SubjectAlternativeName)
+        except _x509.ExtensionNotFound:
+            # Names come from subjectAltName only (older service_identity
+            # releases would fall back to the common name).
+            return None
         for name, role, cameras in self._identities:
             try:
                 verify_certificate_hostname(cert, name)
