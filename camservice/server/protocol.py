@@ -69,6 +69,7 @@ class RpcProtocol(WebSocketServerProtocol):
     _slot = None
     _auth_deadline = None
     _limiter = None
+    _seconds = None
     #: bytes sent while the transport's buffer was full; None: not paused
     _backlog: Optional[int] = None
 
@@ -84,6 +85,7 @@ class RpcProtocol(WebSocketServerProtocol):
     def onOpen(self) -> None:
         factory: RpcWebSocketFactory = self.factory
         self._limiter = factory.new_rate_limiter()
+        self._seconds = factory.clock.seconds
         self.session = session = Session(
             factory.clock,
             self._send_notification,
@@ -118,7 +120,7 @@ class RpcProtocol(WebSocketServerProtocol):
         session = self.session
         if session is None:
             return
-        session.last_activity = self.factory.clock.seconds()
+        session.last_activity = self._seconds()
         if isBinary:
             self._send(_BINARY_REPLY)
             return
