@@ -96,6 +96,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     clock = _WallClock()
     try:
         if args.command == "check-config":
+            if config.server.tls.enabled:
+                from camservice.security.tls import load_server_tls
+
+                load_server_tls(config.server.tls)  # the files the service would load
             print(f"configuration OK: {config.source}")
             _summary(config)
             return EXIT_OK
@@ -116,8 +120,9 @@ def _summary(config) -> None:
     from camservice.mediamtx.urls import StreamLocator
 
     server = config.server
-    print(f"API:      ws://{server.host}:{server.port}{server.websocket_path}")
-    print(f"health:   http://{server.host}:{server.port}/health/ready")
+    secure = "s" if server.tls.enabled else ""
+    print(f"API:      ws{secure}://{server.host}:{server.port}{server.websocket_path}")
+    print(f"health:   http{secure}://{server.host}:{server.port}/health/ready")
     print(f"MediaMTX: {config.mediamtx.mode}, Control API {config.mediamtx.api_url}")
     locator = StreamLocator(config.mediamtx, config.streams)
     for camera in config.cameras.declared:

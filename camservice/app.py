@@ -33,6 +33,7 @@ from camservice.rpc.external_methods import ExternalStreamMethods
 from camservice.rpc.methods import MethodTable
 from camservice.rpc.notifier import Notifier
 from camservice.rpc.session_methods import SessionMethods
+from camservice.rpc.sessions import SessionTable
 from camservice.rpc.stream_methods import StreamMethods
 from camservice.rpc.system_methods import SystemMethods
 from camservice.rpc.views import CameraPresenter
@@ -147,10 +148,9 @@ def build_service(
     holders.setName("stream-holders")
     holders.setServiceParent(tree)
 
-    authenticator = Authenticator(
-        TokenAuthority(secret, reactor, config.auth.leeway),
-        ApiKeyStore(config.auth.api_keys_file, reactor),
-    )
+    keys = ApiKeyStore(config.auth.api_keys_file, reactor)
+    authenticator = Authenticator(TokenAuthority(secret, reactor, config.auth.leeway), keys)
+    sessions = SessionTable(reactor, keys, config.auth.session_check_interval)
     audit = Audit(metrics, reactor)
     tree.audit = audit
     locator = StreamLocator(config.mediamtx, config.streams)
@@ -161,7 +161,7 @@ def build_service(
     streams = StreamMethods(registry, controller, holders, locator, reactor)
     table = MethodTable()
     for group in (
-        SessionMethods(authenticator, audit),
+        SessionMethods(authenticator, audit, sessions),
         CameraMethods(registry, reactor, presenter, streams.camera_metrics),
         streams,
         SystemMethods(reactor, registry, status, notifier, SystemSampler(reactor, config.data_dir), table, controller),
@@ -176,7 +176,7 @@ def build_service(
     # stops after the API: the summaries pending then are written
     audit.setName("audit")
     audit.setServiceParent(tree)
-    api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor)
+    api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator)
     api.setName("api")
     api.setServiceParent(tree)
 

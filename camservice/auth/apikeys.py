@@ -84,6 +84,7 @@ class ApiKeyStore:
         self._clock = clock
         self._stamp: Optional[tuple] = None
         self._keys: tuple[ApiKey, ...] = ()
+        self._expiries: Optional[dict[str, Optional[float]]] = None
 
     @property
     def path(self) -> Path:
@@ -174,12 +175,27 @@ class ApiKeyStore:
             cameras=frozenset(match.cameras) if match.cameras is not None else None,
             method="api_key",
             key_id=match.id,
+            credential_id=match.id,
         )
+
+    def expiries(self) -> dict[str, Optional[float]]:
+        """Key id -> expiry (POSIX seconds, ``None`` for never) of every
+        stored key, re-reading the file if it changed. A key id missing
+        here was revoked.
+
+        :raises ValueError: if the file exists but cannot be parsed.
+        """
+        self._refresh()
+        if self._expiries is None:
+            self._expiries = {k.id: _epoch(k.expires_at) for k in self._keys}
+        return self._expiries
 
     def _refresh(self) -> None:
         try:
             st = os.stat(self._path)
         except FileNotFoundError:
+            if self._stamp is not None or self._keys:
+                self._expiries = None
             self._stamp, self._keys = None, ()
             return
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
@@ -196,7 +212,7 @@ class ApiKeyStore:
                 bytes.fromhex(k.salt)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{self._path}: unreadable API keys file: {e}")
-        self._stamp, self._keys = stamp, keys
+        self._stamp, self._keys, self._expiries = stamp, keys, None
 
     def _save(self, keys: tuple[ApiKey, ...]) -> None:
         ensure_dir(self._path.parent)

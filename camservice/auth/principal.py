@@ -1,7 +1,7 @@
 """Who a caller is once authenticated."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from camservice.auth.roles import Role
@@ -18,8 +18,12 @@ class Principal:
     :ivar expires_at: POSIX time after which the credential is no longer
         valid, or ``None`` for a key without expiry.
     :ivar cameras: the camera ids this caller may use, or ``None`` for all.
-    :ivar method: ``"jwt"`` or ``"api_key"``.
-    :ivar key_id: the API key's id (``None`` for a JWT).
+    :ivar method: ``"jwt"``, ``"api_key"`` or ``"certificate"``.
+    :ivar key_id: the API key's id (``None`` otherwise).
+    :ivar credential_id: names the credential in session listings without
+        revealing it: the key id, the JWT's ``jti`` (else a hash of its
+        signature), or the certificate's SHA-256 fingerprint. Not part of
+        equality: the same caller with a fresh token is the same caller.
     """
 
     user_id: str
@@ -28,6 +32,7 @@ class Principal:
     cameras: Optional[frozenset[str]] = None
     method: str = "jwt"
     key_id: Optional[str] = None
+    credential_id: Optional[str] = field(default=None, compare=False)
 
     def may_use_camera(self, camera_id: str) -> bool:
         """Whether this caller's camera allow list admits ``camera_id``."""

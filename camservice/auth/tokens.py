@@ -5,6 +5,7 @@ rather than PyJWT's wall clock.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from typing import Iterable, Optional
@@ -85,9 +86,9 @@ class TokenAuthority:
             raise AuthenticationError("token signature is invalid")
         except jwt.InvalidTokenError:
             raise AuthenticationError("malformed token")
-        return self._principal(claims)
+        return self._principal(claims, token)
 
-    def _principal(self, claims: dict) -> Principal:
+    def _principal(self, claims: dict, token: str) -> Principal:
         now = self._clock.seconds()
         for name in ("exp", "iat", "nbf"):
             if name in claims and (
@@ -124,4 +125,15 @@ class TokenAuthority:
             expires_at=float(claims["exp"]) + self._leeway,
             cameras=cameras,
             method="jwt",
+            credential_id=_credential_id(claims, token),
         )
+
+
+def _credential_id(claims: dict, token: str) -> str:
+    """The token's ``jti``, else a digest of its signature (the token
+    itself is a secret and never shown)."""
+    jti = claims.get("jti")
+    if isinstance(jti, str) and 0 < len(jti) <= 128:
+        return "jti:" + jti
+    signature = token.rsplit(".", 1)[-1]
+    return "sig:" + hashlib.sha256(signature.encode("ascii")).hexdigest()[:16]

@@ -93,6 +93,7 @@ def load_config(
         _assign_camera_ids(document, env_sources, source)
         + _check_media_host(document, env_sources, source)
         + _check_stream_targets(document, env_sources, source)
+        + _check_server_access(document, env_sources, source)
     )
     if problems:
         raise ConfigError(problems)
@@ -348,6 +349,35 @@ def _check_stream_targets(document, env_sources, file_source) -> list[ConfigProb
     return problems
 
 
+def _check_server_access(document, env_sources, file_source) -> list[ConfigProblem]:
+    """Allow lists are networks; TLS settings that only work together."""
+    server = document["server"]
+    problems = []
+
+    def problem(path: tuple, rule: str, value=_MISSING) -> None:
+        problems.append(ConfigProblem(dotted(path), rule, value, _source_for(path, env_sources, file_source)))
+
+    for index, network in enumerate(server["allowed_networks"]):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            problem(("server", "allowed_networks", index), "must be an IP address or a CIDR network (e.g. 10.0.0.0/8)", network)
+    tls = server["tls"]
+    if not tls["certificate"]:
+        for key in ("private_key", "client_ca"):
+            if tls[key]:
+                problem(("server", "tls", key), "needs server.tls.certificate (TLS is off without it)", tls[key])
+        if tls["client_certificates"] != "none":
+            problem(("server", "tls", "client_certificates"), "needs server.tls.certificate (TLS is off without it)",
+                    tls["client_certificates"])
+    elif tls["client_certificates"] != "none" and not tls["client_ca"]:
+        problem(("server", "tls", "client_ca"), f"is required when client_certificates is {tls['client_certificates']}")
+    if tls["client_identities"] and tls["client_certificates"] == "none":
+        problem(("server", "tls", "client_identities"), "needs client_certificates optional or required",
+                tls["client_certificates"])
+    return problems
+
+
 def _default_data_dir(environ: Mapping[str, str], euid: int) -> Path:
     if euid == 0:
         return Path("/var/lib/camservice")
@@ -372,6 +402,10 @@ def _resolve_paths(document: dict, base: Path, environ: Mapping[str, str], euid:
     auth["api_keys_file"] = (
         absolute(auth["api_keys_file"]) if auth["api_keys_file"] else data_dir / "api-keys.json"
     )
+    tls = document["server"]["tls"]
+    for key in ("certificate", "private_key", "client_ca"):
+        if tls[key]:
+            tls[key] = absolute(tls[key])
     mediamtx = document["mediamtx"]
     if mediamtx["binary"] and "/" in mediamtx["binary"]:
         mediamtx["binary"] = str(absolute(mediamtx["binary"]))

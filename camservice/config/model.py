@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional
 __all__ = [
     "AuthConfig",
     "CamerasConfig",
+    "ClientIdentity",
     "Config",
     "DeclaredCamera",
     "DeviceMatch",
@@ -25,6 +26,7 @@ __all__ = [
     "RateLimitConfig",
     "ServerConfig",
     "StreamsConfig",
+    "TlsConfig",
     "from_mapping",
 ]
 
@@ -33,6 +35,30 @@ __all__ = [
 class RateLimitConfig:
     requests_per_second: float
     burst: int
+    close_after: int = 100
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """A client certificate name mapped to a role (``server.tls.client_identities``)."""
+
+    name: str
+    role: str
+    cameras: Optional[tuple[str, ...]] = None
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    certificate: Optional[Path] = None
+    private_key: Optional[Path] = None
+    min_version: str = "1.2"
+    client_certificates: str = "none"
+    client_ca: Optional[Path] = None
+    client_identities: tuple[ClientIdentity, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return self.certificate is not None
 
 
 @dataclass(frozen=True)
@@ -49,6 +75,13 @@ class ServerConfig:
     shutdown_timeout: float
     allowed_origins: tuple[str, ...]
     rate_limit: RateLimitConfig
+    auth_timeout: float = 10
+    max_connections_per_address: int = 64
+    request_timeout: float = 10
+    max_send_buffer: int = 1048576
+    allowed_networks: tuple[str, ...] = ()
+    metrics_access: str = "auto"
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
 
 @dataclass(frozen=True)
@@ -58,6 +91,7 @@ class AuthConfig:
     api_keys_file: Path
     token_ttl: int
     leeway: float
+    session_check_interval: float = 1
 
 
 @dataclass(frozen=True)
@@ -208,6 +242,11 @@ def from_mapping(cls: type, data: Mapping[str, Any]) -> Any:
 
 def _convert(hint: Any, value: Any) -> Any:
     origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        if value is None:
+            return None
+        (hint,) = [h for h in typing.get_args(hint) if h is not type(None)]
+        origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return from_mapping(hint, value)
     if origin is tuple:

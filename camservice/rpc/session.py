@@ -28,6 +28,7 @@ class Session:
     :param send: called with encoded notification bytes.
     :param peer: the client's address, for logs.
     :param rate_limiter: the connection's token bucket, or ``None``.
+    :param tls: whether the connection came over TLS.
     """
 
     __slots__ = (
@@ -43,7 +44,9 @@ class Session:
         "_requests",
         "warned_deprecations",
         "connected_at",
+        "last_activity",
         "expired",
+        "tls",
     )
 
     def __init__(
@@ -52,6 +55,7 @@ class Session:
         send: Callable[[bytes], None],
         peer: str = "",
         rate_limiter: Optional[TokenBucket] = None,
+        tls: bool = False,
     ):
         self.conn_id = f"c{next(_conn_ids)}"
         self.session_id = str(uuid.uuid4())
@@ -65,6 +69,9 @@ class Session:
         self._requests = itertools.count(1)
         self.warned_deprecations: set[str] = set()
         self.connected_at = clock.seconds()
+        #: POSIX seconds of the last message from the client
+        self.last_activity = self.connected_at
+        self.tls = tls
         #: set when the principal's credential ran out, until the next login
         self.expired = False
 

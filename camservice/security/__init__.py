@@ -1,3 +1,3 @@
-"""Rules that keep hostile input out: whole-string schema patterns, stream
-URL syntax, which hosts camservice may be made to connect to, and the
-redaction of credentials before anything is shown or logged."""
+"""Security rules and mechanisms: whole-string schema patterns, stream URL
+syntax, which hosts camservice may be made to connect to, redaction of
+credentials, transport security (TLS) and who may connect."""

@@ -1,24 +1,39 @@
-"""The ``api`` service: listens on the API port and closes clients cleanly."""
+"""The ``api`` service: listens on the API port (plain or TLS) and closes
+clients cleanly."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Optional
 
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from camservice._defer import async_to_deferred
+from camservice.auth.authenticator import Authenticator
 from camservice.config.model import ServerConfig
 from camservice.errors import StartupError
 from camservice.events import EventBus
 from camservice.metrics import Metrics
 from camservice.rpc.dispatcher import Dispatcher
 from camservice.rpc.notifier import Notifier
+from camservice.rpc.sessions import SessionTable
+from camservice.security.networks import AddressGate, NetworkAllowList
 from camservice.server.protocol import RpcWebSocketFactory
 from camservice.server.site import build_site
 from camservice.service import Component
 from camservice.status import SystemStatus
 
-__all__ = ["ApiServer"]
+__all__ = ["ApiServer", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the port to this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ApiServer(Component):
@@ -29,8 +44,17 @@ class ApiServer(Component):
     closed first, then every client gets a close frame (1001) and
     ``shutdown_timeout`` seconds to answer before it is dropped.
 
+    With ``server.tls.certificate`` set, the port speaks TLS only
+    (``wss://`` and ``https://``); the certificate is loaded when the
+    service is built, so a bad one stops startup with one line naming it.
+
     :param config: the ``server`` section.
     :param reactor: provides ``IReactorTCP`` and ``IReactorTime``.
+    :param sessions: the session table (its checks run while the service
+        runs).
+    :param authenticator: checks credentials for ``/metrics`` when it is
+        not public.
+    :raises ConfigError: the TLS files cannot be used.
     """
 
     log = Logger()
@@ -44,15 +68,39 @@ class ApiServer(Component):
         bus: EventBus,
         metrics: Metrics,
         reactor,
+        sessions: SessionTable,
+        authenticator: Authenticator,
     ):
         super().__init__()
         self._config = config
         self._reactor = reactor
         self._notifier = notifier
         self._bus = bus
-        url = f"ws://{config.host}:{config.port or 80}{config.websocket_path}"
-        self.factory = RpcWebSocketFactory(url, config, dispatcher, notifier, metrics, reactor)
-        self.site = build_site(config.websocket_path, self.factory, status, metrics)
+        self.sessions = sessions
+        self.tls = None
+        if config.tls.enabled:
+            from camservice.security.tls import load_server_tls
+
+            self.tls = load_server_tls(config.tls, reactor)
+        self.scheme = "wss" if self.tls is not None else "ws"
+        self.gate = AddressGate(NetworkAllowList(config.allowed_networks), config.max_connections_per_address)
+        url = f"{self.scheme}://{config.host}:{config.port or (443 if self.tls else 80)}{config.websocket_path}"
+        self.factory = RpcWebSocketFactory(
+            url, config, dispatcher, notifier, metrics, reactor, sessions, gate=self.gate, tls=self.tls
+        )
+        public_metrics = config.metrics_access == "public" or (
+            config.metrics_access == "auto" and is_loopback(config.host)
+        )
+        self.site = build_site(
+            config.websocket_path,
+            self.factory,
+            status,
+            metrics,
+            self.gate,
+            reactor,
+            config.request_timeout,
+            None if public_metrics else authenticator,
+        )
         self.port = None
 
     @property
@@ -67,8 +115,13 @@ class ApiServer(Component):
     def _listen(self) -> None:
         if self.port is not None:
             return
+        factory = self.site
+        if self.tls is not None:
+            from camservice.security.tls import TlsListeningFactory
+
+            factory = TlsListeningFactory(self.tls, False, self.site)
         try:
-            self.port = self._reactor.listenTCP(self._config.port, self.site, interface=self._config.host)
+            self.port = self._reactor.listenTCP(self._config.port, factory, interface=self._config.host)
         except CannotListenError as e:
             raise StartupError(
                 f"cannot listen on {self._config.host}:{self._config.port}: {e.socketError}"
@@ -77,13 +130,21 @@ class ApiServer(Component):
     def start(self) -> None:
         self._listen()
         self._notifier.start()
+        self.sessions.start()
         self._bus.publish("system.startup", port=self.listening_port)
         self.log.info(
-            "API listening on ws://{host}:{port}{path}",
+            "API listening on {scheme}://{host}:{port}{path}",
+            scheme=self.scheme,
             host=self._config.host,
             port=self.listening_port,
             path=self._config.websocket_path,
         )
+        if self.tls is None and not is_loopback(self._config.host):
+            self.log.warn(
+                "the API listens on {host} beyond loopback without TLS: credentials and replies cross the "
+                "network in clear text; set server.tls.certificate",
+                host=self._config.host,
+            )
 
     @async_to_deferred
     async def stop(self) -> None:
@@ -92,6 +153,7 @@ class ApiServer(Component):
             port, self.port = self.port, None
             await port.stopListening()
         await self.factory.close_all(self._config.shutdown_timeout)
+        self.sessions.stop()
         self.factory.trimmer.busy()
         self._notifier.stop()
         self.log.info("API stopped")

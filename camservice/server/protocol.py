@@ -1,7 +1,13 @@
 """The WebSocket protocol: a thin shell around the dispatcher.
 
 It turns frames into :meth:`Dispatcher.handle` calls and replies back into
-frames; JSON-RPC itself lives in :mod:`camservice.rpc`.
+frames; JSON-RPC itself lives in :mod:`camservice.rpc`. Around that it keeps
+each connection's cost bounded: it is the transport's producer, so when
+64 KiB of output wait for a client it stops reading from that client until
+the client reads, and past ``server.max_send_buffer`` bytes it closes the
+connection (1008); it closes a connection that has not authenticated
+within ``server.auth_timeout`` (4001) and one that keeps ignoring the rate
+limit (4005).
 """
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ from typing import Optional
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from twisted.internet import defer
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from camservice.codec import dumps
 from camservice.config.model import ServerConfig
@@ -20,6 +28,13 @@ from camservice.rpc.errors import InvalidRequest
 from camservice.rpc.notifier import Notifier
 from camservice.rpc.ratelimit import TokenBucket
 from camservice.rpc.session import Session
+from camservice.rpc.sessions import (
+    CLOSE_AUTH_TIMEOUT,
+    CLOSE_RATE_LIMITED,
+    CLOSE_SEND_BUFFER_FULL,
+    SessionTable,
+    session_ended_notification,
+)
 
 __all__ = ["CLOSE_GOING_AWAY", "RpcProtocol", "RpcWebSocketFactory"]
 
@@ -37,6 +52,10 @@ _BINARY_REPLY = dumps(
 )
 
 
+_audit = Logger(namespace="camservice.audit")
+
+
+@implementer(IPushProducer)
 class RpcProtocol(WebSocketServerProtocol):
     """One client connection."""
 
@@ -44,47 +63,144 @@ class RpcProtocol(WebSocketServerProtocol):
     # per-frame debug calls then cost a full log event each.
     _log = Logger()
     session: Optional[Session] = None
+    _peer_text = ""
+    _cert_principal = None
+    #: the address's slot in the gate (see :mod:`camservice.server.site`)
+    _slot = None
+    _auth_deadline = None
+    _limiter = None
+    _seconds = None
+    #: bytes sent while the transport's buffer was full; None: not paused
+    _backlog: Optional[int] = None
 
     def onConnect(self, request):
+        factory: RpcWebSocketFactory = self.factory
         self._peer_text = request.peer
+        if factory.tls is not None:
+            certificate = self.transport.getPeerCertificate()
+            if certificate is not None:
+                self._cert_principal = factory.tls.identities.principal_for(certificate)
         return None
 
     def onOpen(self) -> None:
         factory: RpcWebSocketFactory = self.factory
-        self.session = Session(
+        self._limiter = factory.new_rate_limiter()
+        self._seconds = factory.clock.seconds
+        self.session = session = Session(
             factory.clock,
             self._send_notification,
-            peer=getattr(self, "_peer_text", ""),
-            rate_limiter=factory.new_rate_limiter(),
+            peer=self._peer_text,
+            rate_limiter=self._limiter,
+            tls=factory.tls is not None,
         )
+        # Become the transport's producer (in place of the HTTP channel the
+        # connection started with): told when its buffer fills and drains.
+        transport = self.transport
+        transport.unregisterProducer()
+        transport.registerProducer(self, True)
         factory.opened(self)
-        self._log.info(
-            "client connected from {peer}", peer=self.session.peer, conn_id=self.session.conn_id
-        )
+        self._log.info("client connected from {peer}", peer=session.peer, conn_id=session.conn_id)
+        if self._cert_principal is not None:
+            session.log_in(self._cert_principal)
+            _audit.info(
+                "authenticated {user_id} as {role} by {auth_method}",
+                audit=True,
+                outcome="success",
+                user_id=self._cert_principal.user_id,
+                role=self._cert_principal.role.name,
+                auth_method="certificate",
+                credential_id=self._cert_principal.credential_id,
+                peer=session.peer,
+                conn_id=session.conn_id,
+            )
+        elif factory.config.auth_timeout:
+            self._auth_deadline = factory.clock.callLater(factory.config.auth_timeout, self._auth_timed_out)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        if self.session is None:
+        session = self.session
+        if session is None:
             return
+        session.last_activity = self._seconds()
         if isBinary:
-            self.sendMessage(_BINARY_REPLY)
+            self._send(_BINARY_REPLY)
             return
-        reply = self.factory.dispatcher.handle(self.session, payload)
-        if reply is None:
-            return
-        if isinstance(reply, defer.Deferred):
-            reply.addCallback(self._send_reply)
-            return
-        self.sendMessage(reply)
+        reply = self.factory.dispatcher.handle(session, payload)
+        if reply is not None:
+            if isinstance(reply, defer.Deferred):
+                reply.addCallback(self._send_reply)
+            else:
+                self._send(reply)
+        if self._limiter is not None and self._limiter.abusive:
+            self._limiter.abusive = False
+            self.factory.sessions.end(session.session_id, CLOSE_RATE_LIMITED, "rate limit exceeded again and again")
 
     def _send_reply(self, reply: Optional[bytes]) -> None:
-        if reply is not None and self.state == WebSocketServerProtocol.STATE_OPEN:
-            self.sendMessage(reply)
+        if reply is not None:
+            self._send(reply)
 
     def _send_notification(self, payload: bytes) -> None:
-        if self.state == WebSocketServerProtocol.STATE_OPEN:
-            self.sendMessage(payload)
+        self._send(payload)
+
+    def _send(self, payload: bytes) -> None:
+        if self.state != WebSocketServerProtocol.STATE_OPEN:
+            return
+        if self._backlog is not None:
+            self._backlog += len(payload)
+            if self._backlog > self.factory.config.max_send_buffer:
+                self._overflow()
+                return
+        self.sendMessage(payload)
+
+    # IPushProducer: the transport calls these as its buffer fills and drains
+
+    def pauseProducing(self) -> None:
+        if self._backlog is None:
+            self._backlog = 0
+            self.transport.pauseProducing()  # stop reading from this client
+
+    def resumeProducing(self) -> None:
+        if self._backlog is not None:
+            self._backlog = None
+            # also while closing: the client's close reply must be read
+            self.transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self._backlog = None
+
+    def _overflow(self) -> None:
+        session = self.session
+        self._log.warn(
+            "closing {peer}: it does not read, {limit} bytes wait for it",
+            peer=session.peer,
+            limit=self.factory.config.max_send_buffer,
+            conn_id=session.conn_id,
+        )
+        self.factory.sessions.remove(session)
+        self.sendCloseFrame(code=CLOSE_SEND_BUFFER_FULL, reasonUtf8=b"client does not read its replies")
+
+    def _auth_timed_out(self) -> None:
+        self._auth_deadline = None
+        session = self.session
+        if session is not None and session.principal is None and not session.expired:
+            self.factory.sessions.end(session.session_id, CLOSE_AUTH_TIMEOUT, "not authenticated in time")
+
+    def end_session(self, session: Session, code: int, reason: str) -> None:
+        """Tell the client why, then close with ``code`` (4000-4999 or 1008)."""
+        if self.state != WebSocketServerProtocol.STATE_OPEN:
+            return
+        self._send(session_ended_notification(session, code, reason, self.factory.clock))
+        if self.state != WebSocketServerProtocol.STATE_OPEN:
+            return
+        if code == CLOSE_SEND_BUFFER_FULL:
+            self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8")[:120])
+        else:
+            self.sendClose(code, reason[:120])
 
     def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
+        if self._auth_deadline is not None:
+            if self._auth_deadline.active():
+                self._auth_deadline.cancel()
+            self._auth_deadline = None
         if self.session is None:
             return
         self.factory.closed(self)
@@ -94,6 +210,12 @@ class RpcProtocol(WebSocketServerProtocol):
             clean=wasClean,
             conn_id=self.session.conn_id,
         )
+
+    def connectionLost(self, reason) -> None:
+        super().connectionLost(reason)
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            self.factory.release_slot(slot)
 
     def going_away(self) -> None:
         """Start the closing handshake because the server is stopping."""
@@ -110,6 +232,9 @@ class RpcWebSocketFactory(WebSocketServerFactory):
     :param notifier: delivers notifications to sessions.
     :param metrics: connection gauges.
     :param reactor: the reactor (also the clock).
+    :param sessions: the session table.
+    :param gate: the address gate whose slots connections hold.
+    :param tls: the port's TLS (client certificates), or ``None``.
     """
 
     protocol = RpcProtocol
@@ -122,6 +247,9 @@ class RpcWebSocketFactory(WebSocketServerFactory):
         notifier: Notifier,
         metrics: Metrics,
         reactor,
+        sessions: SessionTable,
+        gate=None,
+        tls=None,
     ):
         super().__init__(url, reactor=reactor)
         self.noisy = False
@@ -129,6 +257,11 @@ class RpcWebSocketFactory(WebSocketServerFactory):
         self.dispatcher = dispatcher
         self.notifier = notifier
         self.metrics = metrics
+        self.sessions = sessions
+        self.gate = gate
+        self.tls = tls
+        #: set by the site around the upgrade: the slot the next protocol takes
+        self.pending_slot = None
         self.open_protocols: set[RpcProtocol] = set()
         self._all_closed: list[defer.Deferred] = []
         self._peak = 0
@@ -156,9 +289,21 @@ class RpcWebSocketFactory(WebSocketServerFactory):
         limit = self.config.rate_limit
         if not limit.requests_per_second:
             return None
-        return TokenBucket(limit.requests_per_second, limit.burst, self.clock)
+        return TokenBucket(limit.requests_per_second, limit.burst, self.clock, limit.close_after)
+
+    def buildProtocol(self, addr):
+        proto = super().buildProtocol(addr)
+        slot, self.pending_slot = self.pending_slot, None
+        if slot is not None and self.gate is not None:
+            proto._slot = slot
+        return proto
+
+    def release_slot(self, slot: tuple) -> None:
+        if self.gate is not None:
+            self.gate.release(slot[0])
 
     def opened(self, proto: RpcProtocol) -> None:
+        self.sessions.add(proto.session, proto.end_session)
         self.open_protocols.add(proto)
         self._peak = max(self._peak, len(self.open_protocols))
         self.trimmer.busy()
@@ -167,6 +312,7 @@ class RpcWebSocketFactory(WebSocketServerFactory):
         self.metrics.connections_total.inc()
 
     def closed(self, proto: RpcProtocol) -> None:
+        self.sessions.remove(proto.session)
         self.open_protocols.discard(proto)
         self.notifier.detach(proto.session)
         self.metrics.connections.set(len(self.open_protocols))

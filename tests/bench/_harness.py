@@ -32,6 +32,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -245,7 +246,7 @@ class Service:
     def __init__(self, max_connections: int = 2000, cameras: Optional[int] = 1,
                  extra_env: Optional[dict] = None, profile: Optional[str] = None,
                  mediamtx: Optional[dict] = None, pin: bool = True,
-                 config_extra: Optional[dict] = None, wrapper: Optional[list] = None):
+                 config_extra: Optional[dict] = None, wrapper: Optional[list] = None, tls: bool = False):
         """:param cameras: declare this many virtual cameras (default one, as
         the yardstick server has; None: whatever the config defaults give).
         :param mediamtx: keys of the config's ``mediamtx`` section (e.g.
@@ -257,15 +258,20 @@ class Service:
             {"mode": "udev", "debounce": 0}}``.
         :param wrapper: a command line the ``twistd`` command is appended
             to (it must exec it, so that ``pid`` stays twistd's), e.g.
-            ``["unshare", "--mount", ...]``."""
+            ``["unshare", "--mount", ...]``.
+        :param tls: serve ``wss://`` with a self-signed certificate for
+            ``localhost`` made with the ``openssl`` command (``ca_file``)."""
         self.tmp = Path(tempfile.mkdtemp(prefix="camservice-bench-"))
+        self.tls = tls
+        self.ca_file: Optional[str] = None
         self.port = free_port()
         self.config = self.tmp / "camservice.yaml"
         document = {
             "version": 1,
             "data_dir": str(self.tmp / "data"),
             "server": {"host": HOST, "port": self.port, "websocket_path": WS_PATH,
-                       "max_connections": max_connections, "rate_limit": {"requests_per_second": 0}},
+                       "max_connections": max_connections, "max_connections_per_address": max_connections,
+                       "rate_limit": {"requests_per_second": 0}},
             "logging": {"level": "warn", "format": "json"},
             "discovery": {"mode": "disabled"},
         }
@@ -281,6 +287,16 @@ class Service:
                  "resolution": "640x480", "fps": 15}
                 for i in range(cameras)
             ]}
+        if tls:
+            cert, key = self.tmp / "server.crt", self.tmp / "server.key"
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+                 "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                check=True, capture_output=True, timeout=30,
+            )
+            self.ca_file = str(cert)
+            document["server"]["tls"] = {"certificate": str(cert), "private_key": str(key)}
         _merge(document, config_extra or {})
         # JSON is YAML: the standard library is enough to write it
         self.config.write_text(json.dumps(document, indent=2) + "\n")
@@ -293,7 +309,7 @@ class Service:
 
     @property
     def url(self) -> str:
-        return f"ws://{HOST}:{self.port}{WS_PATH}"
+        return f"{'wss' if self.tls else 'ws'}://{HOST}:{self.port}{WS_PATH}"
 
     @property
     def pid(self) -> int:
@@ -492,10 +508,19 @@ class WsClient(asyncio.Protocol):
             self.transport.write(_frame(code.to_bytes(2, "big"), 0x8))
 
 
-async def ws_connect(host: str, port: int, path: str = WS_PATH, timeout: float = 10.0) -> WsClient:
+def client_tls(ca_file: Optional[str]) -> Optional[ssl.SSLContext]:
+    """A client context trusting ``ca_file`` (None: no TLS)."""
+    if not ca_file:
+        return None
+    return ssl.create_default_context(cafile=ca_file)
+
+
+async def ws_connect(host: str, port: int, path: str = WS_PATH, timeout: float = 10.0,
+                     tls: Optional[ssl.SSLContext] = None) -> WsClient:
     loop = asyncio.get_running_loop()
+    extra = {"ssl": tls, "server_hostname": "localhost"} if tls is not None else {}
     _, proto = await asyncio.wait_for(
-        loop.create_connection(lambda: WsClient(host, port, path), host, port), timeout
+        loop.create_connection(lambda: WsClient(host, port, path), host, port, **extra), timeout
     )
     proto.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     await asyncio.wait_for(proto.opened, timeout)
@@ -516,8 +541,8 @@ class RpcClient:
 
     @classmethod
     async def connect(cls, host: str, port: int, path: str = WS_PATH, token: Optional[str] = None,
-                      timeout: float = 10.0) -> "RpcClient":
-        client = cls(await ws_connect(host, port, path, timeout))
+                      timeout: float = 10.0, tls: Optional[ssl.SSLContext] = None) -> "RpcClient":
+        client = cls(await ws_connect(host, port, path, timeout, tls))
         if token:
             reply = await client.call("authenticate", {"auth_token": token}, timeout)
             if not (reply.get("result") or {}).get("authenticated"):
@@ -701,6 +726,7 @@ async def _worker(spec: dict) -> None:
     gen.loop = loop
     n = int(spec["clients"])
     token = spec.get("token")
+    tls = client_tls(spec.get("ca_file"))
     sem = asyncio.Semaphore(int(spec.get("dial_parallel", 64)))
     conns: list[Conn] = []
     failures: list[str] = []
@@ -711,7 +737,7 @@ async def _worker(spec: dict) -> None:
         async with sem:
             for attempt in range(3):
                 try:
-                    ws = await ws_connect(spec["host"], spec["port"], spec.get("path", WS_PATH))
+                    ws = await ws_connect(spec["host"], spec["port"], spec.get("path", WS_PATH), tls=tls)
                     break
                 except (OSError, ConnectionError, asyncio.TimeoutError) as e:
                     if attempt == 2:
@@ -813,7 +839,8 @@ class Workers:
             self.files.append(lat_file)
             spec = {"host": HOST, "port": service.port, "path": WS_PATH, "clients": share,
                     "method": method, "params": params, "rate": rate,
-                    "token": service.token if auth else None, "lat_file": str(lat_file)}
+                    "token": service.token if auth else None, "lat_file": str(lat_file),
+                    "ca_file": service.ca_file}
             self.procs.append(spawn([sys.executable, HARNESS, "loadgen", json.dumps(spec)],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                     preexec_fn=_pinned(LOADGEN_CPUS)))

@@ -14,7 +14,9 @@ VmRSS from /proc/PID/status:
    ``--requests`` have been served, sampled after each 5 s step; the growth
    after the first step (warm-up) shows whether anything is kept per request;
 4. a second service with 16 declared cameras and 100 idle clients (DESIGN.md
-   budget: < 100 MB; idle < 60 MB).
+   budget: < 100 MB; idle < 60 MB);
+5. idle again with TLS configured (``rss_idle_tls_mb``, a self-signed
+   certificate), and with 100 idle ``wss://`` clients.
 
 Prints progress to stderr and one JSON object as the last line of stdout.
 Takes about a minute.
@@ -114,6 +116,15 @@ def main(argv=None) -> int:
             out["rss_16_cameras_100_clients_mb"] = settled_rss(pid)
         log(f"16 cameras: idle {out['rss_idle_16_cameras_mb']} MB, "
             f"100 clients {out['rss_16_cameras_100_clients_mb']} MB")
+
+    with h.Service(max_connections=2000, tls=True) as service:
+        pid = service.pid
+        out["rss_idle_tls_mb"] = settled_rss(pid, 2.0)
+        with h.Workers(service, 100, 1, auth=True) as w:
+            assert w.connected == 100 and not w.connect_failures(), w.ready
+            out["rss_100_tls_clients_mb"] = settled_rss(pid)
+        log(f"TLS: idle {out['rss_idle_tls_mb']} MB, 100 clients {out['rss_100_tls_clients_mb']} MB")
+    out["rss_idle_tls_delta_mb"] = round(out["rss_idle_tls_mb"] - out["rss_idle_mb"], 2)
 
     out["budgets"] = {"rss_idle_mb": 60, "rss_16_cameras_100_clients_mb": 100, "kb_per_idle_connection": 20}
     out["within_budget"] = (

@@ -12,7 +12,10 @@ generator processes (a lean asyncio WebSocket client, see ``_harness.py``):
 - closed loop: 1, 100 and 1,000 clients, each sending its next request as soon
   as the reply is in: requests/s and latency percentiles.
 
-``get_camera_list`` clients authenticate once with a viewer token. With two or
+``get_camera_list`` clients authenticate once with a viewer token.
+By default (``--tls both``) every load runs twice, over ``ws://`` and over ``wss://``
+(a self-signed certificate, TLS 1.3 as negotiated by default), and adds
+``tls_comparison``: open-loop p99 and closed-loop requests/s side by side. With two or
 more CPUs the service is pinned to the first and the load generators to the
 others (``BENCH_PIN=0`` to turn that off). ``server_us_per_req`` is the
 service's own CPU time per request, which no client overhead can inflate.
@@ -20,7 +23,7 @@ service's own CPU time per request, which no client overhead can inflate.
 Prints progress to stderr and one JSON object as the last line of stdout:
 ``{"bench": "rpc_load", "results": [{"method", "model", "clients", "rate",
 "p50_ms", "p99_ms", "rps", "errors", ...}, ...]}``. Takes about 2 minutes
-(``--quick``: about 40 s).
+(``--quick``: about 40 s) per TLS mode.
 """
 from __future__ import annotations
 
@@ -50,6 +53,8 @@ def main(argv=None) -> int:
     ap.add_argument("--procs", type=int, default=1, help="load generator processes (default 1)")
     ap.add_argument("--methods", default="ping,get_camera_list")
     ap.add_argument("--cameras", type=int, default=1, help="virtual cameras declared (default 1)")
+    ap.add_argument("--tls", choices=("off", "on", "both"), default="both",
+                    help="serve ws:// (off), wss:// (on), or run everything on both (default both)")
     args = ap.parse_args(argv)
     if args.quick:
         args.open_duration, args.closed_duration = 3.0, 2.0
@@ -63,35 +68,53 @@ def main(argv=None) -> int:
     loads = [("open", 100, 10.0), ("open", 1000, 1.0), ("closed", 1, None), ("closed", 100, None), ("closed", 1000, None)]
     results = []
     started = time.monotonic()
-    with h.Service(max_connections=2000, cameras=args.cameras) as service:
-        for method in methods:
-            params, auth = METHODS[method]
-            for model, clients, rate in loads:
-                duration = args.open_duration if model == "open" else args.closed_duration
-                warmup = 1.0 if model == "open" else 2.0
-                if args.quick:
-                    warmup = 0.5
-                with h.Workers(service, clients, args.procs, method, params, rate or 0.0, auth) as w:
-                    if w.connect_failures():
-                        print(f"warning: {w.ready}", file=sys.stderr)
-                    r = w.run(duration, warmup)
-                    row = {"method": method, "model": model, "clients": clients, "rate": rate,
-                           "offered_rps": clients * rate if rate else None,
-                           "connected": w.connected, "connect_failures": w.connect_failures(),
-                           "duration_s": duration, **r}
-                if model == "open":
-                    row["p99_budget_ms"] = STATUS_P99_BUDGET_MS
-                    row["within_budget"] = (r["p99_ms"] is not None and r["p99_ms"] < STATUS_P99_BUDGET_MS
-                                            and not r["errors"] and not row["connect_failures"])
-                results.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
-        if service.proc.poll() is not None:
-            raise RuntimeError(f"camservice died: {service.log_text()[-2000:]}")
+    modes = {"off": [False], "on": [True], "both": [False, True]}[args.tls]
+    for tls in modes:
+        with h.Service(max_connections=2000, cameras=args.cameras, tls=tls) as service:
+            for method in methods:
+                params, auth = METHODS[method]
+                for model, clients, rate in loads:
+                    duration = args.open_duration if model == "open" else args.closed_duration
+                    warmup = 1.0 if model == "open" else 2.0
+                    if args.quick:
+                        warmup = 0.5
+                    with h.Workers(service, clients, args.procs, method, params, rate or 0.0, auth) as w:
+                        if w.connect_failures():
+                            print(f"warning: {w.ready}", file=sys.stderr)
+                        r = w.run(duration, warmup)
+                        row = {"method": method, "tls": tls, "model": model, "clients": clients, "rate": rate,
+                               "offered_rps": clients * rate if rate else None,
+                               "connected": w.connected, "connect_failures": w.connect_failures(),
+                               "duration_s": duration, **r}
+                    if model == "open":
+                        row["p99_budget_ms"] = STATUS_P99_BUDGET_MS
+                        row["within_budget"] = (r["p99_ms"] is not None and r["p99_ms"] < STATUS_P99_BUDGET_MS
+                                                and not r["errors"] and not row["connect_failures"])
+                    results.append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+            if service.proc.poll() is not None:
+                raise RuntimeError(f"camservice died: {service.log_text()[-2000:]}")
     from camservice.codec import CODEC
+
+    comparison = []
+    if len(modes) == 2:
+        for method in methods:
+            def pick(tls, model, clients, key):
+                for r in results:
+                    if r["method"] == method and r["tls"] is tls and r["model"] == model and r["clients"] == clients:
+                        return r[key]
+                return None
+            comparison.append({
+                "method": method,
+                "open_100x10_p99_ms": {"plain": pick(False, "open", 100, "p99_ms"), "tls": pick(True, "open", 100, "p99_ms")},
+                "open_1000x1_p99_ms": {"plain": pick(False, "open", 1000, "p99_ms"), "tls": pick(True, "open", 1000, "p99_ms")},
+                "closed_100_rps": {"plain": pick(False, "closed", 100, "rps"), "tls": pick(True, "closed", 100, "rps")},
+            })
 
     out = {
         "bench": "rpc_load",
         "results": results,
+        "tls_comparison": comparison,
         "codec": CODEC,
         "cpus": os.cpu_count(),
         "cameras": args.cameras,

@@ -25,12 +25,16 @@ class LiveService:
         return self.tree.getServiceNamed("api").listening_port
 
     @property
+    def scheme(self) -> str:
+        return "wss" if self.config.server.tls.enabled else "ws"
+
+    @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}{self.config.server.websocket_path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{self.config.server.websocket_path}"
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.config.server.tls.enabled else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def registry(self):
@@ -62,9 +66,13 @@ class LiveService:
     def token(self, role: str = "admin", ttl: float = 3600, cameras: Optional[list] = None, user: str = "tester") -> str:
         return TokenAuthority(self.secret, self.reactor).issue(user, Role.parse(role), ttl, cameras)
 
-    def connect(self):
-        """Fires with a connected :class:`helpers.wsclient.RpcClient`."""
-        return connect(self.reactor, self.url, self.port)
+    def connect(self, tls=None, bind=None):
+        """Fires with a connected :class:`helpers.wsclient.RpcClient`.
+
+        :param tls: client TLS options (needed when the service has TLS).
+        :param bind: the local address to connect from.
+        """
+        return connect(self.reactor, self.url, self.port, tls=tls, bind=bind)
 
     async def authed_client(self, role: str = "admin", **kw):
         client = await self.connect()

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import defer
-from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ClientEndpoint
 
 
 class _Protocol(WebSocketClientProtocol):
@@ -98,9 +98,14 @@ class RpcClient:
         return self.closed
 
 
-def connect(reactor, url: str, port: int, max_size: int = 16 * 1024 * 1024) -> defer.Deferred:
+def connect(
+    reactor, url: str, port: int, max_size: int = 16 * 1024 * 1024, tls=None, bind: Optional[str] = None
+) -> defer.Deferred:
     """Open a WebSocket to ``url`` on 127.0.0.1:``port``.
 
+    :param tls: client TLS options (``wss://``), e.g. from
+        :func:`helpers.certs.client_tls_options`.
+    :param bind: the local address to connect from (e.g. ``127.0.0.2``).
     :returns: a Deferred firing with a connected :class:`RpcClient`.
     """
     client = RpcClient()
@@ -109,7 +114,11 @@ def connect(reactor, url: str, port: int, max_size: int = 16 * 1024 * 1024) -> d
     factory.protocol = _Protocol
     factory.client = client
     factory.setProtocolOptions(maxFramePayloadSize=max_size, maxMessagePayloadSize=max_size)
-    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=5)
+    source = (bind, 0) if bind is not None else None
+    if tls is not None:
+        endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", port, tls, timeout=5, bindAddress=source)
+    else:
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=5, bindAddress=source)
     d = endpoint.connect(factory)
     d.addCallback(lambda _proto: client._open)
     return d

@@ -20,7 +20,7 @@ def service_settings():
 def live(write_config, service_settings):
     """A running service with one virtual camera; stopped after the test."""
     document = {
-        "server": {"port": 0, "shutdown_timeout": 5, "auto_ping_interval": 0},
+        "server": {"port": 0, "shutdown_timeout": 5, "auto_ping_interval": 0, "max_connections_per_address": 1000},
         "logging": {"level": "info", "format": "json"},
         "discovery": {"mode": "disabled"},  # hermetic: never the machine's own cameras
         "mediamtx": dict(mediamtx_ports(), health_check_interval=0.5, restart_min_delay=0.5, log_level="warn"),

@@ -122,3 +122,20 @@ async def test_a_start_failure_after_the_reactor_runs_exits_non_zero(tmp_path, c
     failed = [r for r in records if r["level"] == "critical"]
     assert failed and "external-streams" in failed[0]["message"]
     assert "unreadable external streams file" in failed[0]["traceback"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_tls_key_that_does_not_fit_exits_non_zero_with_one_line(tmp_path, clean_env):
+    from helpers.certs import CertificateAuthority
+
+    ca = CertificateAuthority()
+    cert, _ = ca.server().write(tmp_path, "server")
+    _, other_key = ca.server().write(tmp_path, "other")
+    config = tmp_path / "tls.yaml"
+    config.write_text(f"server:\n  port: 0\n  tls:\n    certificate: {cert}\n    private_key: {other_key}\n")
+    child = start_twistd(reactor, config, env={"CAMSERVICE_DATA_DIR": str(tmp_path)})
+    assert await child.ended == 2
+    lines = child.stderr.strip().splitlines()
+    assert len(lines) == 1, child.stderr
+    assert lines[0].startswith(f"camservice: config error: server.tls.private_key = '{other_key}': does not fit the certificate")
+    assert "Traceback" not in child.stdout + child.stderr

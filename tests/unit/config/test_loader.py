@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parents[3]
 USER = 1000  # any non-root euid
 
 SERVER_KEYS = (
-    "allowed_origins, auto_ping_interval, auto_ping_timeout, host, max_connections, "
-    "max_frame_size, max_message_size, open_handshake_timeout, port, rate_limit, "
-    "shutdown_timeout, websocket_path"
+    "allowed_networks, allowed_origins, auth_timeout, auto_ping_interval, auto_ping_timeout, host, "
+    "max_connections, max_connections_per_address, max_frame_size, max_message_size, max_send_buffer, "
+    "metrics_access, open_handshake_timeout, port, rate_limit, request_timeout, shutdown_timeout, tls, "
+    "websocket_path"
 )
 CAMERA_KEYS = "fps, id, kind, name, resolution, url"
 
@@ -183,7 +184,7 @@ def test_config_is_frozen(tmp_path):
     [
         ({"colour": "red"}, "colour", "red", "auth, cameras, data_dir, discovery, external_streams, logging, mediamtx, server, streams, version"),
         ({"server": {"prot": 80}}, "server.prot", 80, SERVER_KEYS),
-        ({"server": {"rate_limit": {"rps": 1}}}, "server.rate_limit.rps", 1, "burst, requests_per_second"),
+        ({"server": {"rate_limit": {"rps": 1}}}, "server.rate_limit.rps", 1, "burst, close_after, requests_per_second"),
         (
             {"cameras": {"declared": [virtual(), virtual(colour="red")]}},
             "cameras.declared[1].colour",
