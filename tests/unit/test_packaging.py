@@ -46,3 +46,21 @@ def test_the_twistd_plugin_has_no_package_init():
     assert (ROOT / "twisted" / "plugins" / "camservice_plugin.py").exists()
     assert not (ROOT / "twisted" / "plugins" / "__init__.py").exists()
     assert not (ROOT / "twisted" / "__init__.py").exists()
+
+
+def test_the_debian_version_is_the_package_version():
+    from camservice import __version__
+
+    first = (ROOT / "debian" / "changelog").read_text().splitlines()[0]
+    assert first.startswith(f"camservice ({__version__}) ")
+
+
+def test_the_manual_page_names_every_admin_command():
+    import argparse
+
+    from camservice.admin import _parser
+
+    page = (ROOT / "debian" / "camservice-admin.1").read_text().replace("\\-", "-")
+    (commands,) = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = [name for name in commands.choices if f".B {name}" not in page]
+    assert missing == []
