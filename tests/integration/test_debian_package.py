@@ -15,6 +15,7 @@ import os
 import pickle
 import pwd
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,9 @@ APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "PATH": DEBIAN_PATH}
 
 
 def _installed(package: str) -> bool:
-    out = os.popen(f"dpkg-query -W -f='${{Status}}' {package} 2>/dev/null").read()
-    return "ok installed" in out or "config-files" in out
+    """Installed, or removed with its config files left."""
+    done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
+    return done.returncode == 0 and ("ok installed" in done.stdout or "config-files" in done.stdout)
 
 
 def _why_skip() -> str | None:
