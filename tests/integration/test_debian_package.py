@@ -126,6 +126,13 @@ async def test_the_debs_build_install_serve_and_purge(tmp_path, clean_env):
         await _check_installed()
         await _check_service(tmp_path)
 
+        # configuring again (an upgrade, a reinstall) keeps the secret and the user
+        secret = (STATE / "jwt-secret").read_bytes()
+        await _ok(["apt-get", "install", "--reinstall", "-y", "-q", *(f"./{p.name}" for p in debs.values())],
+                  tmp_path, APT_ENV)
+        assert (STATE / "jwt-secret").read_bytes() == secret
+        await _check_installed()
+
         await _ok(["apt-get", "remove", "-y", "-q", *PACKAGES], tmp_path, APT_ENV)
         # remove keeps state, media and config; the plugin is forgotten
         assert (STATE / "jwt-secret").exists() and (STATE / "recordings").is_dir()
