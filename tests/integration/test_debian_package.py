@@ -14,6 +14,7 @@ import grp
 import os
 import pickle
 import pwd
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -48,8 +49,8 @@ def _why_skip() -> str | None:
         return skip_reason()
     if os.geteuid() != 0:
         return "installs packages: root only"
-    if any(_installed(p) for p in PACKAGES):
-        return "camservice is installed on this machine: the test would purge it"
+    if any(_installed(p) for p in PACKAGES) or STATE.exists():
+        return "camservice is or was installed on this machine: the test would purge it"
     return None
 
 
@@ -139,8 +140,16 @@ async def test_the_debs_build_install_serve_and_purge(tmp_path, clean_env):
         assert CONF.exists()
         assert not _plugin_cached()
 
+        # purge removes state, logs and config, and keeps recordings made
+        clip = STATE / "recordings" / "camera1000" / "clip.mp4"
+        clip.parent.mkdir()
+        clip.write_bytes(b"media")
+        (STATE / "recordings" / "camera1001").mkdir()  # empty: goes
         await _ok(["apt-get", "purge", "-y", "-q", *PACKAGES], tmp_path, APT_ENV)
-        for gone in (STATE, LOGS, CONF.parent, UNIT_LINK):
+        assert sorted(str(p.relative_to(STATE)) for p in STATE.rglob("*")) == [
+            "recordings", "recordings/camera1000", "recordings/camera1000/clip.mp4"]
+        shutil.rmtree(STATE)
+        for gone in (LOGS, CONF.parent, UNIT_LINK):
             assert not os.path.lexists(gone), gone
         # the user stays (files may still belong to it), as policy advises
         assert _user_exists()
@@ -229,6 +238,7 @@ async def _purge(tmp_path: Path, user_existed: bool) -> None:
     installed = [p for p in PACKAGES if _installed(p)]
     if installed:
         await _run(["apt-get", "purge", "-y", "-q", *installed], tmp_path, APT_ENV)
+    shutil.rmtree(STATE, ignore_errors=True)  # recordings kept by a purge; none before (see _why_skip)
     if not user_existed and _user_exists():
         await _run(["deluser", "--system", "--quiet", "camservice"], tmp_path, APT_ENV)
     try:
