@@ -21,6 +21,10 @@ APT_TEST=(umockdev gir1.2-umockdev-1.0 python3-gi)
 APT_DEBIAN=(python3-twisted python3-autobahn python3-treq python3-pyudev python3-yaml
             python3-jsonschema python3-jwt python3-prometheus-client python3-service-identity
             python3-ujson python3-setuptools python3-pytest python3-pytest-twisted)
+# Building the wheel and the .debs (debian/, tests/integration/test_install.py
+# and test_debian_package.py) on a fresh Debian 12
+APT_PACKAGING=(python3-wheel build-essential debhelper dh-python python3-all dpkg-dev
+               fakeroot lintian adduser)
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -97,6 +101,6 @@ mediamtx() { tools/build-mediamtx.sh >/dev/null; }
 case "$what" in
     latest) venv_latest; mediamtx ;;
     debian) venv_debian; apt_ensure "${APT_TEST[@]}"; mediamtx ;;
-    all) venv_latest; gi_for_latest; venv_debian; apt_ensure "${APT_TEST[@]}"; mediamtx ;;
+    all) venv_latest; gi_for_latest; venv_debian; apt_ensure "${APT_TEST[@]}" "${APT_PACKAGING[@]}"; mediamtx ;;
     *) echo "usage: $0 [latest|debian|all]" >&2; exit 2 ;;
 esac
