@@ -24,6 +24,8 @@ from camservice.mediamtx.holders import StreamHolders
 from camservice.mediamtx.process import MediaMTXProcess
 from camservice.mediamtx.urls import StreamLocator
 from camservice.metrics import Metrics
+from camservice.ops.logfile import LogFileService
+from camservice.ops.recent import RecentErrors
 from camservice.rpc.audit import Audit
 from camservice.rpc.camera_methods import CameraMethods
 from camservice.rpc.control_methods import ControlMethods
@@ -82,7 +84,8 @@ def build_service(
 ) -> ServiceTree:
     """The root service with its children, not yet started.
 
-    Children, in start order: ``cameras`` (the camera table),
+    Children, in start order: ``log-file`` (when ``logging.file`` is
+    set), ``recent-errors`` (the last error events), ``cameras`` (the camera table),
     ``camera-monitor`` (USB discovery), ``external-streams`` (network
     cameras added at run time), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
@@ -97,10 +100,22 @@ def build_service(
     o = overrides
     bus = EventBus()
     metrics = Metrics()
-    tree = ServiceTree(on_start_failure=on_start_failure, log_observer=make_observer(config.logging))
+    log_file = LogFileService(config.logging, reactor) if config.logging.file is not None else None
+    tree = ServiceTree(
+        on_start_failure=on_start_failure,
+        log_observer=make_observer(config.logging, also=(log_file.observer,) if log_file else ()),
+    )
     tree.bus = bus
     tree.metrics = metrics
     tree.config = config
+    if log_file is not None:
+        # first: it stops last, keeping the other children's last words
+        log_file.setName("log-file")
+        log_file.setServiceParent(tree)
+    recent_errors = RecentErrors(config.logging.recent_errors)
+    recent_errors.setName("recent-errors")
+    recent_errors.setServiceParent(tree)
+    tree.recent_errors = recent_errors
 
     registry = CameraRegistry(config.cameras, bus, reactor)
     registry.setName("cameras")

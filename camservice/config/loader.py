@@ -372,6 +372,12 @@ def _resolve_paths(document: dict, base: Path, environ: Mapping[str, str], euid:
     auth["api_keys_file"] = (
         absolute(auth["api_keys_file"]) if auth["api_keys_file"] else data_dir / "api-keys.json"
     )
+    logging = document["logging"]
+    if logging["file"]:
+        logging["file"] = absolute(logging["file"])
+    manhole = document["manhole"]
+    for key, default in (("authorized_keys_file", "manhole-authorized-keys"), ("host_key_file", "manhole-host-key")):
+        manhole[key] = absolute(manhole[key]) if manhole[key] else data_dir / default
     mediamtx = document["mediamtx"]
     if mediamtx["binary"] and "/" in mediamtx["binary"]:
         mediamtx["binary"] = str(absolute(mediamtx["binary"]))
