@@ -25,6 +25,7 @@ from camservice.mediamtx.process import MediaMTXProcess
 from camservice.mediamtx.urls import StreamLocator
 from camservice.metrics import Metrics
 from camservice.ops.logfile import LogFileService
+from camservice.ops.manhole import ManholeService
 from camservice.ops.recent import RecentErrors
 from camservice.rpc.audit import Audit
 from camservice.rpc.camera_methods import CameraMethods
@@ -89,7 +90,8 @@ def build_service(
     ``camera-monitor`` (USB discovery), ``external-streams`` (network
     cameras added at run time), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
-    ``audit`` (audit events and their summaries), ``api``. They stop in reverse order.
+    ``audit`` (audit events and their summaries), ``api``, ``manhole``
+    (when ``manhole.enabled``). They stop in reverse order.
 
     :param secret: the JWT secret (see :func:`camservice.auth.load_or_create_secret`).
     :param reactor: the reactor every part uses (also as its clock).
@@ -198,6 +200,31 @@ def build_service(
     status.add_component("camera_monitor", monitor)
     status.add_component("mediamtx", controller)
     status.add_component("websocket_server", api)
+
+    if config.manhole.enabled:
+        def manhole_namespace() -> dict:
+            return {
+                "root": tree,
+                "services": tree.getServiceNamed,
+                "config": tree.config,
+                "registry": registry,
+                "monitor": monitor,
+                "external": external,
+                "controller": controller,
+                "breaker": controller.breaker,
+                "api": api,
+                "sessions": lambda: [p.session for p in api.factory.open_protocols],
+                "status": status,
+                "bus": bus,
+                "metrics": metrics,
+                "recent_errors": recent_errors,
+                "reactor": reactor,
+            }
+
+        # last: it starts once everything it shows is up, and stops first
+        manhole = ManholeService(config.manhole, reactor, manhole_namespace)
+        manhole.setName("manhole")
+        manhole.setServiceParent(tree)
     return tree
 
 

@@ -1,0 +1,219 @@
+"""The SSH manhole: a Python prompt inside the running service.
+
+Off by default. When ``manhole.enabled`` is set, the ``manhole`` child
+listens on a loopback address only (the schema allows no other, and
+:class:`ManholeService` checks again), lets in only the public keys of
+``manhole.authorized_keys_file`` (read at each login, so a key is added or
+removed without a restart) and gives each session a fresh namespace with the
+running service tree in it.
+
+``twisted.conch`` and ``cryptography`` are imported only when the manhole
+starts: a service without it does not pay for them in memory.
+"""
+from __future__ import annotations
+
+import ipaddress
+import warnings
+from typing import Callable, Optional
+
+from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
+
+from camservice.config.model import ManholeConfig
+from camservice.errors import StartupError
+from camservice.fileutil import create_exclusive, ensure_dir
+from camservice.service import Component
+
+__all__ = ["ManholeService", "load_or_create_host_key"]
+
+#: Printed when a session opens.
+BANNER = (
+    "camservice manhole: the running service. Names: root, services(name), registry, "
+    "controller (controller.breaker), api (api.factory), sessions(), config, bus, metrics.\n"
+)
+
+
+def _conch_missing(e: ImportError) -> StartupError:
+    return StartupError(
+        "manhole.enabled needs twisted.conch and its dependencies "
+        f"(cryptography, bcrypt, appdirs; pip install 'camservice[manhole]'): {e}"
+    )
+
+
+def load_or_create_host_key(path):
+    """The manhole's host key (a conch ``Key``), made once if missing: an
+    Ed25519 key in OpenSSH format, mode 0600, folder 0700.
+
+    :raises StartupError: the file cannot be read, created or parsed.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from twisted.conch.ssh import keys
+
+    try:
+        if not path.exists():
+            ensure_dir(path.parent)
+            private = ed25519.Ed25519PrivateKey.generate()
+            data = private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+            )
+            create_exclusive(path, data, 0o600)
+        return keys.Key.fromString(path.read_bytes())
+    except OSError as e:
+        raise StartupError(f"manhole.host_key_file {path}: cannot read or create it: {e.strerror}") from None
+    except keys.BadKeyError as e:
+        raise StartupError(f"manhole.host_key_file {path}: not an SSH private key: {e}") from None
+
+
+class _AuthorizedKeysFile:
+    """``IAuthorizedKeysDB`` over one OpenSSH authorized_keys file, for
+    every user name. Unreadable or unparsable lines are skipped (conch's
+    ``readAuthorizedKeyFile``); a missing file lets no one in."""
+
+    log = Logger()
+
+    def __init__(self, path):
+        self.path = path
+
+    def getAuthorizedKeys(self, username):
+        from twisted.conch.checkers import readAuthorizedKeyFile
+
+        try:
+            with open(self.path, "rb") as f:
+                return list(readAuthorizedKeyFile(f))
+        except OSError as e:
+            self.log.warn(
+                "manhole: cannot read {path}: {reason}; no key is let in", path=str(self.path), reason=e.strerror
+            )
+            return []
+
+
+class _AuditedChecker:
+    """conch's ``SSHPublicKeyChecker``, with every login and refusal
+    logged as an audit event."""
+
+    log = Logger()
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.credentialInterfaces = inner.credentialInterfaces
+
+    def requestAvatarId(self, credentials):
+        from twisted.conch.error import ValidPublicKey
+        from twisted.cred.error import UnauthorizedLogin
+
+        user = credentials.username.decode("utf-8", "replace")
+
+        def accepted(avatar_id):
+            if avatar_id is None:  # conch 22.4 returns None on a bad signature
+                raise UnauthorizedLogin("bad signature")
+            self.log.info("manhole session for {user}", user=user, audit=True, outcome="success")
+            return avatar_id
+
+        def refused(failure):
+            if not failure.check(ValidPublicKey):
+                self.log.warn(
+                    "manhole login refused for {user}: {reason}",
+                    user=user, reason=failure.getErrorMessage(), audit=True, outcome="denied",
+                )
+            return failure
+
+        return self._inner.requestAvatarId(credentials).addCallbacks(accepted, refused)
+
+
+class ManholeService(Component):
+    """The ``manhole`` child.
+
+    :param config: the ``manhole`` section (``enabled`` is the caller's
+        business: this service listens when it runs).
+    :param reactor: ``IReactorTCP``.
+    :param namespace: ``namespace() -> dict``, the names a new session
+        starts with.
+    :ivar config: the section in force.
+    """
+
+    log = Logger()
+
+    def __init__(self, config: ManholeConfig, reactor, namespace: Callable[[], dict]):
+        super().__init__()
+        self._check(config)
+        self.config = config
+        self._reactor = reactor
+        self._namespace = namespace
+        self.port = None
+
+    @staticmethod
+    def _check(config: ManholeConfig) -> None:
+        """Refuse any address beyond loopback (the schema does too)."""
+        try:
+            loopback = ipaddress.ip_address(config.host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise StartupError(f"manhole.host must be a loopback address, not {config.host!r}")
+
+    @property
+    def listening(self) -> Optional[tuple[str, int]]:
+        """(host, port) actually bound, while listening."""
+        if self.port is None:
+            return None
+        address = self.port.getHost()
+        return address.host, address.port
+
+    def _factory(self):
+        try:
+            with warnings.catch_warnings():
+                # conch.checkers imports spwd (deprecated in Python 3.11) for
+                # shadow passwords, which the manhole never uses
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from twisted.conch import manhole, manhole_ssh
+                from twisted.conch.checkers import SSHPublicKeyChecker
+                from twisted.conch.insults import insults
+                from twisted.cred import portal
+        except ImportError as e:
+            raise _conch_missing(e) from None
+
+        host_key = load_or_create_host_key(self.config.host_key_file)
+        namespace = self._namespace
+        banner = BANNER.replace("\n", "\r\n").encode("utf-8")
+
+        class BannerManhole(manhole.ColoredManhole):
+            def initializeScreen(self):
+                self.terminal.reset()
+                self.terminal.write(banner)
+                self.terminal.write(self.ps[self.pn])
+                self.setInsertMode()
+
+        def session_protocol():
+            return insults.ServerProtocol(BannerManhole, namespace())
+
+        realm = manhole_ssh.TerminalRealm()
+        realm.chainedProtocolFactory = session_protocol
+        checker = _AuditedChecker(SSHPublicKeyChecker(_AuthorizedKeysFile(self.config.authorized_keys_file)))
+        factory = manhole_ssh.ConchFactory(portal.Portal(realm, [checker]))
+        # instance attributes: ConchFactory's are dicts shared by the class
+        factory.publicKeys = {host_key.sshType(): host_key.public()}
+        factory.privateKeys = {host_key.sshType(): host_key}
+        factory.noisy = False
+        return factory
+
+    def start(self) -> None:
+        self._check(self.config)
+        factory = self._factory()
+        try:
+            self.port = self._reactor.listenTCP(self.config.port, factory, interface=self.config.host)
+        except CannotListenError as e:
+            raise StartupError(
+                f"manhole cannot listen on {self.config.host}:{self.config.port}: {e.socketError}"
+            ) from None
+        host, port = self.listening
+        self.log.info(
+            "manhole listening on {host}:{port} (keys from {keys_file})",
+            host=host, port=port, keys_file=str(self.config.authorized_keys_file),
+        )
+
+    def stop(self):
+        if self.port is None:
+            return None
+        port, self.port = self.port, None
+        return port.stopListening()
