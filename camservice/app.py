@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from twisted.internet import threads
+
 from camservice.auth.apikeys import ApiKeyStore
 from camservice.auth.authenticator import Authenticator
 from camservice.auth.tokens import TokenAuthority
@@ -23,7 +25,7 @@ from camservice.mediamtx.controller import MediaMTXController
 from camservice.mediamtx.holders import StreamHolders
 from camservice.mediamtx.process import MediaMTXProcess
 from camservice.mediamtx.urls import StreamLocator
-from camservice.metrics import Metrics
+from camservice.metrics import Metrics, ResourceCollector
 from camservice.ops.logfile import LogFileService
 from camservice.ops.manhole import ManholeService
 from camservice.ops.recent import RecentErrors
@@ -35,6 +37,7 @@ from camservice.rpc.event_methods import EventMethods
 from camservice.rpc.external_methods import ExternalStreamMethods
 from camservice.rpc.methods import MethodTable
 from camservice.rpc.notifier import Notifier
+from camservice.rpc.ops_methods import OpsMethods
 from camservice.rpc.session_methods import SessionMethods
 from camservice.rpc.stream_methods import StreamMethods
 from camservice.rpc.system_methods import SystemMethods
@@ -176,15 +179,23 @@ def build_service(
     bus.subscribe(lambda event: metrics.count_cameras(registry.cameras()) if event.topic in CAMERA_TOPICS else None)
     notifier = Notifier(bus, reactor, metrics, presenter)
     streams = StreamMethods(registry, controller, holders, locator, reactor)
+    sampler = SystemSampler(
+        reactor,
+        config.data_dir,
+        run_blocking=o.run_blocking or (lambda f, *a, **kw: threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *a, **kw)),
+    )
+    metrics.registry.register(ResourceCollector(sampler))
+    tree.sampler = sampler
     table = MethodTable()
     for group in (
         SessionMethods(authenticator, audit),
         CameraMethods(registry, reactor, presenter, streams.camera_metrics),
         streams,
-        SystemMethods(reactor, registry, status, notifier, SystemSampler(reactor, config.data_dir), table, controller),
+        SystemMethods(reactor, registry, status, notifier, sampler, table, controller),
         EventMethods(notifier),
         ExternalStreamMethods(external, registry, reactor, audit),
         ControlMethods(registry, monitor),
+        OpsMethods(recent_errors),
     ):
         table.register_group(group)
     dispatcher = Dispatcher(
