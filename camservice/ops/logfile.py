@@ -193,6 +193,13 @@ def compress(path: Path) -> Path:
     return target
 
 
+class _Call:
+    """A function the writer thread runs between two lines."""
+
+    def __init__(self, fn: Callable[[], None]):
+        self.fn = fn
+
+
 class _Worker:
     """A thread running queued jobs in order."""
 
@@ -221,8 +228,6 @@ class LogFileWriter:
     :ivar file: the :class:`RotatingFile`; only the writer thread touches
         it while running.
     """
-
-    log = Logger()
 
     def __init__(
         self,
@@ -256,12 +261,43 @@ class LogFileWriter:
         with self._lock:
             self._write_now(data)
 
-    def _write_now(self, data: bytes) -> None:
+    def _write_now(self, data: bytes, flush: bool = True) -> None:
         try:
             self.file.write(data)
-            self.file.flush()
+            if flush:
+                self.file.flush()
         except OSError:
             self.errors += 1
+
+    def _run_now(self, call: "_Call") -> None:
+        try:
+            self.file.flush()
+            call.fn()
+        except OSError:
+            self.errors += 1
+
+    def reconfigure(self, config: LoggingConfig) -> None:
+        """Use ``config`` from the next line on, in the writer's order: new
+        limits, or a new ``file`` (the old one is closed, not moved)."""
+        self._submit(_Call(lambda: self._reconfigure(config)))
+
+    def _reconfigure(self, config: LoggingConfig) -> None:
+        if config.file is not None and Path(config.file) != self.file.path:
+            self.file.close()
+            self.file = RotatingFile(config.file, config, now=self._now, after_rotation=self._jobs.put)
+        else:
+            self.file.configure(config)
+
+    def _submit(self, call: "_Call") -> None:
+        with self._state_lock:
+            if self._state != "stopped":
+                try:
+                    self._lines.put_nowait(call)
+                    return
+                except queue.Full:
+                    pass
+        with self._lock:
+            self._run_now(call)
 
     def start(self) -> None:
         """Start the writer and compressor threads."""
@@ -272,34 +308,38 @@ class LogFileWriter:
         self._compressor.thread.start()
 
     def _write_batch(self, first) -> bool:
-        batch, stop = [], first is _STOP
-        if not stop:
-            batch.append(first)
-            while len(batch) < _BATCH:
-                try:
-                    item = self._lines.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                batch.append(item)
-        if self.dropped:
-            dropped, self.dropped = self.dropped, 0
-            batch.append(json_line({
-                "log_time": self._now(),
-                "log_level": LogLevel.warn,
-                "log_namespace": "camservice.ops.logfile",
-                "log_format": "{dropped} log lines dropped: the log file fell behind",
-                "dropped": dropped,
-            }).encode("utf-8") + b"\n")
+        items = [first]
+        while len(items) < _BATCH and items[-1] is not _STOP:
+            try:
+                items.append(self._lines.get_nowait())
+            except queue.Empty:
+                break
         with self._lock:
-            for data in batch:
-                self._write_now(data)
-            self.file.flush()
-            if stop:
+            for item in items:
+                if item is _STOP:
+                    break
+                if isinstance(item, _Call):
+                    self._run_now(item)
+                else:
+                    self._write_now(item, flush=False)
+            # the lines dropped came after those queued
+            if self.dropped:
+                dropped, self.dropped = self.dropped, 0
+                self._write_now(json_line({
+                    "log_time": self._now(),
+                    "log_level": LogLevel.warn,
+                    "log_namespace": "camservice.ops.logfile",
+                    "log_format": "{dropped} log lines dropped: the log file fell behind",
+                    "dropped": dropped,
+                }).encode("utf-8") + b"\n", flush=False)
+            try:
+                self.file.flush()
+            except OSError:
+                self.errors += 1
+            if items[-1] is _STOP:
                 self.file.close()
-        return not stop
+                return False
+        return True
 
     def _run_job(self, job) -> bool:
         if job is _STOP:
@@ -352,9 +392,14 @@ class LogFileWriter:
                     item = self._lines.get_nowait()
                 except queue.Empty:
                     break
-                if item is not _STOP:
-                    self._write_now(item)
-            self.file.flush()
+                if isinstance(item, _Call):
+                    self._run_now(item)
+                elif item is not _STOP:
+                    self._write_now(item, flush=False)
+            try:
+                self.file.flush()
+            except OSError:
+                self.errors += 1
 
 
 @implementer(ILogObserver)
@@ -391,10 +436,13 @@ class LogFileService(service.Service):
         self.observer = LogFileObserver(self.writer)
 
     def apply(self, config: LoggingConfig) -> None:
-        """Use ``config``'s limits from now on (a new ``file`` needs a
-        restart: the live file is not moved)."""
+        """Use ``config`` from the next line on: new limits, or a new
+        ``file`` (the old one is closed where it is). Turning the file off
+        altogether is the tree's business (this child goes away)."""
+        if config.file is None:
+            raise ValueError("logging.file is not set")
         self.config = config
-        self.writer.file.configure(config)
+        self.writer.reconfigure(config)
 
     def startService(self) -> None:
         super().startService()

@@ -13,18 +13,21 @@ starts: a service without it does not pay for them in memory.
 from __future__ import annotations
 
 import ipaddress
+import os
 import warnings
 from typing import Callable, Optional
 
+from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
+from camservice._defer import async_to_deferred
 from camservice.config.model import ManholeConfig
 from camservice.errors import StartupError
 from camservice.fileutil import create_exclusive, ensure_dir
 from camservice.service import Component
 
-__all__ = ["ManholeService", "load_or_create_host_key"]
+__all__ = ["ManholeService", "keys_file_problem", "load_or_create_host_key"]
 
 #: Printed when a session opens.
 BANNER = (
@@ -65,10 +68,24 @@ def load_or_create_host_key(path):
         raise StartupError(f"manhole.host_key_file {path}: not an SSH private key: {e}") from None
 
 
+def keys_file_problem(path) -> Optional[str]:
+    """Why ``path`` must not be trusted as an authorized_keys file, or
+    ``None``. Like sshd's ``StrictModes``: it must exist, and neither
+    group nor others may write it."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return f"cannot read it: {e.strerror}"
+    if st.st_mode & 0o022:
+        return f"it is writable by group or others (mode {oct(st.st_mode & 0o777)})"
+    return None
+
+
 class _AuthorizedKeysFile:
     """``IAuthorizedKeysDB`` over one OpenSSH authorized_keys file, for
-    every user name. Unreadable or unparsable lines are skipped (conch's
-    ``readAuthorizedKeyFile``); a missing file lets no one in."""
+    every user name, read at each login. Unparsable lines are skipped
+    (conch's ``readAuthorizedKeyFile``); a missing file, or one that group
+    or others may write, lets no one in."""
 
     log = Logger()
 
@@ -78,14 +95,17 @@ class _AuthorizedKeysFile:
     def getAuthorizedKeys(self, username):
         from twisted.conch.checkers import readAuthorizedKeyFile
 
-        try:
-            with open(self.path, "rb") as f:
-                return list(readAuthorizedKeyFile(f))
-        except OSError as e:
-            self.log.warn(
-                "manhole: cannot read {path}: {reason}; no key is let in", path=str(self.path), reason=e.strerror
-            )
-            return []
+        problem = keys_file_problem(self.path)
+        if problem is None:
+            try:
+                with open(self.path, "rb") as f:
+                    return list(readAuthorizedKeyFile(f))
+            except OSError as e:
+                problem = f"cannot read it: {e.strerror}"
+        self.log.error(
+            "manhole: no key is let in: {path}: {problem}", path=str(self.path), problem=problem
+        )
+        return []
 
 
 class _AuditedChecker:
@@ -205,8 +225,33 @@ class ManholeService(Component):
         factory.noisy = False
         return factory
 
+    @async_to_deferred
+    async def apply(self, config: ManholeConfig) -> None:
+        """Use ``config`` from now on: while running, listen again if the
+        address, port or host key changed (sessions open stay open); the
+        keys file is read at each login anyway. Returns a Deferred firing
+        once done.
+
+        :raises StartupError: a non-loopback host, or the new port cannot
+            be bound (the old one is closed by then).
+        """
+        self._check(config)
+        old, self.config = self.config, config
+        if self.running and self.port is not None and (old.host, old.port, old.host_key_file) != (
+            config.host, config.port, config.host_key_file
+        ):
+            port, self.port = self.port, None
+            await defer.maybeDeferred(port.stopListening)
+            self.start()
+
     def start(self) -> None:
         self._check(self.config)
+        problem = keys_file_problem(self.config.authorized_keys_file)
+        if problem is not None:
+            self.log.warn(
+                "manhole: nobody can log in until {path} is fixed: {problem}",
+                path=str(self.config.authorized_keys_file), problem=problem,
+            )
         factory = self._factory()
         try:
             self.port = self._reactor.listenTCP(self.config.port, factory, interface=self.config.host)

@@ -42,6 +42,7 @@ def keys(tmp_path):
     good, bad = _key_pair(folder, "good"), _key_pair(folder, "bad")
     authorized = tmp_path / "authorized_keys"
     authorized.write_text("# maintainers\nnot a key line\n" + good.public_line + "\n")
+    authorized.chmod(0o600)
     return {"good": good, "bad": bad, "authorized": authorized}
 
 

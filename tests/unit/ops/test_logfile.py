@@ -245,3 +245,51 @@ async def test_the_service_writes_json_records_and_flushes_at_stop(tmp_path):
     assert [r["n"] for r in ours] == list(range(100))
     assert ours[0]["camera_id"] == "camera3" and ours[0]["message"] == "line 0"
     assert {"time", "level", "system", "message"} <= ours[0].keys()
+
+
+def test_reconfigure_applies_in_line_order_and_moves_to_a_new_file(tmp_path):
+    old, new = tmp_path / "old.log", tmp_path / "new" / "new.log"
+    config = _config(old, max_size=0, compress=False)
+    writer = LogFileWriter(old, config, now=_Now())
+    writer.start()
+    writer.write_line("one")
+    writer.reconfigure(replace(config, max_size=10))
+    writer.write_line("two: past the new limit")  # rotates first
+    writer.reconfigure(replace(config, file=new))
+    writer.write_line("three")
+    done = threading.Event()
+    writer.stop(done.set)
+    assert done.wait(30)
+    (rotated,) = rotated_files(old)
+    assert rotated.read_text() == "one\n"
+    assert old.read_text() == "two: past the new limit\n"
+    assert new.read_text() == "three\n"
+
+
+def test_reconfigure_after_stop_applies_at_once(tmp_path):
+    path = tmp_path / "x.log"
+    config = _config(path, max_size=0, compress=False)
+    writer = LogFileWriter(path, config, now=_Now())
+    done = threading.Event()
+    writer.stop(done.set)  # never started: nothing to wait for
+    assert done.is_set()
+    writer.reconfigure(replace(config, file=tmp_path / "y.log"))
+    writer.write_line("late")
+    assert (tmp_path / "y.log").read_text() == "late\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_service_applies_a_new_section(tmp_path):
+    path = tmp_path / "x.log"
+    svc = LogFileService(_config(path, max_size=0), reactor)
+    log = Logger(namespace="camservice.test", observer=LogPublisher(svc.observer))
+    svc.startService()
+    log.info("before")
+    svc.apply(_config(tmp_path / "y.log", max_size=0))
+    log.info("after")
+    with pytest.raises(ValueError):
+        svc.apply(_config(None))
+    await svc.stopService()
+    assert [json.loads(x)["message"] for x in path.read_text().splitlines()][-1] == "before"
+    assert [json.loads(x)["message"] for x in (tmp_path / "y.log").read_text().splitlines()] == ["after"]
+    assert svc.config.file == tmp_path / "y.log"
