@@ -31,8 +31,9 @@ __all__ = ["ManholeService", "keys_file_problem", "load_or_create_host_key"]
 
 #: Printed when a session opens.
 BANNER = (
-    "camservice manhole: the running service. Names: root, services(name), registry, "
-    "controller (controller.breaker), api (api.factory), sessions(), config, bus, metrics.\n"
+    "camservice manhole: a Python prompt inside the running service; ^D ends it.\n"
+    "Names: root, services(name), config, registry, monitor, external, controller, breaker,\n"
+    "api, sessions(), status, bus, metrics, recent_errors, reactor.\n"
 )
 
 
