@@ -233,7 +233,7 @@ def build_service(
             }
 
         # last: it starts once everything it shows is up, and stops first
-        manhole = ManholeService(config.manhole, reactor, manhole_namespace)
+        manhole = ManholeService(config.manhole, reactor, manhole_namespace, audit)
         manhole.setName("manhole")
         manhole.setServiceParent(tree)
     return tree

@@ -110,13 +110,13 @@ class _AuthorizedKeysFile:
 
 
 class _AuditedChecker:
-    """conch's ``SSHPublicKeyChecker``, with every login and refusal
-    logged as an audit event."""
+    """conch's ``SSHPublicKeyChecker``, with every login and refusal an
+    audit event (``what``: ``manhole_login``; refusals summarised like
+    the API's)."""
 
-    log = Logger()
-
-    def __init__(self, inner):
+    def __init__(self, inner, audit):
         self._inner = inner
+        self._audit = audit
         self.credentialInterfaces = inner.credentialInterfaces
 
     def requestAvatarId(self, credentials):
@@ -128,14 +128,13 @@ class _AuditedChecker:
         def accepted(avatar_id):
             if avatar_id is None:  # conch 22.4 returns None on a bad signature
                 raise UnauthorizedLogin("bad signature")
-            self.log.info("manhole session for {user}", user=user, audit=True, outcome="success")
+            self._audit.record("manhole_login", "success", peer="loopback", who=user)
             return avatar_id
 
         def refused(failure):
             if not failure.check(ValidPublicKey):
-                self.log.warn(
-                    "manhole login refused for {user}: {reason}",
-                    user=user, reason=failure.getErrorMessage(), audit=True, outcome="denied",
+                self._audit.record(
+                    "manhole_login", "denied", peer="loopback", who=user, reason=failure.getErrorMessage()
                 )
             return failure
 
@@ -150,17 +149,20 @@ class ManholeService(Component):
     :param reactor: ``IReactorTCP``.
     :param namespace: ``namespace() -> dict``, the names a new session
         starts with.
+    :param audit: where logins and refusals are recorded (an
+        :class:`camservice.rpc.audit.Audit`).
     :ivar config: the section in force.
     """
 
     log = Logger()
 
-    def __init__(self, config: ManholeConfig, reactor, namespace: Callable[[], dict]):
+    def __init__(self, config: ManholeConfig, reactor, namespace: Callable[[], dict], audit):
         super().__init__()
         self._check(config)
         self.config = config
         self._reactor = reactor
         self._namespace = namespace
+        self._audit = audit
         self.port = None
 
     @staticmethod
@@ -218,7 +220,7 @@ class ManholeService(Component):
 
         realm = manhole_ssh.TerminalRealm()
         realm.chainedProtocolFactory = session_protocol
-        checker = _AuditedChecker(SSHPublicKeyChecker(_AuthorizedKeysFile(self.config.authorized_keys_file)))
+        checker = _AuditedChecker(SSHPublicKeyChecker(_AuthorizedKeysFile(self.config.authorized_keys_file)), self._audit)
         factory = manhole_ssh.ConchFactory(portal.Portal(realm, [checker]))
         # instance attributes: ConchFactory's are dicts shared by the class
         factory.publicKeys = {host_key.sshType(): host_key.public()}

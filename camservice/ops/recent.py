@@ -47,9 +47,11 @@ class RecentErrors(service.Service):
         if level is None or level < LogLevel.error:
             return
         record = event_as_record(event)
-        record["message"] = redact_text(record["message"])
         if "traceback" in record:
-            record["traceback"] = redact_text(record["traceback"][-MAX_TRACEBACK:])
+            record["traceback"] = record["traceback"][-MAX_TRACEBACK:]
+        for key, value in record.items():
+            if isinstance(value, str):
+                record[key] = redact_text(value)
         self._events.append(record)
         self.total += 1
 

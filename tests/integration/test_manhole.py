@@ -77,7 +77,7 @@ async def test_the_right_key_gets_a_prompt_that_sees_the_service_tree(live, keys
     assert host == "127.0.0.1"
     host_key = live.config.manhole.host_key_file
     assert host_key.stat().st_mode & 0o777 == 0o600
-    audit = log_events("camservice.ops.manhole")
+    audit = log_events("camservice.audit")
 
     child = _ssh(port, keys["good"])
     try:
@@ -98,14 +98,14 @@ async def test_the_right_key_gets_a_prompt_that_sees_the_service_tree(live, keys
             closer.cancel()
     finally:
         await child.stop()
-    logins = [e for e in audit if e.get("audit")]
-    assert [(e["outcome"], e["user"]) for e in logins] == [("success", "maintainer")]
+    logins = [e for e in audit if e.get("what") == "manhole_login"]
+    assert [(e["outcome"], e["who"], e["audit"]) for e in logins] == [("success", "maintainer", True)]
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_wrong_key_is_refused(live, keys, log_events):
     _, port = live.tree.getServiceNamed("manhole").listening
-    audit = log_events("camservice.ops.manhole")
+    audit = log_events("camservice.audit")
     child = _ssh(port, keys["bad"])
     try:
         killer = reactor.callLater(20, child.signal, "KILL")
@@ -117,8 +117,10 @@ async def test_a_wrong_key_is_refused(live, keys, log_events):
     assert code == 255
     assert "Permission denied" in child.stderr
     assert ">>>" not in child.stdout
-    refused = [e for e in audit if e.get("outcome") == "denied"]
-    assert refused and refused[0]["user"] == "maintainer" and refused[0]["audit"] is True
+    refused = [e for e in audit if e.get("what") == "manhole_login"]
+    assert refused and all(e["outcome"] == "denied" for e in refused)
+    assert refused[0]["who"] == "maintainer" and refused[0]["audit"] is True
+    assert refused[0]["reason"] == "Key not authorized"
 
 
 @pytest_twisted.ensureDeferred

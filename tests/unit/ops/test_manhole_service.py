@@ -11,13 +11,13 @@ from camservice.ops.manhole import ManholeService, load_or_create_host_key
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7", "::", "localhost", ""])
 def test_any_address_beyond_loopback_is_refused(memory_reactor, host):
     with pytest.raises(StartupError, match="loopback"):
-        ManholeService(ManholeConfig(enabled=True, host=host), memory_reactor, dict)
+        ManholeService(ManholeConfig(enabled=True, host=host), memory_reactor, dict, None)
 
 
 def test_listens_on_loopback_only(memory_reactor, tmp_path):
     config = ManholeConfig(enabled=True, host="127.0.0.1", port=0,
                            authorized_keys_file=tmp_path / "keys", host_key_file=tmp_path / "state" / "host-key")
-    svc = ManholeService(config, memory_reactor, dict)
+    svc = ManholeService(config, memory_reactor, dict, None)
     svc.startService()
     ((port, _factory, _backlog, interface),) = memory_reactor.tcpServers
     assert (port, interface) == (0, "127.0.0.1")
@@ -51,7 +51,7 @@ def _config(tmp_path, **kw) -> ManholeConfig:
 def test_apply_listens_again_only_when_the_address_changes(memory_reactor, tmp_path):
     from dataclasses import replace
 
-    svc = ManholeService(_config(tmp_path), memory_reactor, dict)
+    svc = ManholeService(_config(tmp_path), memory_reactor, dict, None)
     svc.startService()
     first = svc.port
     svc.apply(replace(svc.config, authorized_keys_file=tmp_path / "other"))
