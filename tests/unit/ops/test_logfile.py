@@ -293,3 +293,36 @@ async def test_the_service_applies_a_new_section(tmp_path):
     assert [json.loads(x)["message"] for x in path.read_text().splitlines()][-1] == "before"
     assert [json.loads(x)["message"] for x in (tmp_path / "y.log").read_text().splitlines()] == ["after"]
     assert svc.config.file == tmp_path / "y.log"
+
+
+def test_a_slow_compression_holds_up_neither_the_caller_nor_the_writer(tmp_path):
+    path = tmp_path / "x.log"
+    writer = LogFileWriter(path, _config(path, max_size=100), now=_Now())
+    compressing, release, written = threading.Event(), threading.Event(), threading.Event()
+    real_finish, real_write = writer.file.finish_rotation, writer.file.write
+
+    def slow_finish(rotated):
+        compressing.set()
+        assert release.wait(30)
+        real_finish(rotated)
+
+    def write(data):
+        real_write(data)
+        if data == b"after\n":
+            written.set()
+
+    writer.file.finish_rotation = slow_finish
+    writer.file.write = write
+    writer.start()
+    writer.write_line("a" * 60)
+    writer.write_line("b" * 60)  # rotates: the first line's file is compressed
+    assert compressing.wait(30)
+    writer.write_line("after")  # returns at once, and is written meanwhile
+    assert written.wait(30)
+    assert not release.is_set()
+    release.set()
+    done = threading.Event()
+    writer.stop(done.set)
+    assert done.wait(30)
+    (rotated,) = rotated_files(path)
+    assert rotated.name.endswith(".gz") and gzip.decompress(rotated.read_bytes()) == b"a" * 60 + b"\n"
