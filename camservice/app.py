@@ -179,11 +179,10 @@ def build_service(
     bus.subscribe(lambda event: metrics.count_cameras(registry.cameras()) if event.topic in CAMERA_TOPICS else None)
     notifier = Notifier(bus, reactor, metrics, presenter)
     streams = StreamMethods(registry, controller, holders, locator, reactor)
-    sampler = SystemSampler(
-        reactor,
-        config.data_dir,
-        run_blocking=o.run_blocking or (lambda f, *a, **kw: threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *a, **kw)),
-    )
+    def in_thread(f, *args, **kwargs):
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
+
+    sampler = SystemSampler(reactor, config.data_dir, run_blocking=o.run_blocking or in_thread)
     metrics.registry.register(ResourceCollector(sampler))
     tree.sampler = sampler
     table = MethodTable()

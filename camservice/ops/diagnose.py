@@ -96,8 +96,10 @@ def redacted_config(config: Config, secrets: tuple[str, ...] = ()) -> dict:
 def _first_line(argv: list[str], timeout: float = 10.0) -> Optional[str]:
     """The first output line of a version command, or ``None`` when it
     cannot run. Blocking: only for the command line tool."""
-    if argv[0] is None or (shutil.which(argv[0]) is None and not os.access(argv[0], os.X_OK)):
+    found = shutil.which(argv[0])
+    if found is None:
         return None
+    argv = [found] + argv[1:]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired):
@@ -141,9 +143,9 @@ def versions(config: Config) -> dict:
         "json_codec": CODEC,
         "mediamtx": mediamtx_version,
         "mediamtx_binary": mediamtx_binary,
-        "ffmpeg": _first_line([shutil.which(config.mediamtx.ffmpeg) or config.mediamtx.ffmpeg, "-version"]),
-        "ffprobe": _first_line([shutil.which(config.external_streams.ffprobe) or config.external_streams.ffprobe, "-version"]),
-        "v4l2_ctl": _first_line([shutil.which(config.discovery.v4l2_ctl) or config.discovery.v4l2_ctl, "--version"]),
+        "ffmpeg": _first_line([config.mediamtx.ffmpeg, "-version"]),
+        "ffprobe": _first_line([config.external_streams.ffprobe, "-version"]),
+        "v4l2_ctl": _first_line([config.discovery.v4l2_ctl, "--version"]),
     }
 
 

@@ -58,7 +58,8 @@ def test_static_report_and_archive(write_config, tmp_path):
     assert report.sections["versions"]["camservice"]
     assert report.sections["log_file"]["bytes"] > 0
     assert report.sections["log_file"]["tail"][0] == '{"message": "hello rtsp://***@192.0.2.9/s"}'
-    assert {"name": "jwt-secret", "bytes": len(SECRET), "mode": oct((config.data_dir / "jwt-secret").stat().st_mode & 0o7777)} in report.sections["data_dir"]["entries"]
+    mode = oct((config.data_dir / "jwt-secret").stat().st_mode & 0o7777)
+    assert {"name": "jwt-secret", "bytes": len(SECRET), "mode": mode} in report.sections["data_dir"]["entries"]
     report.prometheus = "camservice_children 1.0\n"
     path = write_archive(report, tmp_path / "out.tar.gz")
     assert path.stat().st_mode & 0o777 == 0o600
