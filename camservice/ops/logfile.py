@@ -25,6 +25,7 @@ from twisted.logger import ILogObserver, Logger, LogLevel
 from zope.interface import implementer
 
 from camservice.config.model import LoggingConfig
+from camservice.errors import StartupError
 from camservice.logs import json_line
 
 __all__ = ["LogFileObserver", "LogFileService", "LogFileWriter", "RotatingFile", "rotated_files"]
@@ -445,6 +446,13 @@ class LogFileService(service.Service):
         self.writer.reconfigure(config)
 
     def startService(self) -> None:
+        path = self.config.file
+        try:
+            # fail at start, loudly, rather than lose every line quietly
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640))
+        except OSError as e:
+            raise StartupError(f"logging.file {path}: cannot write it: {e.strerror}") from None
         super().startService()
         self.writer.start()
         self.log.info("logging to {path} too", path=str(self.config.file))

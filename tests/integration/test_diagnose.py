@@ -170,3 +170,17 @@ async def test_the_daemon_log_file_rotates_and_compresses(tmp_path, clean_env):
     # the stdout lines and the file's are the same events
     stdout = [json.loads(line) for line in child.stdout.splitlines() if line.strip()]
     assert [r["message"] for r in records][-5:] == [r["message"] for r in stdout][-5:]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_log_file_that_cannot_be_written_stops_the_daemon_with_the_reason(tmp_path, clean_env):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    config = _config(tmp_path, free_port(), logging={"format": "json", "file": str(blocker / "camservice.log")})
+    child = start_twistd(reactor, config)
+    code = await child.ended
+    assert code == 1
+    records = [json.loads(line) for line in child.stdout.splitlines() if line.strip()]
+    (critical,) = [r for r in records if r["level"] == "critical"]
+    assert "log-file" in critical["message"]
+    assert "cannot write it" in critical["traceback"]

@@ -326,3 +326,14 @@ def test_a_slow_compression_holds_up_neither_the_caller_nor_the_writer(tmp_path)
     assert done.wait(30)
     (rotated,) = rotated_files(path)
     assert rotated.name.endswith(".gz") and gzip.decompress(rotated.read_bytes()) == b"a" * 60 + b"\n"
+
+
+def test_a_file_that_cannot_be_written_stops_the_start(tmp_path):
+    from camservice.errors import StartupError
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    svc = LogFileService(_config(blocker / "x.log"), reactor)
+    with pytest.raises(StartupError, match="logging.file .*not-a-folder/x.log: cannot write it"):
+        svc.startService()
+    assert not svc.running
