@@ -3,7 +3,9 @@
 The observer is built from the ``logging`` section and handed to twistd as
 the application's ``ILogObserver`` component (see
 :meth:`camservice.service.ServiceTree.setServiceParent`), so twistd starts
-logging with it; ``twistd --logger`` still overrides it.
+logging with it; ``twistd --logger`` still overrides it. When
+``logging.file`` is set, the log file's observer
+(:mod:`camservice.ops.logfile`) sits behind the same level filter.
 """
 from __future__ import annotations
 
