@@ -40,7 +40,9 @@ setup(
     ],
     extras_require={
         "fast": ["orjson"],
-        "test": ["pytest", "pytest-twisted"],
+        # the SSH manhole (manhole.enabled): twisted.conch's dependencies
+        "manhole": ["twisted[conch]"],
+        "test": ["pytest", "pytest-twisted", "twisted[conch]"],
     },
     entry_points={
         "console_scripts": [

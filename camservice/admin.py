@@ -1,4 +1,5 @@
-"""``camservice-admin``: tokens, API keys and config checks from the shell.
+"""``camservice-admin``: tokens, API keys, config checks and diagnostics
+from the shell.
 
 It reads the same configuration (file, ``CAMSERVICE_*`` environment,
 defaults) and so the same secret and keys file as the service.
@@ -10,6 +11,8 @@ import json
 import sys
 import time
 from typing import Optional, Sequence
+
+from twisted.python.failure import Failure
 
 from camservice import __version__
 from camservice.auth.apikeys import ApiKeyStore
@@ -52,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     roles = [r.name for r in Role]
     p = argparse.ArgumentParser(
         prog="camservice-admin",
-        description="Mint tokens, manage API keys and check the configuration of camservice.",
+        description="Mint tokens, manage API keys, check the configuration and diagnose camservice.",
     )
     p.add_argument("--config", "-c", help="YAML configuration file (default: the packaged default)")
     p.add_argument("--version", action="version", version=f"camservice {__version__}")
@@ -81,6 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     kr.add_argument("key_id", help="the key's id, as listed")
 
     sub.add_parser("check-config", help="validate the configuration and exit")
+
+    d = sub.add_parser(
+        "diagnose",
+        help="report versions, config (secrets redacted), health, cameras, errors and resource use",
+        description="Print what a maintainer asks for first, or write it as one .tar.gz with -o. "
+        "The live parts come from the running service through its API on loopback, "
+        "with an admin token made from the shared secret; without a running service "
+        "the static parts are still reported.",
+    )
+    d.add_argument("-o", "--output", metavar="FILE", help="write a .tar.gz archive (mode 0600) instead of printing")
+    d.add_argument("--timeout", type=_positive, default=10, metavar="SECONDS",
+                   help="seconds each request to the service may take (default: 10)")
     return p
 
 
@@ -105,6 +120,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_OK
         if args.command == "token":
             return _token(args, config, clock)
+        if args.command == "diagnose":
+            return _diagnose(args, config, clock)
         return _keys(args, config, clock)
     except ConfigError as e:
         for line in e.lines():
@@ -140,6 +157,61 @@ def _token(args, config, clock) -> int:
     print(f"# {args.role} token for {args.user}, expires {iso_timestamp(clock.seconds() + ttl)}", file=sys.stderr)
     print(token)
     return EXIT_OK
+
+
+def _read_secret(config) -> Optional[str]:
+    """The JWT secret, without creating one (a service that never ran has
+    none, and diagnose must not leave one behind)."""
+    if config.auth.jwt_secret:
+        return config.auth.jwt_secret
+    try:
+        return config.auth.jwt_secret_file.read_text("utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def _diagnose(args, config, clock) -> int:
+    from camservice.ops import diagnose
+
+    secret = _read_secret(config)
+    secrets = (secret,) if secret else ()
+    report = diagnose.collect_static(config, secrets)
+    token = None
+    if secret:
+        token = TokenAuthority(secret, clock).issue("camservice-admin-diagnose", Role.admin, 300)
+        secrets = secrets + (token,)
+
+    async def live(reactor):
+        return await diagnose.collect_live(reactor, config, token, report, secrets, float(args.timeout))
+
+    running = _run_with_reactor(live)
+    text = diagnose.render_text(report)
+    if args.output:
+        path = diagnose.write_archive(report, args.output, text)
+        print(f"# diagnostics written to {path}" + ("" if running else " (the service is not running)"),
+              file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _run_with_reactor(fn):
+    """Run ``async fn(reactor)`` on a reactor of its own; its result."""
+    from twisted.internet import defer, reactor
+
+    outcome = []
+
+    def main():
+        d = defer.ensureDeferred(fn(reactor))
+        d.addBoth(outcome.append)
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(main)
+    reactor.run()
+    result = outcome[0]
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
 
 
 def _keys(args, config, clock) -> int:

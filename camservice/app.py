@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from twisted.internet import threads
+
 from camservice.auth.apikeys import ApiKeyStore
 from camservice.auth.authenticator import Authenticator
 from camservice.auth.tokens import TokenAuthority
@@ -23,7 +25,10 @@ from camservice.mediamtx.controller import MediaMTXController
 from camservice.mediamtx.holders import StreamHolders
 from camservice.mediamtx.process import MediaMTXProcess
 from camservice.mediamtx.urls import StreamLocator
-from camservice.metrics import Metrics
+from camservice.metrics import Metrics, ResourceCollector
+from camservice.ops.logfile import LogFileService
+from camservice.ops.manhole import ManholeService
+from camservice.ops.recent import RecentErrors
 from camservice.rpc.audit import Audit
 from camservice.rpc.camera_methods import CameraMethods
 from camservice.rpc.control_methods import ControlMethods
@@ -32,6 +37,7 @@ from camservice.rpc.event_methods import EventMethods
 from camservice.rpc.external_methods import ExternalStreamMethods
 from camservice.rpc.methods import MethodTable
 from camservice.rpc.notifier import Notifier
+from camservice.rpc.ops_methods import OpsMethods
 from camservice.rpc.session_methods import SessionMethods
 from camservice.rpc.sessions import SessionTable
 from camservice.rpc.stream_methods import StreamMethods
@@ -83,11 +89,13 @@ def build_service(
 ) -> ServiceTree:
     """The root service with its children, not yet started.
 
-    Children, in start order: ``cameras`` (the camera table),
+    Children, in start order: ``log-file`` (when ``logging.file`` is
+    set), ``recent-errors`` (the last error events), ``cameras`` (the camera table),
     ``camera-monitor`` (USB discovery), ``external-streams`` (network
     cameras added at run time), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
-    ``audit`` (audit events and their summaries), ``api``. They stop in reverse order.
+    ``audit`` (audit events and their summaries), ``api``, ``manhole``
+    (when ``manhole.enabled``). They stop in reverse order.
 
     :param secret: the JWT secret (see :func:`camservice.auth.load_or_create_secret`).
     :param reactor: the reactor every part uses (also as its clock).
@@ -98,10 +106,22 @@ def build_service(
     o = overrides
     bus = EventBus()
     metrics = Metrics()
-    tree = ServiceTree(on_start_failure=on_start_failure, log_observer=make_observer(config.logging))
+    log_file = LogFileService(config.logging, reactor) if config.logging.file is not None else None
+    tree = ServiceTree(
+        on_start_failure=on_start_failure,
+        log_observer=make_observer(config.logging, also=(log_file.observer,) if log_file else ()),
+    )
     tree.bus = bus
     tree.metrics = metrics
     tree.config = config
+    if log_file is not None:
+        # first: it stops last, keeping the other children's last words
+        log_file.setName("log-file")
+        log_file.setServiceParent(tree)
+    recent_errors = RecentErrors(config.logging.recent_errors)
+    recent_errors.setName("recent-errors")
+    recent_errors.setServiceParent(tree)
+    tree.recent_errors = recent_errors
 
     registry = CameraRegistry(config.cameras, bus, reactor)
     registry.setName("cameras")
@@ -159,15 +179,22 @@ def build_service(
     bus.subscribe(lambda event: metrics.count_cameras(registry.cameras()) if event.topic in CAMERA_TOPICS else None)
     notifier = Notifier(bus, reactor, metrics, presenter)
     streams = StreamMethods(registry, controller, holders, locator, reactor)
+    def in_thread(f, *args, **kwargs):
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
+
+    sampler = SystemSampler(reactor, config.data_dir, run_blocking=o.run_blocking or in_thread)
+    metrics.registry.register(ResourceCollector(sampler))
+    tree.sampler = sampler
     table = MethodTable()
     for group in (
         SessionMethods(authenticator, audit, sessions),
         CameraMethods(registry, reactor, presenter, streams.camera_metrics),
         streams,
-        SystemMethods(reactor, registry, status, notifier, SystemSampler(reactor, config.data_dir), table, controller),
+        SystemMethods(reactor, registry, status, notifier, sampler, table, controller),
         EventMethods(notifier),
         ExternalStreamMethods(external, registry, reactor, audit),
         ControlMethods(registry, monitor),
+        OpsMethods(recent_errors),
     ):
         table.register_group(group)
     dispatcher = Dispatcher(
@@ -183,6 +210,31 @@ def build_service(
     status.add_component("camera_monitor", monitor)
     status.add_component("mediamtx", controller)
     status.add_component("websocket_server", api)
+
+    if config.manhole.enabled:
+        def manhole_namespace() -> dict:
+            return {
+                "root": tree,
+                "services": tree.getServiceNamed,
+                "config": tree.config,
+                "registry": registry,
+                "monitor": monitor,
+                "external": external,
+                "controller": controller,
+                "breaker": controller.breaker,
+                "api": api,
+                "sessions": lambda: [p.session for p in api.factory.open_protocols],
+                "status": status,
+                "bus": bus,
+                "metrics": metrics,
+                "recent_errors": recent_errors,
+                "reactor": reactor,
+            }
+
+        # last: it starts once everything it shows is up, and stops first
+        manhole = ManholeService(config.manhole, reactor, manhole_namespace, audit)
+        manhole.setName("manhole")
+        manhole.setServiceParent(tree)
     return tree
 
 

@@ -3,12 +3,14 @@
 The observer is built from the ``logging`` section and handed to twistd as
 the application's ``ILogObserver`` component (see
 :meth:`camservice.service.ServiceTree.setServiceParent`), so twistd starts
-logging with it; ``twistd --logger`` still overrides it.
+logging with it; ``twistd --logger`` still overrides it. When
+``logging.file`` is set, the log file's observer
+(:mod:`camservice.ops.logfile`) sits behind the same level filter.
 """
 from __future__ import annotations
 
 import sys
-from typing import IO, Any
+from typing import IO, Any, Sequence
 
 from twisted.logger import (
     FilteringLogObserver,
@@ -24,7 +26,7 @@ from camservice.codec import dumps
 from camservice.config.model import LoggingConfig
 from camservice.timeutil import iso_timestamp
 
-__all__ = ["JsonLinesObserver", "LevelledObserver", "event_as_record", "make_observer"]
+__all__ = ["JsonLinesObserver", "LevelledObserver", "event_as_record", "json_line", "make_observer"]
 
 # Keys of legacy (twisted.python.log) events that repeat what the record
 # already says.
@@ -65,6 +67,14 @@ def event_as_record(event: dict) -> dict:
     return record
 
 
+def json_line(event: dict) -> str:
+    """``event`` as one line of JSON (no newline)."""
+    try:
+        return dumps(event_as_record(event)).decode("utf-8")
+    except Exception as e:  # a log line must never take the service down
+        return dumps({"level": "error", "message": f"unloggable event: {e!r}"}).decode("utf-8")
+
+
 @implementer(ILogObserver)
 class JsonLinesObserver:
     """Writes each event as one JSON object on one line."""
@@ -73,11 +83,7 @@ class JsonLinesObserver:
         self._stream = stream
 
     def __call__(self, event: dict) -> None:
-        try:
-            line = dumps(event_as_record(event)).decode("utf-8")
-        except Exception as e:  # a log line must never take the service down
-            line = dumps({"level": "error", "message": f"unloggable event: {e!r}"}).decode("utf-8")
-        self._stream.write(line + "\n")
+        self._stream.write(json_line(event) + "\n")
         self._stream.flush()
 
 
@@ -96,15 +102,31 @@ class LevelledObserver:
         self._filtered(event)
 
 
-def make_observer(config: LoggingConfig, stream: IO[str] = None) -> LevelledObserver:
+@implementer(ILogObserver)
+class _FanOut:
+    def __init__(self, observers: Sequence[ILogObserver]):
+        self._observers = tuple(observers)
+
+    def __call__(self, event: dict) -> None:
+        for observer in self._observers:
+            observer(event)
+
+
+def make_observer(
+    config: LoggingConfig, stream: IO[str] = None, also: Sequence[ILogObserver] = ()
+) -> LevelledObserver:
     """The observer for ``config``: JSON lines unless ``format`` is ``text``
     or ``auto`` on a terminal.
 
     :param stream: where to write (default stdout).
+    :param also: more observers behind the same level filter (the log
+        file's).
     """
     stream = sys.stdout if stream is None else stream
     fmt = config.format
     if fmt == "auto":
         fmt = "text" if getattr(stream, "isatty", lambda: False)() else "json"
     base = JsonLinesObserver(stream) if fmt == "json" else textFileLogObserver(stream)
+    if also:
+        base = _FanOut((base, *also))
     return LevelledObserver(base, config.level)

@@ -6,8 +6,9 @@ registry), so tests can run several trees in one process.
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "ResourceCollector"]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -116,3 +117,44 @@ class Metrics:
         if hist is None:
             hist = self._latency_children[method] = self.latency.labels(method)
         hist.observe(seconds)
+
+
+class ResourceCollector:
+    """Process figures as gauges, read from procfs when ``/metrics`` is
+    scraped (prometheus-client renders it in a thread, so the data
+    folder's walk happens there too, at most every minute).
+
+    :param sampler: a :class:`camservice.sysinfo.SystemSampler`.
+    """
+
+    def __init__(self, sampler):
+        self._sampler = sampler
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        if self._sampler.data_dir_is_stale():
+            self._sampler.measure_data_dir()
+        r = self._sampler.resources()
+        yield GaugeMetricFamily(
+            "camservice_process_cpu_percent", "CPU use of camservice itself, % of one CPU.", value=r["cpu_usage"])
+        yield GaugeMetricFamily(
+            "camservice_process_resident_memory_bytes", "Resident memory of camservice itself.", value=r["memory_bytes"])
+        if r["open_files"] is not None:
+            yield GaugeMetricFamily(
+                "camservice_process_open_files", "File descriptors camservice holds open.", value=r["open_files"])
+        yield GaugeMetricFamily(
+            "camservice_process_threads", "Threads of camservice.", value=r["threads"])
+        yield GaugeMetricFamily(
+            "camservice_children", "Child processes (MediaMTX, FFmpeg, ...) and their descendants.",
+            value=len(r["children"]))
+        yield GaugeMetricFamily(
+            "camservice_children_cpu_percent", "CPU use of all child processes together, % of one CPU.",
+            value=r["children_cpu_usage"])
+        yield GaugeMetricFamily(
+            "camservice_children_resident_memory_bytes", "Resident memory of all child processes together.",
+            value=r["children_memory_bytes"])
+        if r["data_dir_bytes"] is not None:
+            yield GaugeMetricFamily(
+                "camservice_data_dir_bytes", "Bytes of the files in the data folder.", value=r["data_dir_bytes"])

@@ -406,6 +406,12 @@ def _resolve_paths(document: dict, base: Path, environ: Mapping[str, str], euid:
     for key in ("certificate", "private_key", "client_ca"):
         if tls[key]:
             tls[key] = absolute(tls[key])
+    logging = document["logging"]
+    if logging["file"]:
+        logging["file"] = absolute(logging["file"])
+    manhole = document["manhole"]
+    for key, default in (("authorized_keys_file", "manhole-authorized-keys"), ("host_key_file", "manhole-host-key")):
+        manhole[key] = absolute(manhole[key]) if manhole[key] else data_dir / default
     mediamtx = document["mediamtx"]
     if mediamtx["binary"] and "/" in mediamtx["binary"]:
         mediamtx["binary"] = str(absolute(mediamtx["binary"]))

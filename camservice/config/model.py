@@ -22,6 +22,7 @@ __all__ = [
     "DiscoveryConfig",
     "ExternalStreamsConfig",
     "LoggingConfig",
+    "ManholeConfig",
     "MediaMTXConfig",
     "RateLimitConfig",
     "ServerConfig",
@@ -96,8 +97,40 @@ class AuthConfig:
 
 @dataclass(frozen=True)
 class LoggingConfig:
+    """The ``logging`` section.
+
+    :ivar file: the JSON lines log file, or ``None`` for stdout only.
+    :ivar max_size: bytes before a size-based rotation (0: none).
+    :ivar rotate_interval: seconds between time-based rotations (0: none).
+    :ivar keep: rotated files kept at most.
+    :ivar total_size: bytes the file and its rotated files may take.
+    :ivar compress: gzip rotated files.
+    :ivar recent_errors: error events kept in memory.
+    """
+
     level: str
     format: str
+    file: Optional[Path] = None
+    max_size: int = 10 * 1024 * 1024
+    rotate_interval: int = 86400
+    keep: int = 30
+    total_size: int = 500 * 1024 * 1024
+    compress: bool = True
+    recent_errors: int = 100
+
+
+@dataclass(frozen=True)
+class ManholeConfig:
+    """The ``manhole`` section (paths resolved by the loader).
+
+    :ivar host: a loopback address (the schema allows no other).
+    """
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 2222
+    authorized_keys_file: Optional[Path] = None
+    host_key_file: Optional[Path] = None
 
 
 @dataclass(frozen=True)
@@ -225,6 +258,7 @@ class Config:
     discovery: DiscoveryConfig
     external_streams: ExternalStreamsConfig
     cameras: CamerasConfig
+    manhole: ManholeConfig = ManholeConfig()
     source: str = ""
 
 

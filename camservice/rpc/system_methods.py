@@ -79,6 +79,18 @@ class SystemMethods:
         result = self._status.system_status()
         principal = call.principal
         result["available_cameras"] = [c for c in result["available_cameras"] if principal.may_use_camera(c)]
+        r = self._sampler.resources()
+        # totals only: process ids and names are for admins (get_metrics)
+        result["resources"] = {
+            "cpu_usage": r["cpu_usage"],
+            "memory_bytes": r["memory_bytes"],
+            "open_files": r["open_files"],
+            "threads": r["threads"],
+            "children": len(r["children"]),
+            "children_cpu_usage": r["children_cpu_usage"],
+            "children_memory_bytes": r["children_memory_bytes"],
+            "data_dir_bytes": r["data_dir_bytes"],
+        }
         return result
 
     def get_server_info(self, call: Call, params: dict) -> dict:
@@ -134,6 +146,7 @@ class SystemMethods:
         }
 
     async def get_metrics(self, call: Call, params: dict) -> dict:
+        await self._sampler.refresh_data_dir()
         cameras = self._registry.cameras()
         return {
             "timestamp": iso_timestamp(self._clock.seconds()),

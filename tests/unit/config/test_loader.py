@@ -131,7 +131,8 @@ def test_empty_file_gives_every_schema_default(tmp_path):
     config = load(write(tmp_path, ""))
     defaults = schema_defaults(schema())
     # the null paths are resolved; they have tests of their own
-    resolved = {"data_dir", "auth.jwt_secret_file", "auth.api_keys_file"}
+    resolved = {"data_dir", "auth.jwt_secret_file", "auth.api_keys_file",
+                "manhole.authorized_keys_file", "manhole.host_key_file"}
     assert {"server.port", "server.rate_limit.burst", "auth.leeway", "logging.level"} <= set(defaults)
     for key, default in defaults.items():
         if key in resolved:
@@ -182,7 +183,7 @@ def test_config_is_frozen(tmp_path):
 @pytest.mark.parametrize(
     "document, key, value, allowed",
     [
-        ({"colour": "red"}, "colour", "red", "auth, cameras, data_dir, discovery, external_streams, logging, mediamtx, server, streams, version"),
+        ({"colour": "red"}, "colour", "red", "auth, cameras, data_dir, discovery, external_streams, logging, manhole, mediamtx, server, streams, version"),
         ({"server": {"prot": 80}}, "server.prot", 80, SERVER_KEYS),
         ({"server": {"rate_limit": {"rps": 1}}}, "server.rate_limit.rps", 1, "burst, close_after, requests_per_second"),
         (
@@ -241,6 +242,13 @@ RULE_CASES = [
     ("auth.leeway", 301, "must be at most 300"),
     ("logging.level", "verbose", "must be one of: debug, info, warn, error, critical"),
     ("logging.format", "xml", "must be one of: auto, json, text"),
+    ("logging.max_size", -1, "must be at least 0"),
+    ("logging.total_size", 1000, "must be at least 65536"),
+    ("logging.keep", 0, "must be at least 1"),
+    ("manhole.host", "0.0.0.0", "must be one of: 127.0.0.1, ::1"),
+    ("manhole.host", "192.0.2.7", "must be one of: 127.0.0.1, ::1"),
+    ("manhole.port", 65536, "must be at most 65535"),
+    ("manhole.enabled", "yes", "must be of type boolean"),
     ("cameras.max_cameras", 0, "must be at least 1"),
     ("cameras.max_cameras", 1025, "must be at most 1024"),
 ]
@@ -718,3 +726,18 @@ def test_absolute_secret_and_key_files_are_kept(tmp_path):
     assert config.auth.jwt_secret_file == Path("/etc/cam/jwt")
     assert config.auth.api_keys_file == Path("/etc/cam/keys")
     assert isinstance(config.auth.jwt_secret_file, Path)
+
+
+def test_log_file_and_manhole_paths_resolve(tmp_path):
+    config = load(write(tmp_path, {"data_dir": "/srv/cam", "logging": {"file": "logs/cam.log"}}))
+    assert config.logging.file == tmp_path.resolve() / "logs" / "cam.log"
+    assert config.manhole.authorized_keys_file == Path("/srv/cam/manhole-authorized-keys")
+    assert config.manhole.host_key_file == Path("/srv/cam/manhole-host-key")
+    assert config.manhole.enabled is False and config.manhole.host == "127.0.0.1"
+    assert load(write(tmp_path, {})).logging.file is None
+
+
+def test_manhole_refuses_every_address_beyond_loopback_from_the_environment(tmp_path):
+    path = write(tmp_path, {"data_dir": "/srv/cam"})
+    problem = only_problem(path, environ={"CAMSERVICE_MANHOLE__HOST": "0.0.0.0"})
+    assert problem.key == "manhole.host" and problem.source == "CAMSERVICE_MANHOLE__HOST"

@@ -1,0 +1,2 @@
+"""Operating the running service: log files, recent errors, diagnostics
+and the SSH manhole."""
