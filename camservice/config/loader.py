@@ -86,7 +86,11 @@ def load_config(
     ]
     if problems:
         raise ConfigError(problems)
-    problems = _assign_camera_ids(document, env_sources, source) + _check_media_host(document, env_sources, source)
+    problems = (
+        _assign_camera_ids(document, env_sources, source)
+        + _check_media_host(document, env_sources, source)
+        + _check_networks(document, env_sources, source)
+    )
     if problems:
         raise ConfigError(problems)
     _resolve_paths(document, file_path.parent, environ, os.geteuid() if euid is None else euid)
@@ -315,6 +319,20 @@ def _check_media_host(document, env_sources, file_source) -> list[ConfigProblem]
     return []
 
 
+def _check_networks(document, env_sources, file_source) -> list[ConfigProblem]:
+    """``streams.allowed_networks`` holds CIDR blocks."""
+    problems = []
+    for index, text in enumerate(document["streams"]["allowed_networks"]):
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            problems.append(ConfigProblem(
+                f"streams.allowed_networks[{index}]", "must be a CIDR block such as 192.168.1.0/24", text,
+                _source_for(("streams", "allowed_networks"), env_sources, file_source),
+            ))
+    return problems
+
+
 def _default_data_dir(environ: Mapping[str, str], euid: int) -> Path:
     if euid == 0:
         return Path("/var/lib/camservice")
@@ -340,5 +358,8 @@ def _resolve_paths(document: dict, base: Path, environ: Mapping[str, str], euid:
         absolute(auth["api_keys_file"]) if auth["api_keys_file"] else data_dir / "api-keys.json"
     )
     mediamtx = document["mediamtx"]
+    mediamtx["api_password_file"] = (
+        absolute(mediamtx["api_password_file"]) if mediamtx["api_password_file"] else data_dir / "mediamtx-api-password"
+    )
     if mediamtx["binary"] and "/" in mediamtx["binary"]:
         mediamtx["binary"] = str(absolute(mediamtx["binary"]))

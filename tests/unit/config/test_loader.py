@@ -129,7 +129,7 @@ def test_empty_file_gives_every_schema_default(tmp_path):
     config = load(write(tmp_path, ""))
     defaults = schema_defaults(schema())
     # the null paths are resolved; they have tests of their own
-    resolved = {"data_dir", "auth.jwt_secret_file", "auth.api_keys_file"}
+    resolved = {"data_dir", "auth.jwt_secret_file", "auth.api_keys_file", "mediamtx.api_password_file"}
     assert {"server.port", "server.rate_limit.burst", "auth.leeway", "logging.level"} <= set(defaults)
     for key, default in defaults.items():
         if key in resolved:
