@@ -63,9 +63,12 @@ def is_loopback(host: str) -> bool:
 def signed_urls_enabled(config: Config) -> bool:
     """``streams.signed_urls`` resolved: ``auto`` is on whenever the API
     (``server.host``) or the media ports (``mediamtx.media_host``) are bound
-    beyond loopback."""
+    beyond loopback, and always in external mode (where MediaMTX binds as
+    its own config says: the example config listens on every interface)."""
     setting = config.streams.signed_urls
     if setting == "auto":
+        if config.mediamtx.mode == "external":
+            return True
         return not (is_loopback(config.server.host) and is_loopback(config.mediamtx.media_host))
     return bool(setting)
 

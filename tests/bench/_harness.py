@@ -281,6 +281,8 @@ class Service:
                  "resolution": "640x480", "fps": 15}
                 for i in range(cameras)
             ]}
+        # never the default port of a running service either
+        document["streams"] = {"auth_port": free_port()}
         _merge(document, config_extra or {})
         # JSON is YAML: the standard library is enough to write it
         self.config.write_text(json.dumps(document, indent=2) + "\n")

@@ -7,7 +7,7 @@ from twisted.internet import reactor
 
 from camservice.config import load_config
 from helpers.live import start_live
-from helpers.processes import mediamtx_ports
+from helpers.processes import free_port, mediamtx_ports
 
 
 @pytest.fixture
@@ -25,6 +25,7 @@ def live(write_config, service_settings):
         "discovery": {"mode": "disabled"},  # hermetic: never the machine's own cameras
         "mediamtx": dict(mediamtx_ports(), health_check_interval=0.5, restart_min_delay=0.5, log_level="warn"),
         "cameras": {"declared": [{"id": "camera1000", "kind": "virtual", "name": "Pattern", "resolution": "320x240", "fps": 10}]},
+        "streams": {"auth_port": free_port()},
     }
     for section, values in service_settings.items():
         if isinstance(values, dict):

@@ -23,6 +23,7 @@ def _env(tmp_path, port):
     }
     for key, value in mediamtx_ports().items():
         env[f"CAMSERVICE_MEDIAMTX__{key.upper()}"] = str(value)
+    env["CAMSERVICE_STREAMS__AUTH_PORT"] = str(free_port())
     return env
 
 
