@@ -45,7 +45,8 @@ class FakeMediaMTX:
     ``publish(name)``, ``add_reader(name)``, ``restart()``, ``hold(call)``
     and ``release()`` (a slow or silent server), ``fail_next(call, error)``,
     ``external_path(name)`` and ``external_delete(name)`` (someone else
-    using the API).
+    using the API), ``refused[name] = reason`` (MediaMTX refuses that path's
+    configuration with a 400).
 
     Call names (as recorded in :attr:`calls`): ``info``, ``list_paths``,
     ``get_path``, ``list_path_configs``, ``add``, ``replace``, ``delete``.
@@ -68,6 +69,8 @@ class FakeMediaMTX:
         self.held: list[tuple] = []
         self._holds: set[str] = set()
         self._failures: dict[str, Exception] = {}
+        #: path name -> why add/replace of it is refused (400), until cleared
+        self.refused: dict[str, str] = {}
         self.configs: dict[str, dict] = {}
         #: RTSPSession objects by id (readers that came over RTSP)
         self.rtsp_sessions: dict[str, dict] = {}
@@ -161,8 +164,13 @@ class FakeMediaMTX:
     def list_path_configs(self):
         return self._answer(("list_path_configs",), lambda: copy.deepcopy(self.configs))
 
+    def _refuse(self, name):
+        if name in self.refused:
+            raise MediaMTXRejected(f"POST /v3/config/paths/add/{name}: 400 {self.refused[name]}", 400)
+
     def add_path_config(self, name, conf):
         def add():
+            self._refuse(name)
             if name in self.configs:
                 raise MediaMTXRejected("path already exists", 400)
             self._set(name, conf)
@@ -172,6 +180,7 @@ class FakeMediaMTX:
 
     def replace_path_config(self, name, conf):
         def replace():
+            self._refuse(name)
             if name not in self.configs:
                 raise PathNotFound("path configuration not found", 404)
             self._set(name, conf)
