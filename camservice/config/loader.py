@@ -191,6 +191,8 @@ def _coerce(raw: str, node: dict) -> Any:
     text = raw.strip()
     if "null" in types and text in ("", "null", "~"):
         return None
+    if "boolean" in types and text.lower() in _BOOLEANS and raw not in node.get("enum", ()):
+        return _BOOLEANS[text.lower()]  # a boolean-or-word setting (streams.signed_urls)
     if "string" in types:
         return raw
     if "integer" in types and re.fullmatch(r"[+-]?[0-9]+", text):
