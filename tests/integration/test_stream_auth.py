@@ -27,7 +27,8 @@ CAMERAS = [
 
 @pytest.fixture
 def service_settings():
-    return {"streams": {"signed_urls": True, "token_ttl": 2}, "cameras": {"declared": CAMERAS}}
+    # short-lived URLs (6 to 7 s), so that expiry can be waited for
+    return {"streams": {"signed_urls": True, "token_ttl": 6}, "cameras": {"declared": CAMERAS}}
 
 
 async def _probe(url: str) -> tuple[int, str]:
@@ -95,6 +96,15 @@ async def test_a_signed_rtsp_url_plays_only_its_camera_and_only_until_it_expires
     urls = await _urls(live)
     own = urls["camera1000"]["rtsp"]
     assert "?token=s1-" in own
+    # a viewer that starts before the expiry keeps playing after it
+    viewer = Child(reactor, ["ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", own, "-f", "null", "-"])
+    try:
+        await _check_one_camera_until_expiry(live, audit, urls, own, viewer)
+    finally:
+        await viewer.stop()
+
+
+async def _check_one_camera_until_expiry(live, audit, urls, own, viewer):
     assert await _probe(own) == (0, "")
 
     code, err = await _probe(_plain(own))
@@ -111,18 +121,36 @@ async def test_a_signed_rtsp_url_plays_only_its_camera_and_only_until_it_expires
     assert all(e["audit"] is True and e["path"] == "camera1000" and e["ip"] == "127.0.0.1" for e in denied)
     assert not any(_token(own) in json.dumps(e, default=str) for e in audit)
 
-    # a viewer that started before the expiry keeps playing after it
-    viewer = Child(reactor, ["ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", own, "-f", "null", "-"])
+    await _sleep_until(_expiry(own) + 0.3)
+    code, err = await _probe(own)
+    assert code != 0 and "401" in err
+    assert [e["reason"] for e in audit if e.get("outcome") == "denied"][-1] == "stream token expired"
+    assert not viewer.ended.called, viewer.stderr
+    fresh = (await _urls(live))["camera1000"]["rtsp"]
+    assert fresh != own and await _probe(fresh) == (0, "")
+
+
+@pytest.mark.parametrize("service_settings", [{"streams": {"signed_urls": True}, "cameras": {"declared": CAMERAS}}])
+@pytest_twisted.ensureDeferred
+async def test_every_url_camservice_hands_out_plays(live, service_settings):
+    client = await live.authed_client("operator")
     try:
-        await _sleep_until(_expiry(own) + 0.3)
-        code, err = await _probe(own)
-        assert code != 0 and "401" in err
-        assert [e["reason"] for e in audit if e.get("outcome") == "denied"][-1] == "stream token expired"
-        assert not viewer.ended.called
-        fresh = (await _urls(live))["camera1000"]["rtsp"]
-        assert fresh != own and await _probe(fresh) == (0, "")
+        status = (await client.call("get_camera_status", {"device": "camera1001"}))["result"]
+        url = (await client.call("get_stream_url", {"device": "camera1001"}))["result"]["stream_url"]
+        started = (await client.call("start_streaming", {"device": "camera1000"}))["result"]
+        assert started["status"] == "STARTED"
+        live.registry.update("camera1001", name="Renamed")
+        notification = await client.notifications.get()
+        assert notification["method"] == "camera_status_update"
+        assert notification["params"]["device"] == "camera1001"
+        for given in (status["streams"]["rtsp"], url, started["stream_url"], notification["params"]["streams"]["rtsp"]):
+            assert "?token=s1-" in given
+            assert await _probe(given) == (0, ""), given
+        # the keep-alive reader is camservice's own, not a viewer
+        stream = (await client.call("get_stream_status", {"device": "camera1000"}))["result"]
+        assert stream["status"] == "ACTIVE" and stream["mediamtx_path"]["readers"] == 0
     finally:
-        await viewer.stop()
+        await client.close()
 
 
 @pytest_twisted.ensureDeferred
