@@ -522,12 +522,16 @@ def main(argv=None) -> int:
                     help="MediaMTX's age before each kill, in seconds (default 11: the supervisor treats a death "
                          "within 10 s of a start as a crash loop and backs off)")
     ap.add_argument("--service-log", metavar="FILE", help="keep a copy of the service's log here")
+    ap.add_argument("--signed-urls", choices=["on", "off"], default="on",
+                    help="streams.signed_urls (default on: every read carries a token that camservice's auth "
+                         "callback checks; off: the callback still answers every read and publish)")
     args = ap.parse_args(argv)
     h.install_cleanup()
 
     settings = dict(h.mediamtx_ports(), on_demand_close_after=1, health_check_interval=1)
     tracker = Tracker()
-    service = h.Service(cameras=1, mediamtx=settings, pin=False)
+    service = h.Service(cameras=1, mediamtx=settings, pin=False,
+                        config_extra={"streams": {"signed_urls": args.signed_urls == "on", "token_ttl": 3600}})
     began = time.monotonic()
     leftovers: list[str] = []
     try:
@@ -552,6 +556,7 @@ def main(argv=None) -> int:
     result = {
         "bench": "streaming",
         "camera": "virtual 640x480@15 (libx264 ultrafast)",
+        "signed_urls": args.signed_urls == "on",
         "start_streaming": start,
         "kill_recovery_s": recovery,
         "kill_recovery": {

@@ -286,3 +286,32 @@ async def test_a_path_mediamtx_refuses_puts_only_that_camera_in_error(live, serv
     configs = await treq.get(live.api("/v3/config/paths/list"), auth=live.api_auth)
     names = {item["name"] for item in (await configs.json())["items"]}
     assert names == {"camera1000", "camera1001", "camera2001"}
+
+
+WALL = "https://wall.example.org"
+
+
+@pytest.mark.parametrize("service_settings", [{
+    "streams": {"signed_urls": True, "allowed_origins": [WALL]}, "cameras": {"declared": CAMERAS}}])
+@pytest_twisted.ensureDeferred
+async def test_the_webrtc_url_lets_a_whep_offer_through_and_nothing_else(live, service_settings):
+    urls = await _urls(live)
+    own = urls["camera1000"]["webrtc"]
+    assert own.endswith("/camera1000/whep?token=" + _token(own))
+
+    async def offer(url, origin=WALL.encode()):
+        # not a valid offer: MediaMTX checks the credential first, then the offer
+        response = await treq.post(url, data=b"v=0\r\n", headers={
+            b"Content-Type": [b"application/sdp"], b"Origin": [origin]})
+        return response.code, await response.json(), response.headers
+
+    code, body, headers = await offer(own)
+    assert code == 400 and body["error"] != "authentication error", body  # past authentication
+    assert headers.getRawHeaders(b"Access-Control-Allow-Origin") == [WALL.encode()]
+    code, body, _headers = await offer(_plain(own))
+    assert code == 401 and body["error"] == "authentication error"
+    code, body, _headers = await offer(_plain(own) + "?token=" + _token(urls["camera1001"]["webrtc"]))
+    assert code == 401
+    # another web page gets no CORS grant
+    _code, _body, headers = await offer(own, origin=b"http://evil.example")
+    assert headers.getRawHeaders(b"Access-Control-Allow-Origin") is None
