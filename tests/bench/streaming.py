@@ -1,13 +1,18 @@
 """Streaming through the real MediaMTX: start latency, kill -9 recovery and
 what the MediaMTX controller adds to a call.
 
-    .venv/bin/python tests/bench/streaming.py [-n 10] [--kills 3] [--calls 500]
+    .venv/bin/python tests/bench/streaming.py [-n 10] [--kills 3] [--calls 500] [--signed-urls on|off]
 
 Starts camservice (``twistd -n --pidfile= camservice --config FILE``) with a
 managed MediaMTX on free loopback ports and one virtual camera (640x480 at
 15 fps, FFmpeg's test pattern), ``mediamtx.on_demand_close_after: 1`` and
-``mediamtx.health_check_interval: 1`` (every other setting at its default),
-then measures:
+``mediamtx.health_check_interval: 1`` and ``streams.signed_urls`` as
+``--signed-urls`` says (default on: the probes play the signed URL that
+``get_stream_url`` gives; MediaMTX asks camservice's auth callback about
+every read and publish either way), every other setting at its default,
+then measures (and, as ``auth_callback``, what one question to the auth
+callback costs: 300 sequential POSTs of a signed read over one kept-alive
+connection):
 
 Two RTSP probes, each run every 100 ms until it succeeds:
 
@@ -358,6 +363,31 @@ async def bench_start(client: h.RpcClient, url: str, n: int) -> dict:
     }
 
 
+def bench_auth_callback(auth_port: int, rtsp_url: str, n: int = 300) -> dict:
+    """What MediaMTX's question to camservice costs: ``n`` sequential POSTs
+    of a read request carrying the stream URL's query (over one kept-alive
+    connection, as MediaMTX's Go client makes them), timed at the client."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    query = urlsplit(rtsp_url).query
+    body = json.dumps({"ip": "127.0.0.1", "user": "", "password": "", "token": "", "action": "read",
+                       "path": CAMERA, "protocol": "rtsp", "id": None, "query": query, "userAgent": "bench"})
+    conn = http.client.HTTPConnection(h.HOST, auth_port, timeout=5)
+    times, codes = [], set()
+    try:
+        for _ in range(n):
+            t = time.perf_counter()
+            conn.request("POST", "/mediamtx/auth", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            times.append(time.perf_counter() - t)
+            codes.add(response.status)
+    finally:
+        conn.close()
+    return dict(summary(times), n=n, answers=sorted(codes))
+
+
 async def bench_overhead(client: h.RpcClient, calls: int, block: int = 50) -> dict:
     params = {"device": CAMERA}
 
@@ -497,6 +527,10 @@ async def run(service: h.Service, tracker: Tracker, args) -> dict:
         tracker.scan()
         log(f"start_streaming done in {time.monotonic() - t:.1f} s")
 
+        auth_port = json.loads(service.config.read_text())["streams"]["auth_port"]
+        auth = bench_auth_callback(auth_port, url)
+        log(f"auth callback: p50 {auth['p50_ms']} ms, p99 {auth['p99_ms']} ms, answers {auth['answers']}")
+
         t = time.monotonic()
         overhead = await bench_overhead(client, args.calls)
         log(f"controller overhead done in {time.monotonic() - t:.1f} s: "
@@ -510,7 +544,7 @@ async def run(service: h.Service, tracker: Tracker, args) -> dict:
             pass
     finally:
         await client.close()
-    return {"start": start, "overhead": overhead, "kill": kill}
+    return {"start": start, "overhead": overhead, "kill": kill, "auth": auth}
 
 
 def main(argv=None) -> int:
@@ -557,6 +591,7 @@ def main(argv=None) -> int:
         "bench": "streaming",
         "camera": "virtual 640x480@15 (libx264 ultrafast)",
         "signed_urls": args.signed_urls == "on",
+        "auth_callback": figures["auth"],
         "start_streaming": start,
         "kill_recovery_s": recovery,
         "kill_recovery": {
