@@ -332,6 +332,15 @@ class Service:
                 time.sleep(0.05)
         return self
 
+    def mediamtx_headers(self) -> dict:
+        """``Authorization`` for MediaMTX's Control API: camservice's own
+        credentials (the password file it generated in its data folder)."""
+        import base64
+
+        password = (self.tmp / "data" / "mediamtx-api-password").read_text().splitlines()[0].strip()
+        token = base64.b64encode(f"camservice:{password}".encode()).decode()
+        return {"Authorization": "Basic " + token}
+
     def log_text(self) -> str:
         try:
             return (self.tmp / "service.log").read_text(errors="replace")

@@ -267,9 +267,9 @@ async def first_packet_and_frame(url: str, limit_s: float) -> dict:
     return {"packet": packet, "frame": frame}
 
 
-def http_json(url: str, timeout: float = 1.0):
+def http_json(url: str, timeout: float = 1.0, headers: Optional[dict] = None):
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as r:
             return r.status, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         return e.code, None
@@ -434,15 +434,16 @@ async def bench_overhead(client: h.RpcClient, calls: int, block: int = 50) -> di
     }
 
 
-def holder_back(api: str) -> bool:
+def holder_back(api: str, headers: dict) -> bool:
     """MediaMTX lists the path ready and camservice's keep-alive reader on it."""
-    code, path = http_json(f"{api}/v3/paths/get/{CAMERA}")
+    code, path = http_json(f"{api}/v3/paths/get/{CAMERA}", headers=headers)
     if code != 200 or not (path or {}).get("ready"):
         return False
-    code, sessions = http_json(f"{api}/v3/rtspsessions/list?itemsPerPage=1000")
+    code, sessions = http_json(f"{api}/v3/rtspsessions/list?itemsPerPage=1000", headers=headers)
     if code != 200:
         return False
-    return any(s.get("path") == CAMERA and s.get("state") == "read" and s.get("query") == "camservice=hold"
+    return any(s.get("path") == CAMERA and s.get("state") == "read"
+               and (s.get("query") or "").startswith("camservice=hold")
                for s in (sessions or {}).get("items", []))
 
 
@@ -453,10 +454,10 @@ async def bench_kill(client: h.RpcClient, service: h.Service, tracker: Tracker, 
     await client.result("start_streaming", {"device": CAMERA}, timeout=60)
 
     async def held():
-        return holder_back(api)
+        return holder_back(api, service.mediamtx_headers())
 
     async def settled():
-        return holder_back(api) and http_json(health)[0] == 200
+        return holder_back(api, service.mediamtx_headers()) and http_json(health)[0] == 200
 
     recovery, packet_s, new_pid_s, holder_s, attempts, ages = [], [], [], [], [], []
     for i in range(kills):
