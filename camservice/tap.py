@@ -70,7 +70,12 @@ def makeService(options: Options):
 
     from camservice.signals import SignalService
 
-    tree = build_service(config, secret, reactor, on_start_failure)
+    try:
+        tree = build_service(config, secret, reactor, on_start_failure)
+    except ConfigError as e:  # the stream key or the Control API password file
+        for line in e.lines():
+            sys.stderr.write(f"camservice: config error: {line}\n")
+        raise SystemExit(2)
     signals = SignalService(reactor)
     signals.setName("signals")
     signals.setServiceParent(tree)
