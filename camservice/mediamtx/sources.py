@@ -118,6 +118,10 @@ def path_conf(camera: Camera, config: MediaMTXConfig, publish_secret: str | None
         command = make(camera, config, publish_secret)
         return {
             "source": "publisher",
+            # while the source publishes, nobody can take the path over
+            # (its command line, secret included, is visible in the
+            # process list)
+            "overridePublisher": False,
             "runOnInit": "",
             "runOnInitRestart": False,
             "runOnDemand": command,

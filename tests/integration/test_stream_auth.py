@@ -225,8 +225,18 @@ async def test_an_unknown_local_process_cannot_publish(live, log_events):
     code, err = await _publish(f"{base}/elsewhere")
     assert code != 0 and "400" in err
     # the one credential that may publish there: camservice's own source's
-    secret = StreamSecrets(load_stream_key(live.config.data_dir)).publish_secret("camera1001")
-    assert await _publish(f"{base}/camera1001?token={secret}") == (0, "")
+    secrets = StreamSecrets(load_stream_key(live.config.data_dir))
+    assert await _publish(f"{base}/camera1001?token={secrets.publish_secret('camera1001')}") == (0, "")
+    # and not even that one takes over a path whose source is publishing
+    client = await live.authed_client("operator")
+    try:
+        assert (await client.call("start_streaming", {"device": "camera1000"}))["result"]["status"] == "STARTED"
+        code, err = await _publish(f"{base}/camera1000?token={secrets.publish_secret('camera1000')}")
+        assert code != 0, err
+        urls = await _urls(live)
+        assert await _probe(urls["camera1000"]["rtsp"]) == (0, "")
+    finally:
+        await client.close()
 
 
 @pytest.mark.parametrize("service_settings", [{
