@@ -53,6 +53,10 @@ class IMediaMTXAPI(Interface):
     def list_rtsp_sessions():
         """Fires with every RTSP session (``RTSPSession``) by id."""
 
+    def answers_anonymously():
+        """Fires with whether ``/v3/info`` answers a request without
+        credentials (a MediaMTX that is not locked to camservice)."""
+
     def close():
         """Drops pooled connections; fires when done."""
 
@@ -107,6 +111,20 @@ class MediaMTXClient:
     @async_to_deferred
     async def list_rtsp_sessions(self) -> dict[str, dict]:
         return await self._all_pages("/v3/rtspsessions/list", key="id")
+
+    @async_to_deferred
+    async def answers_anonymously(self) -> bool:
+        d = defer.ensureDeferred(self._anonymous_info())
+        d.addTimeout(self._timeout, self._reactor)
+        try:
+            return await d
+        except (defer.TimeoutError, ConnectionError, OSError) as e:
+            raise MediaMTXUnavailable(f"GET /v3/info: {type(e).__name__}")
+
+    async def _anonymous_info(self) -> bool:
+        response = await self._http.request("GET", self._base + "/v3/info")
+        await treq.content(response)
+        return response.code == 200
 
     def close(self) -> defer.Deferred:
         return self._pool.closeCachedConnections()

@@ -215,7 +215,25 @@ class MediaMTXController(Component):
         if self.health is not Health.UP or restarted:
             if restarted:
                 self.log.warn("MediaMTX restarted (started {started}); restoring paths", started=started)
+            if self.config.mode == "external":
+                await self._check_locked()
             await self._recover()
+
+    async def _check_locked(self) -> None:
+        """An external MediaMTX must not answer its Control API without
+        credentials (anyone on the machine could then run commands through
+        it): say so loudly if it does."""
+        try:
+            anonymous = await self._call(self.api.answers_anonymously, retry=False)
+        except MediaMTXError:
+            return  # unreachable: the health check will tell
+        if anonymous:
+            self.log.error(
+                "MediaMTX's Control API at {url} answers requests without credentials: anyone on this "
+                "machine can run commands through it. Give it conf/mediamtx-external.yml's authentication "
+                "settings (authMethod: http to camservice's streams.auth_port, authHTTPExclude: [])",
+                url=self.config.api_url, audit=True, outcome="unlocked",
+            )
 
     async def _recover(self) -> None:
         self._set_health(Health.RECOVERING, "restoring paths")

@@ -71,6 +71,8 @@ class FakeMediaMTX:
         self._failures: dict[str, Exception] = {}
         #: path name -> why add/replace of it is refused (400), until cleared
         self.refused: dict[str, str] = {}
+        #: whether the Control API answers without credentials (not locked)
+        self.anonymous_api = False
         self.configs: dict[str, dict] = {}
         #: RTSPSession objects by id (readers that came over RTSP)
         self.rtsp_sessions: dict[str, dict] = {}
@@ -160,6 +162,9 @@ class FakeMediaMTX:
             return copy.deepcopy(self.live[name])
 
         return self._answer(("get_path", name), get)
+
+    def answers_anonymously(self):
+        return self._answer(("answers_anonymously",), lambda: self.anonymous_api)
 
     def list_path_configs(self):
         return self._answer(("list_path_configs",), lambda: copy.deepcopy(self.configs))

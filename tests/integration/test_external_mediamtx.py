@@ -13,14 +13,17 @@ from twisted.internet import reactor
 
 from camservice.config import load_config
 from camservice.mediamtx.binary import find_mediamtx
+from camservice.mediamtx.client import MediaMTXClient
 from helpers.live import start_live
 from helpers.processes import Child, free_port, mediamtx_ports, run
+from helpers.rtsp_source import RtspSource
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest_twisted.ensureDeferred
-async def test_external_mediamtx_from_the_example_config(tmp_path, write_config):
+async def test_external_mediamtx_from_the_example_config(tmp_path, write_config, log_events):
+    controller_events = log_events("camservice.mediamtx.controller")
     ports = mediamtx_ports()
     auth_port = free_port()
     example = yaml.safe_load((ROOT / "conf" / "mediamtx-external.yml").read_text())
@@ -52,6 +55,10 @@ async def test_external_mediamtx_from_the_example_config(tmp_path, write_config)
         assert "mediamtx-process" not in [s.name for s in live.tree]
         await live.wait_mediamtx_up()
         assert live.api_auth == ("operator-cam", "an-operator-chosen-password-0123")
+        anonymous = MediaMTXClient(reactor, live.config.mediamtx.api_url, 2)
+        assert await anonymous.answers_anonymously() is False
+        await anonymous.close()
+        assert not [e for e in controller_events if e.get("outcome") == "unlocked"]
 
         # anonymous and cross-origin writes are refused; nothing runs
         touched = tmp_path / "touched"
@@ -84,3 +91,16 @@ async def test_external_mediamtx_from_the_example_config(tmp_path, write_config)
         still_running = not server.ended.called
         await server.stop()
     assert still_running
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unlocked_mediamtx_is_recognised(tmp_path):
+    # MediaMTX's own defaults: the Control API is open to anyone on loopback
+    source = RtspSource(reactor, tmp_path)
+    client = MediaMTXClient(reactor, source.api, 2)
+    try:
+        await source.start()
+        assert await client.answers_anonymously() is True
+    finally:
+        await client.close()
+        await source.stop()

@@ -675,3 +675,24 @@ def test_stream_requests_after_stop_are_refused_without_calling_mediamtx(world):
     fails_with(world.controller.keepalive_readers("camera1000"), CircuitOpen)
     assert len(world.fake.calls) == calls
 
+
+
+# -- an external MediaMTX that is not locked --------------------------------------
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_an_external_mediamtx_answering_without_credentials_is_reported(make_world, log_events, anonymous):
+    errors = log_events("camservice.mediamtx.controller")
+    world = make_world(mode="external")
+    world.fake.anonymous_api = anonymous
+    world.start()
+    assert world.controller.health is Health.UP
+    unlocked = [e for e in errors if e.get("outcome") == "unlocked"]
+    assert len(unlocked) == (1 if anonymous else 0)
+    if anonymous:
+        assert unlocked[0]["log_level"].name == "error" and unlocked[0]["url"] == world.config.mediamtx.api_url
+
+
+def test_a_managed_mediamtx_is_not_asked(make_world):
+    world = make_world()
+    world.start()
+    assert world.calls("answers_anonymously") == []
