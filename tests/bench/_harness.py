@@ -40,7 +40,7 @@ from array import array
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, for helpers
-from helpers.processes import free_port, free_ports, mediamtx_ports  # noqa: E402,F401 (re-exported)
+from helpers.processes import free_port, free_ports, media_ports, mediamtx_ports  # noqa: E402,F401 (re-exported)
 from typing import Optional
 
 try:  # replies are parsed with the project's fast codec when present
@@ -269,8 +269,9 @@ class Service:
             "logging": {"level": "warn", "format": "json"},
             "discovery": {"mode": "disabled"},
         }
+        ports, auth_port = media_ports()
         if mediamtx is None:
-            mediamtx = mediamtx_ports()  # never the default ports of a running service
+            mediamtx = ports  # never the default ports of a running service
         if mediamtx:
             document["mediamtx"] = dict(mediamtx)
         self.mediamtx = dict(mediamtx or {})
@@ -282,7 +283,7 @@ class Service:
                 for i in range(cameras)
             ]}
         # never the default port of a running service either
-        document["streams"] = {"auth_port": free_port()}
+        document["streams"] = {"auth_port": auth_port}
         _merge(document, config_extra or {})
         # JSON is YAML: the standard library is enough to write it
         self.config.write_text(json.dumps(document, indent=2) + "\n")

@@ -15,7 +15,7 @@ from camservice.config import load_config
 from camservice.mediamtx.binary import find_mediamtx
 from camservice.mediamtx.client import MediaMTXClient
 from helpers.live import start_live
-from helpers.processes import Child, free_port, mediamtx_ports, run
+from helpers.processes import Child, media_ports, run
 from helpers.rtsp_source import RtspSource
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest_twisted.ensureDeferred
 async def test_external_mediamtx_from_the_example_config(tmp_path, write_config, log_events):
     controller_events = log_events("camservice.mediamtx.controller")
-    ports = mediamtx_ports()
-    auth_port = free_port()
+    ports, auth_port = media_ports()
     example = yaml.safe_load((ROOT / "conf" / "mediamtx-external.yml").read_text())
     assert example["authMethod"] == "http" and example["authHTTPExclude"] == []
     assert example["apiAllowOrigins"] == []
