@@ -1,5 +1,5 @@
-"""``camservice-admin``: tokens, API keys, config checks and diagnostics
-from the shell.
+"""``camservice-admin``: tokens, API keys, stream URLs, config checks and
+diagnostics from the shell.
 
 It reads the same configuration (file, ``CAMSERVICE_*`` environment,
 defaults) and so the same secret and keys file as the service.
@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     kr = ksub.add_parser("revoke", help="delete a key")
     kr.add_argument("key_id", help="the key's id, as listed")
 
+    u = sub.add_parser("stream-url", help="print a camera's stream URLs, signed as the service signs them")
+    u.add_argument("camera", type=_camera_id, nargs="?",
+                   help="the camera id, e.g. camera1000 (default: every camera the config declares)")
+    u.add_argument("--protocol", choices=["rtsp", "hls", "webrtc"],
+                   help="print only this URL (alone on the last line)")
+
     sub.add_parser("check-config", help="validate the configuration and exit")
 
     d = sub.add_parser(
@@ -122,6 +128,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _token(args, config, clock)
         if args.command == "diagnose":
             return _diagnose(args, config, clock)
+        if args.command == "stream-url":
+            return _stream_url(args, config, clock)
         return _keys(args, config, clock)
     except ConfigError as e:
         for line in e.lines():
@@ -135,12 +143,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _summary(config) -> None:
     """Where the service will listen and the streams it will serve."""
     from camservice.mediamtx.urls import StreamLocator
+    from camservice.streamauth.policy import signed_urls_enabled
 
     server = config.server
     secure = "s" if server.tls.enabled else ""
     print(f"API:      ws{secure}://{server.host}:{server.port}{server.websocket_path}")
     print(f"health:   http{secure}://{server.host}:{server.port}/health/ready")
     print(f"MediaMTX: {config.mediamtx.mode}, Control API {config.mediamtx.api_url}")
+    signed = signed_urls_enabled(config)
+    print(f"streams:  signed URLs {'on (camservice-admin stream-url CAMERA mints them)' if signed else 'off'}")
+    if signed:
+        return
     locator = StreamLocator(config.mediamtx, config.streams)
     for camera in config.cameras.declared:
         urls = locator.urls(camera.id)
@@ -212,6 +225,39 @@ def _run_with_reactor(fn):
     if isinstance(result, Failure):
         result.raiseException()
     return result
+
+
+def _stream_url(args, config, clock) -> int:
+    from camservice.mediamtx.urls import StreamLocator
+    from camservice.streamauth.policy import signed_urls_enabled
+    from camservice.streamauth.secrets import StreamSecrets, load_stream_key
+    from camservice.streamauth.tokens import StreamTokens
+
+    tokens = None
+    if signed_urls_enabled(config):
+        tokens = StreamTokens(StreamSecrets(load_stream_key(config.data_dir)), clock, config.streams.token_ttl)
+    locator = StreamLocator(config.mediamtx, config.streams, tokens)
+    cameras = [args.camera] if args.camera else [c.id for c in config.cameras.declared]
+    if not cameras:
+        print("camservice-admin: the config declares no cameras; name one (cameraN)", file=sys.stderr)
+        return EXIT_FAILED
+    for camera in cameras:
+        urls = locator.urls(camera)
+        if tokens is not None:
+            expires = tokens.expires_at(tokens.read_token(camera))
+            print(f"# {camera}: playback must start before {iso_timestamp(expires)}", file=sys.stderr)
+        else:
+            print(f"# {camera}: streams.signed_urls is off, the URLs need no token", file=sys.stderr)
+        if args.protocol:
+            if urls[args.protocol] is None:
+                print(f"camservice-admin: {args.protocol} is not in mediamtx.protocols", file=sys.stderr)
+                return EXIT_FAILED
+            print(urls[args.protocol])
+            continue
+        for proto in ("rtsp", "hls", "webrtc"):
+            if urls[proto]:
+                print(f"{proto:<7} {urls[proto]}")
+    return EXIT_OK
 
 
 def _keys(args, config, clock) -> int:

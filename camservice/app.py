@@ -22,7 +22,8 @@ from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import make_observer
 from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
 from camservice.mediamtx.controller import MediaMTXController
-from camservice.mediamtx.holders import StreamHolders
+from camservice.mediamtx.config_file import MediaAccess, media_origins
+from camservice.mediamtx.holders import StreamHolders, hold_query
 from camservice.mediamtx.process import MediaMTXProcess
 from camservice.mediamtx.urls import StreamLocator
 from camservice.metrics import Metrics, ResourceCollector
@@ -47,6 +48,10 @@ from camservice.server.api_service import ApiServer
 from camservice.security.targets import TargetPolicy, resolver
 from camservice.service import ServiceTree
 from camservice.status import SystemStatus
+from camservice.streamauth.policy import StreamAccessPolicy, signed_urls_enabled
+from camservice.streamauth.secrets import StreamSecrets, load_api_password, load_stream_key
+from camservice.streamauth.service import StreamAuthServer, auth_url
+from camservice.streamauth.tokens import StreamTokens
 from camservice.sysinfo import SystemSampler
 
 __all__ = ["Overrides", "build_service"]
@@ -92,7 +97,8 @@ def build_service(
     Children, in start order: ``log-file`` (when ``logging.file`` is
     set), ``recent-errors`` (the last error events), ``cameras`` (the camera table),
     ``camera-monitor`` (USB discovery), ``external-streams`` (network
-    cameras added at run time), ``mediamtx-process`` (managed mode only),
+    cameras added at run time), ``stream-auth`` (MediaMTX's auth callback
+    on 127.0.0.1), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
     (when ``manhole.enabled``). They stop in reverse order.
@@ -102,6 +108,8 @@ def build_service(
     :param on_start_failure: called with the failure if a child fails to
         start after the reactor runs.
     :param overrides: collaborators to use instead of the real ones.
+    :raises ConfigError: the stream key or the Control API password file
+        cannot be read or created.
     """
     o = overrides
     bus = EventBus()
@@ -154,31 +162,53 @@ def build_service(
     external.setName("external-streams")
     external.setServiceParent(tree)
 
-    api_client = o.mediamtx_api or MediaMTXClient(reactor, config.mediamtx.api_url, config.mediamtx.request_timeout)
-    controller = MediaMTXController(config.mediamtx, api_client, registry, bus, metrics, reactor, jitter=o.retry_jitter)
+    keys = ApiKeyStore(config.auth.api_keys_file, reactor)
+    authenticator = Authenticator(TokenAuthority(secret, reactor, config.auth.leeway), keys)
+    sessions = SessionTable(reactor, keys, config.auth.session_check_interval)
+    stream_secrets = StreamSecrets(load_stream_key(config.data_dir))
+    api_password = load_api_password(config.mediamtx.api_password_file)
+    signed = signed_urls_enabled(config)
+    stream_tokens = StreamTokens(stream_secrets, reactor, config.streams.token_ttl)
+    stream_policy = StreamAccessPolicy(
+        stream_secrets, stream_tokens, authenticator, config.mediamtx.api_user, api_password,
+        signed_urls=signed, allowed_networks=config.streams.allowed_networks,
+    )
+    stream_auth = StreamAuthServer(config.streams.auth_port, stream_policy, metrics, reactor)
+    stream_auth.setName("stream-auth")
+    stream_auth.setServiceParent(tree)
+
+    api_client = o.mediamtx_api or MediaMTXClient(
+        reactor, config.mediamtx.api_url, config.mediamtx.request_timeout,
+        credentials=(config.mediamtx.api_user, api_password),
+    )
+    holders = o.stream_holders or StreamHolders(
+        config.mediamtx, bus, reactor, query=hold_query(stream_secrets.internal_credential)
+    )
+    controller = MediaMTXController(
+        config.mediamtx, api_client, registry, bus, metrics, reactor, jitter=o.retry_jitter,
+        publish_secret=stream_secrets.publish_secret, hold_query=holders.query,
+    )
     if config.mediamtx.mode == "managed":
+        access = MediaAccess(auth_url(config.streams.auth_port), media_origins(config.server, config.streams))
         process = MediaMTXProcess(
-            config.mediamtx, config.data_dir, metrics, reactor, on_started=controller.mediamtx_started
+            config.mediamtx, config.data_dir, metrics, reactor, access, on_started=controller.mediamtx_started
         )
         process.setName("mediamtx-process")
         process.setServiceParent(tree)
     controller.setName("mediamtx")
     controller.setServiceParent(tree)
-    holders = o.stream_holders or StreamHolders(config.mediamtx, bus, reactor)
     holders.setName("stream-holders")
     holders.setServiceParent(tree)
 
-    keys = ApiKeyStore(config.auth.api_keys_file, reactor)
-    authenticator = Authenticator(TokenAuthority(secret, reactor, config.auth.leeway), keys)
-    sessions = SessionTable(reactor, keys, config.auth.session_check_interval)
     audit = Audit(metrics, reactor)
     tree.audit = audit
-    locator = StreamLocator(config.mediamtx, config.streams)
-    presenter = CameraPresenter(locator.urls)
+    locator = StreamLocator(config.mediamtx, config.streams, stream_tokens if signed else None)
+    presenter = CameraPresenter(locator.urls, locator.epoch)
     status = SystemStatus(reactor, registry, discovery_active=lambda: monitor.active or external.scanning)
     bus.subscribe(lambda event: metrics.count_cameras(registry.cameras()) if event.topic in CAMERA_TOPICS else None)
     notifier = Notifier(bus, reactor, metrics, presenter)
     streams = StreamMethods(registry, controller, holders, locator, reactor)
+
     def in_thread(f, *args, **kwargs):
         return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
 
@@ -239,7 +269,10 @@ def build_service(
 
 
 def _own_ports(config: Config) -> tuple[int, ...]:
-    """The ports camservice listens on (API, MediaMTX): stream URLs must
-    not point at them on this machine."""
+    """The ports camservice listens on (API, MediaMTX's auth callback,
+    MediaMTX, the manhole): stream URLs must not point at them on this
+    machine."""
     m = config.mediamtx
-    return (config.server.port, m.api_port, m.rtsp_port, m.hls_port, m.webrtc_port, m.webrtc_udp_port)
+    ports = (config.server.port, config.streams.auth_port, m.api_port, m.rtsp_port, m.hls_port, m.webrtc_port,
+             m.webrtc_udp_port)
+    return ports + ((config.manhole.port,) if config.manhole.enabled else ())

@@ -72,7 +72,7 @@ def makeService(options: Options):
 
     try:
         tree = build_service(config, secret, reactor, on_start_failure)
-    except ConfigError as e:  # e.g. a TLS certificate that cannot be loaded
+    except ConfigError as e:  # a TLS certificate, the stream key or the Control API password file
         for line in e.lines():
             sys.stderr.write(f"camservice: config error: {line}\n")
         raise SystemExit(2)

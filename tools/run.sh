@@ -18,9 +18,14 @@ done
 
 echo >&2
 .venv/bin/camservice-admin "${config[@]}" check-config >&2 || exit 2
+echo >&2
+echo "Stream URLs (they carry a token when streams.signed_urls is on; mint fresh ones" >&2
+echo "with: $here/.venv/bin/camservice-admin ${config[*]} stream-url CAMERA):" >&2
+.venv/bin/camservice-admin "${config[@]}" stream-url >&2 2>&1 || true
 cat >&2 <<MSG
 
-Play a stream:   ffplay rtsp://...   or open the hls URL in a browser (drop index.m3u8)
+Play a stream:   ffplay 'RTSP URL'   (quote it: the token is in the query string),
+                 or open the HLS URL with hls.js / Safari, or POST a WHEP offer to the WebRTC URL
 Mint a token:    $here/.venv/bin/camservice-admin ${config[*]} token --role admin
 Then over the WebSocket send
   {"jsonrpc":"2.0","id":1,"method":"authenticate","params":{"auth_token":"<token>"}}

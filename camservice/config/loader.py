@@ -94,6 +94,7 @@ def load_config(
         + _check_media_host(document, env_sources, source)
         + _check_stream_targets(document, env_sources, source)
         + _check_server_access(document, env_sources, source)
+        + _check_networks(document, env_sources, source)
     )
     if problems:
         raise ConfigError(problems)
@@ -195,6 +196,8 @@ def _coerce(raw: str, node: dict) -> Any:
     text = raw.strip()
     if "null" in types and text in ("", "null", "~"):
         return None
+    if "boolean" in types and text.lower() in _BOOLEANS and raw not in node.get("enum", ()):
+        return _BOOLEANS[text.lower()]  # a boolean-or-word setting (streams.signed_urls)
     if "string" in types:
         return raw
     if "integer" in types and re.fullmatch(r"[+-]?[0-9]+", text):
@@ -378,6 +381,20 @@ def _check_server_access(document, env_sources, file_source) -> list[ConfigProbl
     return problems
 
 
+def _check_networks(document, env_sources, file_source) -> list[ConfigProblem]:
+    """``streams.allowed_networks`` holds CIDR blocks."""
+    problems = []
+    for index, text in enumerate(document["streams"]["allowed_networks"]):
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            problems.append(ConfigProblem(
+                f"streams.allowed_networks[{index}]", "must be a CIDR block such as 192.168.1.0/24", text,
+                _source_for(("streams", "allowed_networks"), env_sources, file_source),
+            ))
+    return problems
+
+
 def _default_data_dir(environ: Mapping[str, str], euid: int) -> Path:
     if euid == 0:
         return Path("/var/lib/camservice")
@@ -413,5 +430,8 @@ def _resolve_paths(document: dict, base: Path, environ: Mapping[str, str], euid:
     for key, default in (("authorized_keys_file", "manhole-authorized-keys"), ("host_key_file", "manhole-host-key")):
         manhole[key] = absolute(manhole[key]) if manhole[key] else data_dir / default
     mediamtx = document["mediamtx"]
+    mediamtx["api_password_file"] = (
+        absolute(mediamtx["api_password_file"]) if mediamtx["api_password_file"] else data_dir / "mediamtx-api-password"
+    )
     if mediamtx["binary"] and "/" in mediamtx["binary"]:
         mediamtx["binary"] = str(absolute(mediamtx["binary"]))

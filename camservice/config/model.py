@@ -161,6 +161,8 @@ class MediaMTXConfig:
     ffmpeg: str
     encoder: str
     log_level: str
+    api_user: str = "camservice"
+    api_password_file: Optional[Path] = None
 
     @property
     def api_url(self) -> str:
@@ -182,6 +184,11 @@ class ExternalStreamsConfig:
 @dataclass(frozen=True)
 class StreamsConfig:
     public_host: Optional[str]
+    signed_urls: Any = "auto"
+    token_ttl: int = 3600
+    auth_port: int = 9996
+    allowed_networks: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
 
 
 def _host_for_url(host: str) -> str:

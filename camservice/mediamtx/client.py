@@ -7,6 +7,7 @@ timeouts and 5xx become :class:`MediaMTXUnavailable`; 4xx become
 """
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any, Optional
 from urllib.parse import quote
@@ -53,6 +54,10 @@ class IMediaMTXAPI(Interface):
     def list_rtsp_sessions():
         """Fires with every RTSP session (``RTSPSession``) by id."""
 
+    def answers_anonymously():
+        """Fires with whether ``/v3/info`` answers a request without
+        credentials (a MediaMTX that is not locked to camservice)."""
+
     def close():
         """Drops pooled connections; fires when done."""
 
@@ -64,10 +69,17 @@ class MediaMTXClient:
     :param reactor: the reactor (and clock for timeouts).
     :param base_url: e.g. ``http://127.0.0.1:9997``.
     :param timeout: seconds per call, response and body together.
+    :param credentials: ``(user, password)`` sent with every call (Basic
+        auth); MediaMTX grants its API to nobody else.
     """
 
-    def __init__(self, reactor, base_url: str, timeout: float):
+    def __init__(self, reactor, base_url: str, timeout: float, credentials: Optional[tuple[str, str]] = None):
         self._reactor = reactor
+        self._auth: dict[bytes, list[bytes]] = {}
+        if credentials is not None:
+            user, password = credentials
+            token = base64.b64encode(f"{user}:{password}".encode("utf-8"))
+            self._auth = {b"Authorization": [b"Basic " + token]}
         self._base = base_url.rstrip("/")
         self._timeout = timeout
         self._pool = HTTPConnectionPool(reactor, persistent=True)
@@ -101,6 +113,20 @@ class MediaMTXClient:
     async def list_rtsp_sessions(self) -> dict[str, dict]:
         return await self._all_pages("/v3/rtspsessions/list", key="id")
 
+    @async_to_deferred
+    async def answers_anonymously(self) -> bool:
+        d = defer.ensureDeferred(self._anonymous_info())
+        d.addTimeout(self._timeout, self._reactor)
+        try:
+            return await d
+        except (defer.TimeoutError, ConnectionError, OSError) as e:
+            raise MediaMTXUnavailable(f"GET /v3/info: {type(e).__name__}")
+
+    async def _anonymous_info(self) -> bool:
+        response = await self._http.request("GET", self._base + "/v3/info")
+        await treq.content(response)
+        return response.code == 200
+
     def close(self) -> defer.Deferred:
         return self._pool.closeCachedConnections()
 
@@ -122,7 +148,9 @@ class MediaMTXClient:
 
     async def _exchange(self, method: str, path: str, body: Optional[dict]) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        headers = {b"Content-Type": [b"application/json"]} if data is not None else None
+        headers = dict(self._auth)
+        if data is not None:
+            headers[b"Content-Type"] = [b"application/json"]
         response = await self._http.request(method, self._base + path, data=data, headers=headers)
         content = await treq.content(response)
         if response.code == 404:

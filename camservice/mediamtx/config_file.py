@@ -1,48 +1,82 @@
 """The ``mediamtx.yml`` camservice writes for a managed MediaMTX."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from camservice.config.model import MediaMTXConfig
+from camservice.config.model import MediaMTXConfig, ServerConfig, StreamsConfig
 from camservice.fileutil import atomic_write, ensure_dir
-from camservice.mediamtx.sources import rtsp_host
+from camservice.mediamtx.sources import WILDCARDS
 
-__all__ = ["mediamtx_settings", "write_mediamtx_config"]
+__all__ = ["MediaAccess", "console_origin", "media_origins", "mediamtx_settings", "write_mediamtx_config"]
+
+
+@dataclass(frozen=True)
+class MediaAccess:
+    """Who MediaMTX lets in: the URL of camservice's auth callback, and the
+    browser origins allowed to play HLS and WebRTC.
+
+    :ivar auth_url: MediaMTX's ``authHTTPAddress``.
+    :ivar origins: ``hlsAllowOrigins`` and ``webrtcAllowOrigins``.
+    """
+
+    auth_url: str
+    origins: tuple[str, ...] = ()
+
+
+def console_origin(server: ServerConfig, streams: StreamsConfig) -> str:
+    """camservice's own web console origin: ``http(s)://host:port`` of the
+    API server (``https`` when it speaks TLS; ``streams.public_host`` when
+    the API listens everywhere)."""
+    host = server.host
+    if host in WILDCARDS:
+        host = streams.public_host or "127.0.0.1"
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    scheme = "https" if server.tls.enabled else "http"
+    return f"{scheme}://{host}:{server.port}"
+
+
+def media_origins(server: ServerConfig, streams: StreamsConfig) -> tuple[str, ...]:
+    """The console's origin plus ``streams.allowed_origins``; never ``*``."""
+    origins = [console_origin(server, streams)]
+    origins += [o.rstrip("/") for o in streams.allowed_origins if o not in origins]
+    return tuple(o for o in origins if "*" not in o)
 
 
 def _listen(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def mediamtx_settings(config: MediaMTXConfig, recordings_dir: Path) -> dict:
+def mediamtx_settings(config: MediaMTXConfig, recordings_dir: Path, access: MediaAccess) -> dict:
     """MediaMTX's global settings for ``config``.
 
     The API listens on ``config.host`` only. Protocols not configured are
-    off, and so are RTMP, SRT, MoQ, playback, metrics and pprof. Only local
-    processes (camservice's sources) may publish; anyone may read. Paths
-    are not here: camservice adds them through the API. Recordings go under
-    camservice's data folder and are never deleted by MediaMTX (camservice
-    owns retention).
+    off, and so are RTMP, SRT, MoQ, playback, metrics and pprof. MediaMTX
+    asks camservice (``access.auth_url``) about every request, the API's
+    included (nothing is excluded): camservice grants the API to its own
+    credentials only, publishing to its own sources only, and reading per
+    ``streams``. No cross-origin access to the API at all; HLS and WebRTC
+    only from ``access.origins``. Paths are not here: camservice adds them
+    through the API. Recordings go under camservice's data folder and are
+    never deleted by MediaMTX (camservice owns retention).
     """
     on = set(config.protocols)
-    loopback = ["127.0.0.1", "::1"]
-    # sources publish from this machine, to the address RTSP listens on
-    publishers = sorted(set(loopback) | {rtsp_host(config)})
+    origins = [o for o in access.origins if "*" not in o]
     return {
         "logLevel": config.log_level,
         "logDestinations": ["stdout"],
-        "authMethod": "internal",
-        "authInternalUsers": [
-            {"user": "any", "pass": "", "ips": publishers, "permissions": [{"action": "publish"}]},
-            {"user": "any", "pass": "", "ips": loopback, "permissions": [{"action": "api"}, {"action": "metrics"}]},
-            {"user": "any", "pass": "", "ips": [],
-             "permissions": [{"action": "read"}, {"action": "playback"}]},
-        ],
+        "authMethod": "http",
+        "authHTTPAddress": access.auth_url,
+        "authHTTPExclude": [],
         "api": True,
         "apiAddress": _listen(config.host, config.api_port),
+        "apiAllowOrigins": [],
         "metrics": False,
+        "metricsAllowOrigins": [],
+        "pprofAllowOrigins": [],
+        "playbackAllowOrigins": [],
         "pprof": False,
         "playback": False,
         "rtsp": True,
@@ -51,8 +85,10 @@ def mediamtx_settings(config: MediaMTXConfig, recordings_dir: Path) -> dict:
         "rtmp": False,
         "hls": "hls" in on,
         "hlsAddress": _listen(config.media_host, config.hls_port),
+        "hlsAllowOrigins": origins,
         "webrtc": "webrtc" in on,
         "webrtcAddress": _listen(config.media_host, config.webrtc_port),
+        "webrtcAllowOrigins": origins,
         "webrtcLocalUDPAddress": _listen(config.media_host, config.webrtc_udp_port),
         "webrtcLocalTCPAddress": "",
         "srt": False,
@@ -65,11 +101,12 @@ def mediamtx_settings(config: MediaMTXConfig, recordings_dir: Path) -> dict:
     }
 
 
-def write_mediamtx_config(config: MediaMTXConfig, data_dir: Path) -> Path:
-    """Write ``<data_dir>/mediamtx/mediamtx.yml`` atomically; its path."""
+def write_mediamtx_config(config: MediaMTXConfig, data_dir: Path, access: MediaAccess) -> Path:
+    """Write ``<data_dir>/mediamtx/mediamtx.yml`` atomically (mode 0600);
+    its path."""
     folder = ensure_dir(Path(data_dir) / "mediamtx")
     path = folder / "mediamtx.yml"
     text = "# Generated by camservice from its configuration; edits are overwritten.\n"
-    text += yaml.safe_dump(mediamtx_settings(config, Path(data_dir) / "recordings"), sort_keys=False)
+    text += yaml.safe_dump(mediamtx_settings(config, Path(data_dir) / "recordings", access), sort_keys=False)
     atomic_write(path, text.encode("utf-8"), mode=0o600)
     return path

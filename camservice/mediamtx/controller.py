@@ -12,12 +12,14 @@ table and watches MediaMTX's health.
 - Reconciliation (on start, after every camera change, after a restart
   and every ``reconcile_interval`` seconds) compares desired paths with
   MediaMTX's and fixes drift both ways, never touching paths camservice
-  does not own.
+  does not own. A path MediaMTX refuses (400) puts that one camera in
+  ERROR with MediaMTX's reason; the other paths are still applied and
+  MediaMTX's health is not affected.
 """
 from __future__ import annotations
 
 import enum
-from typing import Optional
+from typing import Callable, Optional
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
@@ -61,6 +63,10 @@ class MediaMTXController(Component):
     :param bus: for camera events in, ``system.health`` events out.
     :param reactor: ``IReactorTime``.
     :param jitter: retry jitter in seconds (tests pass ``lambda: 0``).
+    :param publish_secret: ``camera_id -> secret`` its source presents to
+        publish (``None``: sources present nothing).
+    :param hold_query: the query string of camservice's keep-alive readers
+        (:func:`camservice.mediamtx.holders.hold_query`).
     """
 
     log = Logger()
@@ -74,8 +80,14 @@ class MediaMTXController(Component):
         metrics: Metrics,
         reactor,
         jitter=None,
+        publish_secret: Optional[Callable[[str], str]] = None,
+        hold_query: str = HOLD_QUERY,
     ):
         super().__init__()
+        self._publish_secret = publish_secret
+        self._hold_query = hold_query
+        #: camera id -> why MediaMTX refused its path (until it accepts one)
+        self.refused: dict[str, str] = {}
         self.config = config
         self.api = api
         self._registry = registry
@@ -204,7 +216,25 @@ class MediaMTXController(Component):
         if self.health is not Health.UP or restarted:
             if restarted:
                 self.log.warn("MediaMTX restarted (started {started}); restoring paths", started=started)
+            if self.config.mode == "external":
+                await self._check_locked()
             await self._recover()
+
+    async def _check_locked(self) -> None:
+        """An external MediaMTX must not answer its Control API without
+        credentials (anyone on the machine could then run commands through
+        it): say so loudly if it does."""
+        try:
+            anonymous = await self._call(self.api.answers_anonymously, retry=False)
+        except MediaMTXError:
+            return  # unreachable: the health check will tell
+        if anonymous:
+            self.log.error(
+                "MediaMTX's Control API at {url} answers requests without credentials: anyone on this "
+                "machine can run commands through it. Give it conf/mediamtx-external.yml's authentication "
+                "settings (authMethod: http to camservice's streams.auth_port, authHTTPExclude: [])",
+                url=self.config.api_url, audit=True, outcome="unlocked",
+            )
 
     async def _recover(self) -> None:
         self._set_health(Health.RECOVERING, "restoring paths")
@@ -261,8 +291,9 @@ class MediaMTXController(Component):
 
     def desired_paths(self) -> dict[str, dict]:
         """One path per streamable camera that can be streamed."""
+        secret = self._publish_secret or (lambda camera_id: None)
         return {
-            camera.id: path_conf(camera, self.config)
+            camera.id: path_conf(camera, self.config, secret(camera.id))
             for camera in self._registry.cameras()
             if camera.kind in _STREAMABLE
             and (
@@ -310,15 +341,47 @@ class MediaMTXController(Component):
 
     async def _reconcile_once(self) -> list:
         actual = await self._call(self.api.list_path_configs)
-        changes = plan_changes(self.desired_paths(), actual)
-        for change in changes:
-            await self._apply(change)
-        if changes:
+        desired = self.desired_paths()
+        for name in [n for n in self.refused if n not in desired]:
+            del self.refused[name]  # the camera went away or changed kind
+        applied = []
+        for change in plan_changes(desired, actual):
+            try:
+                await self._apply(change)
+            except MediaMTXRejected as e:
+                if e.status != 400 or change.action == "delete":
+                    raise
+                self._path_refused(change.name, e.detail)
+                continue
+            applied.append(change)
+            if change.action != "delete":
+                self._path_accepted(change.name)
+        if applied:
             self.log.info(
                 "reconciled MediaMTX paths: {changes}",
-                changes=", ".join(f"{c.action} {c.name}" for c in changes),
+                changes=", ".join(f"{c.action} {c.name}" for c in applied),
             )
-        return changes
+        return applied
+
+    def _path_refused(self, camera_id: str, detail: str) -> None:
+        """MediaMTX refused the camera's path: that camera is in ERROR."""
+        reason = f"MediaMTX refused the camera's path: {detail}"
+        if self.refused.get(camera_id) != reason:
+            self.log.warn("MediaMTX refused the path of {camera_id}: {detail}", camera_id=camera_id, detail=detail)
+        self.refused[camera_id] = reason
+        if camera_id in self._registry:
+            camera = self._registry.get(camera_id)
+            if camera.status is not CameraStatus.ERROR or camera.error != reason:
+                self._registry.update(camera_id, status=CameraStatus.ERROR, error=reason)
+
+    def _path_accepted(self, camera_id: str) -> None:
+        """A path MediaMTX refused before was accepted: the camera is back."""
+        reason = self.refused.pop(camera_id, None)
+        if reason is None or camera_id not in self._registry:
+            return
+        camera = self._registry.get(camera_id)
+        if camera.status is CameraStatus.ERROR and camera.error == reason:
+            self._registry.update(camera_id, status=CameraStatus.CONNECTED, error=None)
 
     async def _apply(self, change) -> None:
         try:
@@ -382,7 +445,7 @@ class MediaMTXController(Component):
             return sum(
                 1
                 for s in sessions.values()
-                if s.get("path") == camera_id and s.get("state") == "read" and s.get("query") == HOLD_QUERY
+                if s.get("path") == camera_id and s.get("state") == "read" and s.get("query") == self._hold_query
             )
 
         return self._tracked(count())

@@ -20,11 +20,18 @@ from camservice.events import Event, EventBus
 from camservice.mediamtx.sources import publish_url
 from camservice.supervisor import Supervisor, child_environment
 
-__all__ = ["HOLD_QUERY", "StreamHolders"]
+__all__ = ["HOLD_QUERY", "StreamHolders", "hold_query"]
 
 #: the query string of camservice's keep-alive readers, so MediaMTX's RTSP
-#: session list tells them apart from real viewers
+#: session list tells them apart from real viewers; in service the internal
+#: readers' credential is appended (see :func:`hold_query`), so no viewer
+#: can pass for one
 HOLD_QUERY = "camservice=hold"
+
+
+def hold_query(internal_credential: str | None) -> str:
+    """The keep-alive readers' query string carrying ``internal_credential``."""
+    return f"{HOLD_QUERY}&token={internal_credential}" if internal_credential else HOLD_QUERY
 
 
 class StreamHolders(Supervisor):
@@ -32,6 +39,7 @@ class StreamHolders(Supervisor):
 
     :param config: the ``mediamtx`` section (where to read, which ffmpeg).
     :param bus: a camera that disconnects is released.
+    :param query: the readers' query string (:func:`hold_query`).
     """
 
     threshold = 5
@@ -39,9 +47,10 @@ class StreamHolders(Supervisor):
     maxRestartDelay = 10
     killTime = 3
 
-    def __init__(self, config: MediaMTXConfig, bus: EventBus, reactor):
+    def __init__(self, config: MediaMTXConfig, bus: EventBus, reactor, query: str = HOLD_QUERY):
         super().__init__(reactor, Logger(namespace="camservice.mediamtx.holders"))
         self._config = config
+        self.query = query
         self._bus = bus
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -70,7 +79,7 @@ class StreamHolders(Supervisor):
         if self.holds(camera_id):
             return
         argv = [self._config.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
-                "-rtsp_transport", "tcp", "-i", publish_url(self._config, camera_id) + "?" + HOLD_QUERY,
+                "-rtsp_transport", "tcp", "-i", publish_url(self._config, camera_id, self.query),
                 "-map", "0", "-c", "copy", "-f", "null", "-"]
         self.logger.info("holding {camera_id} open", camera_id=camera_id)
         self.addProcess(camera_id, argv, env=child_environment())

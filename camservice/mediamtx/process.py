@@ -15,7 +15,7 @@ from twisted.logger import Logger
 from camservice.config.model import MediaMTXConfig
 from camservice.errors import StartupError
 from camservice.mediamtx.binary import find_mediamtx
-from camservice.mediamtx.config_file import write_mediamtx_config
+from camservice.mediamtx.config_file import MediaAccess, write_mediamtx_config
 from camservice.metrics import Metrics
 from camservice.service import ComponentState
 from camservice.supervisor import Supervisor, child_environment
@@ -34,6 +34,8 @@ class MediaMTXProcess(Supervisor):
 
     :param config: the ``mediamtx`` section.
     :param data_dir: where ``mediamtx/mediamtx.yml`` and recordings go.
+    :param access: camservice's auth callback and the allowed browser
+        origins, written into MediaMTX's config.
     :param on_started: called each time the child is (re)started.
     """
 
@@ -45,6 +47,7 @@ class MediaMTXProcess(Supervisor):
         data_dir: Path,
         metrics: Metrics,
         reactor,
+        access: MediaAccess,
         on_started: Optional[Callable[[], None]] = None,
         environ=os.environ,
     ):
@@ -53,6 +56,7 @@ class MediaMTXProcess(Supervisor):
         self._data_dir = Path(data_dir)
         self._metrics = metrics
         self._environ = environ
+        self._access = access
         self._on_started = on_started
         self.minRestartDelay = config.restart_min_delay
         self.maxRestartDelay = config.restart_max_delay
@@ -78,7 +82,7 @@ class MediaMTXProcess(Supervisor):
             return
         self.binary, self.version = find_mediamtx(self._config.binary, self._environ)
         try:
-            config_path = write_mediamtx_config(self._config, self._data_dir)
+            config_path = write_mediamtx_config(self._config, self._data_dir, self._access)
         except OSError as e:
             raise StartupError(f"cannot write the MediaMTX config in {self._data_dir}: {e.strerror}")
         self.addProcess(

@@ -35,12 +35,15 @@ def rtsp_host(config: MediaMTXConfig) -> str:
     return config.host
 
 
-def publish_url(config: MediaMTXConfig, path: str) -> str:
+def publish_url(config: MediaMTXConfig, path: str, query: str | None = None) -> str:
     """MediaMTX's RTSP URL of ``path``, seen from this machine (where
-    sources publish and keep-alive readers read)."""
+    sources publish and keep-alive readers read), with ``query`` (which
+    carries their credential: MediaMTX hands it to camservice's auth
+    callback)."""
     host = rtsp_host(config)
     host = f"[{host}]" if ":" in host else host
-    return f"rtsp://{host}:{config.rtsp_port}/{path}"
+    url = f"rtsp://{host}:{config.rtsp_port}/{path}"
+    return url + "?" + query if query else url
 
 
 def encoder_args(config: MediaMTXConfig, fps: int, encoder: str | None = None) -> list[str]:
@@ -53,12 +56,16 @@ def encoder_args(config: MediaMTXConfig, fps: int, encoder: str | None = None) -
     return ["-c:v", encoder, "-g", gop]
 
 
-def _virtual_command(camera: Camera, config: MediaMTXConfig) -> str:
+def _source_query(secret: str | None) -> str | None:
+    return "token=" + secret if secret else None
+
+
+def _virtual_command(camera: Camera, config: MediaMTXConfig, secret: str | None) -> str:
     pattern = f"testsrc2=size={camera.resolution}:rate={camera.fps}"
     argv = (
         [config.ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", pattern]
         + encoder_args(config, camera.fps)
-        + ["-f", "rtsp", "-rtsp_transport", "tcp", publish_url(config, camera.id)]
+        + ["-f", "rtsp", "-rtsp_transport", "tcp", publish_url(config, camera.id, _source_query(secret))]
     )
     return shlex.join(argv)
 
@@ -70,7 +77,7 @@ FFMPEG_INPUT_FORMATS = {
 }
 
 
-def _usb_command(camera: Camera, config: MediaMTXConfig) -> str:
+def _usb_command(camera: Camera, config: MediaMTXConfig, secret: str | None) -> str:
     argv = [config.ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "v4l2"]
     if camera.input_format in FFMPEG_INPUT_FORMATS:
         argv += ["-input_format", FFMPEG_INPUT_FORMATS[camera.input_format]]
@@ -83,12 +90,16 @@ def _usb_command(camera: Camera, config: MediaMTXConfig) -> str:
         argv += ["-c:v", "copy"]  # the camera encodes: pass it through
     else:
         argv += encoder_args(config, camera.fps or 30, camera.encoder)
-    argv += ["-f", "rtsp", "-rtsp_transport", "tcp", publish_url(config, camera.id)]
+    argv += ["-f", "rtsp", "-rtsp_transport", "tcp", publish_url(config, camera.id, _source_query(secret))]
     return shlex.join(argv)
 
 
-def path_conf(camera: Camera, config: MediaMTXConfig) -> dict:
+def path_conf(camera: Camera, config: MediaMTXConfig, publish_secret: str | None = None) -> dict:
     """The MediaMTX path configuration (``PathConf``) for ``camera``.
+
+    :param publish_secret: what the camera's source presents to publish
+        (camservice's auth callback admits no other publisher); stable, so
+        the configuration is too.
 
     :raises ValueError: for a kind of camera that has no source yet.
     """
@@ -103,9 +114,14 @@ def path_conf(camera: Camera, config: MediaMTXConfig) -> dict:
             "rtspTransport": "tcp",
         }
     if camera.kind in (CameraKind.VIRTUAL, CameraKind.USB):
-        command = _usb_command(camera, config) if camera.kind is CameraKind.USB else _virtual_command(camera, config)
+        make = _usb_command if camera.kind is CameraKind.USB else _virtual_command
+        command = make(camera, config, publish_secret)
         return {
             "source": "publisher",
+            # while the source publishes, nobody can take the path over
+            # (its command line, secret included, is visible in the
+            # process list)
+            "overridePublisher": False,
             "runOnInit": "",
             "runOnInitRestart": False,
             "runOnDemand": command,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from camservice.config.model import MediaMTXConfig, StreamsConfig
+from camservice.streamauth.tokens import StreamTokens
 
 __all__ = ["StreamLocator"]
 
@@ -15,21 +16,34 @@ class StreamLocator:
 
     The host is ``streams.public_host``, else MediaMTX's ``media_host``
     (``127.0.0.1`` when that is a wildcard). A protocol that is off has no
-    URL (``None``).
+    URL (``None``). With signed URLs on, each URL carries the camera's
+    current read token as ``?token=...``, which players pass on as given:
+    RTSP clients in the DESCRIBE URL, HLS players in every playlist request
+    (MediaMTX repeats the query in the playlists it serves), WHEP clients
+    in the POST.
+
+    :param tokens: mints read tokens; ``None`` when reads need none.
     """
 
-    def __init__(self, mediamtx: MediaMTXConfig, streams: StreamsConfig):
+    def __init__(self, mediamtx: MediaMTXConfig, streams: StreamsConfig, tokens: Optional[StreamTokens] = None):
         host = streams.public_host or (mediamtx.media_host if mediamtx.media_host not in _ANY else "127.0.0.1")
         self._host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         self._config = mediamtx
+        self.tokens = tokens
+
+    def epoch(self) -> int:
+        """Changes exactly when the URLs of every camera change (the token
+        window), so views built from them can be cached until then."""
+        return self.tokens.window() if self.tokens is not None else 0
 
     def urls(self, path: str) -> dict[str, Optional[str]]:
         c, h = self._config, self._host
         on = set(c.protocols)
+        query = "?token=" + self.tokens.read_token(path) if self.tokens is not None else ""
         return {
-            "rtsp": f"rtsp://{h}:{c.rtsp_port}/{path}",
-            "hls": f"http://{h}:{c.hls_port}/{path}/index.m3u8" if "hls" in on else None,
-            "webrtc": f"http://{h}:{c.webrtc_port}/{path}/whep" if "webrtc" in on else None,
+            "rtsp": f"rtsp://{h}:{c.rtsp_port}/{path}{query}",
+            "hls": f"http://{h}:{c.hls_port}/{path}/index.m3u8{query}" if "hls" in on else None,
+            "webrtc": f"http://{h}:{c.webrtc_port}/{path}/whep{query}" if "webrtc" in on else None,
         }
 
     def url(self, path: str) -> str:

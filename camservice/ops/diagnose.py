@@ -303,8 +303,12 @@ async def collect_live(
 
     m = config.mediamtx
     try:
-        code, body = await get(f"{m.api_url}/v3/paths/list?itemsPerPage=1000")
-        report.sections["mediamtx_paths"] = scrub(_json_or_text(code, body), secrets)
+        # the Control API is camservice's alone: it takes camservice's credentials
+        password = _read_api_password(m.api_password_file)
+        auth = {"auth": (m.api_user, password)} if password else {}
+        code, body = await get(f"{m.api_url}/v3/paths/list?itemsPerPage=1000", **auth)
+        shown = secrets + ((password,) if password else ())
+        report.sections["mediamtx_paths"] = scrub(_json_or_text(code, body), shown)
     except _UNREACHABLE as e:
         report.sections["mediamtx_paths"] = {"error": f"{m.api_url}: {_reason(e)}"}
     return True
@@ -324,15 +328,23 @@ def _json_or_text(code: int, body: bytes) -> dict:
         return {"code": code, "body": body.decode("utf-8", "replace")[:2000]}
 
 
+def _read_api_password(path) -> Optional[str]:
+    """The Control API password, if this user may read it (never created)."""
+    try:
+        return Path(path).read_text("ascii").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def _treq_get(reactor, timeout: float):
     from treq.client import HTTPClient
     from twisted.web.client import Agent
 
     client = HTTPClient(Agent(reactor, connectTimeout=timeout))
 
-    async def get(url: str):
+    async def get(url: str, auth: Optional[tuple[str, str]] = None):
         async def fetch():
-            response = await client.get(url, timeout=timeout)
+            response = await client.get(url, timeout=timeout, **({"auth": auth} if auth else {}))
             return response.code, await response.content()
 
         d = defer.ensureDeferred(fetch())

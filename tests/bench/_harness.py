@@ -41,7 +41,7 @@ from array import array
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, for helpers
-from helpers.processes import free_port, free_ports, mediamtx_ports  # noqa: E402,F401 (re-exported)
+from helpers.processes import free_port, free_ports, media_ports, mediamtx_ports  # noqa: E402,F401 (re-exported)
 from typing import Optional
 
 try:  # replies are parsed with the project's fast codec when present
@@ -275,8 +275,9 @@ class Service:
             "logging": {"level": "warn", "format": "json"},
             "discovery": {"mode": "disabled"},
         }
+        ports, auth_port = media_ports()
         if mediamtx is None:
-            mediamtx = mediamtx_ports()  # never the default ports of a running service
+            mediamtx = ports  # never the default ports of a running service
         if mediamtx:
             document["mediamtx"] = dict(mediamtx)
         self.mediamtx = dict(mediamtx or {})
@@ -287,6 +288,8 @@ class Service:
                  "resolution": "640x480", "fps": 15}
                 for i in range(cameras)
             ]}
+        # never the default port of a running service either
+        document["streams"] = {"auth_port": auth_port}
         if tls:
             cert, key = self.tmp / "server.crt", self.tmp / "server.key"
             subprocess.run(
@@ -345,6 +348,15 @@ class Service:
                     raise RuntimeError(f"camservice did not listen on {self.port}: {self.log_text()[-2000:]}")
                 time.sleep(0.05)
         return self
+
+    def mediamtx_headers(self) -> dict:
+        """``Authorization`` for MediaMTX's Control API: camservice's own
+        credentials (the password file it generated in its data folder)."""
+        import base64
+
+        password = (self.tmp / "data" / "mediamtx-api-password").read_text().splitlines()[0].strip()
+        token = base64.b64encode(f"camservice:{password}".encode()).decode()
+        return {"Authorization": "Basic " + token}
 
     def log_text(self) -> str:
         try:

@@ -590,7 +590,7 @@ async def bench_idle(bed: Bed, exe: Path, calls: Path, wrapper, cameras: int, se
         if not mtx:
             raise RuntimeError("no MediaMTX child of the service")
         mtx_pid = mtx[0]
-        paths = mediamtx_paths(run.service.mediamtx["api_port"])
+        paths = mediamtx_paths(run.service.mediamtx["api_port"], run.service.mediamtx_headers())
         run.drain()
         n0 = run.other_notes
         c0 = calls_count(calls)
@@ -624,9 +624,10 @@ async def bench_idle(bed: Bed, exe: Path, calls: Path, wrapper, cameras: int, se
                 bed.unplug(number, uevent=False)
 
 
-def mediamtx_paths(api_port: int) -> Optional[int]:
+def mediamtx_paths(api_port: int, headers: dict) -> Optional[int]:
     try:
-        with urllib.request.urlopen(f"http://{h.HOST}:{api_port}/v3/paths/list", timeout=2) as r:
+        request = urllib.request.Request(f"http://{h.HOST}:{api_port}/v3/paths/list", headers=headers)
+        with urllib.request.urlopen(request, timeout=2) as r:
             return json.loads(r.read()).get("itemCount")
     except (urllib.error.URLError, OSError, ValueError):
         return None

@@ -1,13 +1,18 @@
 """Streaming through the real MediaMTX: start latency, kill -9 recovery and
 what the MediaMTX controller adds to a call.
 
-    .venv/bin/python tests/bench/streaming.py [-n 10] [--kills 3] [--calls 500]
+    .venv/bin/python tests/bench/streaming.py [-n 10] [--kills 3] [--calls 500] [--signed-urls on|off]
 
 Starts camservice (``twistd -n --pidfile= camservice --config FILE``) with a
 managed MediaMTX on free loopback ports and one virtual camera (640x480 at
 15 fps, FFmpeg's test pattern), ``mediamtx.on_demand_close_after: 1`` and
-``mediamtx.health_check_interval: 1`` (every other setting at its default),
-then measures:
+``mediamtx.health_check_interval: 1`` and ``streams.signed_urls`` as
+``--signed-urls`` says (default on: the probes play the signed URL that
+``get_stream_url`` gives; MediaMTX asks camservice's auth callback about
+every read and publish either way), every other setting at its default,
+then measures (and, as ``auth_callback``, what one question to the auth
+callback costs: 300 sequential POSTs of a signed read over one kept-alive
+connection):
 
 Two RTSP probes, each run every 100 ms until it succeeds:
 
@@ -262,9 +267,9 @@ async def first_packet_and_frame(url: str, limit_s: float) -> dict:
     return {"packet": packet, "frame": frame}
 
 
-def http_json(url: str, timeout: float = 1.0):
+def http_json(url: str, timeout: float = 1.0, headers: Optional[dict] = None):
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as r:
             return r.status, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         return e.code, None
@@ -358,6 +363,31 @@ async def bench_start(client: h.RpcClient, url: str, n: int) -> dict:
     }
 
 
+def bench_auth_callback(auth_port: int, rtsp_url: str, n: int = 300) -> dict:
+    """What MediaMTX's question to camservice costs: ``n`` sequential POSTs
+    of a read request carrying the stream URL's query (over one kept-alive
+    connection, as MediaMTX's Go client makes them), timed at the client."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    query = urlsplit(rtsp_url).query
+    body = json.dumps({"ip": "127.0.0.1", "user": "", "password": "", "token": "", "action": "read",
+                       "path": CAMERA, "protocol": "rtsp", "id": None, "query": query, "userAgent": "bench"})
+    conn = http.client.HTTPConnection(h.HOST, auth_port, timeout=5)
+    times, codes = [], set()
+    try:
+        for _ in range(n):
+            t = time.perf_counter()
+            conn.request("POST", "/mediamtx/auth", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            times.append(time.perf_counter() - t)
+            codes.add(response.status)
+    finally:
+        conn.close()
+    return dict(summary(times), n=n, answers=sorted(codes))
+
+
 async def bench_overhead(client: h.RpcClient, calls: int, block: int = 50) -> dict:
     params = {"device": CAMERA}
 
@@ -404,15 +434,16 @@ async def bench_overhead(client: h.RpcClient, calls: int, block: int = 50) -> di
     }
 
 
-def holder_back(api: str) -> bool:
+def holder_back(api: str, headers: dict) -> bool:
     """MediaMTX lists the path ready and camservice's keep-alive reader on it."""
-    code, path = http_json(f"{api}/v3/paths/get/{CAMERA}")
+    code, path = http_json(f"{api}/v3/paths/get/{CAMERA}", headers=headers)
     if code != 200 or not (path or {}).get("ready"):
         return False
-    code, sessions = http_json(f"{api}/v3/rtspsessions/list?itemsPerPage=1000")
+    code, sessions = http_json(f"{api}/v3/rtspsessions/list?itemsPerPage=1000", headers=headers)
     if code != 200:
         return False
-    return any(s.get("path") == CAMERA and s.get("state") == "read" and s.get("query") == "camservice=hold"
+    return any(s.get("path") == CAMERA and s.get("state") == "read"
+               and (s.get("query") or "").startswith("camservice=hold")
                for s in (sessions or {}).get("items", []))
 
 
@@ -423,10 +454,10 @@ async def bench_kill(client: h.RpcClient, service: h.Service, tracker: Tracker, 
     await client.result("start_streaming", {"device": CAMERA}, timeout=60)
 
     async def held():
-        return holder_back(api)
+        return holder_back(api, service.mediamtx_headers())
 
     async def settled():
-        return holder_back(api) and http_json(health)[0] == 200
+        return holder_back(api, service.mediamtx_headers()) and http_json(health)[0] == 200
 
     recovery, packet_s, new_pid_s, holder_s, attempts, ages = [], [], [], [], [], []
     for i in range(kills):
@@ -497,6 +528,10 @@ async def run(service: h.Service, tracker: Tracker, args) -> dict:
         tracker.scan()
         log(f"start_streaming done in {time.monotonic() - t:.1f} s")
 
+        auth_port = json.loads(service.config.read_text())["streams"]["auth_port"]
+        auth = bench_auth_callback(auth_port, url)
+        log(f"auth callback: p50 {auth['p50_ms']} ms, p99 {auth['p99_ms']} ms, answers {auth['answers']}")
+
         t = time.monotonic()
         overhead = await bench_overhead(client, args.calls)
         log(f"controller overhead done in {time.monotonic() - t:.1f} s: "
@@ -510,7 +545,7 @@ async def run(service: h.Service, tracker: Tracker, args) -> dict:
             pass
     finally:
         await client.close()
-    return {"start": start, "overhead": overhead, "kill": kill}
+    return {"start": start, "overhead": overhead, "kill": kill, "auth": auth}
 
 
 def main(argv=None) -> int:
@@ -522,12 +557,16 @@ def main(argv=None) -> int:
                     help="MediaMTX's age before each kill, in seconds (default 11: the supervisor treats a death "
                          "within 10 s of a start as a crash loop and backs off)")
     ap.add_argument("--service-log", metavar="FILE", help="keep a copy of the service's log here")
+    ap.add_argument("--signed-urls", choices=["on", "off"], default="on",
+                    help="streams.signed_urls (default on: every read carries a token that camservice's auth "
+                         "callback checks; off: the callback still answers every read and publish)")
     args = ap.parse_args(argv)
     h.install_cleanup()
 
     settings = dict(h.mediamtx_ports(), on_demand_close_after=1, health_check_interval=1)
     tracker = Tracker()
-    service = h.Service(cameras=1, mediamtx=settings, pin=False)
+    service = h.Service(cameras=1, mediamtx=settings, pin=False,
+                        config_extra={"streams": {"signed_urls": args.signed_urls == "on", "token_ttl": 3600}})
     began = time.monotonic()
     leftovers: list[str] = []
     try:
@@ -552,6 +591,8 @@ def main(argv=None) -> int:
     result = {
         "bench": "streaming",
         "camera": "virtual 640x480@15 (libx264 ultrafast)",
+        "signed_urls": args.signed_urls == "on",
+        "auth_callback": figures["auth"],
         "start_streaming": start,
         "kill_recovery_s": recovery,
         "kill_recovery": {

@@ -13,6 +13,10 @@ from camservice.mediamtx.holders import HOLD_QUERY
 
 
 class FakeHolders(service.Service):
+    #: the query string the controller looks for (the real one carries
+    #: the internal credential)
+    query = HOLD_QUERY + "&token=i1-fake"
+
     def __init__(self, mediamtx):
         self._mediamtx = mediamtx
         self._held: set[str] = set()
@@ -42,7 +46,7 @@ class FakeHolders(service.Service):
             self._mediamtx.add_reader(camera_id)
             live["readers"][-1]["id"] = "hold-" + camera_id
             self._mediamtx.rtsp_sessions["hold-" + camera_id] = {
-                "id": "hold-" + camera_id, "path": camera_id, "state": "read", "query": HOLD_QUERY,
+                "id": "hold-" + camera_id, "path": camera_id, "state": "read", "query": self.query,
             }
             if self._mediamtx.auto_publish and not live["ready"]:
                 self._mediamtx.publish(camera_id)

@@ -45,7 +45,8 @@ class FakeMediaMTX:
     ``publish(name)``, ``add_reader(name)``, ``restart()``, ``hold(call)``
     and ``release()`` (a slow or silent server), ``fail_next(call, error)``,
     ``external_path(name)`` and ``external_delete(name)`` (someone else
-    using the API).
+    using the API), ``refused[name] = reason`` (MediaMTX refuses that path's
+    configuration with a 400).
 
     Call names (as recorded in :attr:`calls`): ``info``, ``list_paths``,
     ``get_path``, ``list_path_configs``, ``add``, ``replace``, ``delete``.
@@ -68,6 +69,10 @@ class FakeMediaMTX:
         self.held: list[tuple] = []
         self._holds: set[str] = set()
         self._failures: dict[str, Exception] = {}
+        #: path name -> why add/replace of it is refused (400), until cleared
+        self.refused: dict[str, str] = {}
+        #: whether the Control API answers without credentials (not locked)
+        self.anonymous_api = False
         self.configs: dict[str, dict] = {}
         #: RTSPSession objects by id (readers that came over RTSP)
         self.rtsp_sessions: dict[str, dict] = {}
@@ -158,11 +163,19 @@ class FakeMediaMTX:
 
         return self._answer(("get_path", name), get)
 
+    def answers_anonymously(self):
+        return self._answer(("answers_anonymously",), lambda: self.anonymous_api)
+
     def list_path_configs(self):
         return self._answer(("list_path_configs",), lambda: copy.deepcopy(self.configs))
 
+    def _refuse(self, name):
+        if name in self.refused:
+            raise MediaMTXRejected(f"POST /v3/config/paths/add/{name}: 400 {self.refused[name]}", 400)
+
     def add_path_config(self, name, conf):
         def add():
+            self._refuse(name)
             if name in self.configs:
                 raise MediaMTXRejected("path already exists", 400)
             self._set(name, conf)
@@ -172,6 +185,7 @@ class FakeMediaMTX:
 
     def replace_path_config(self, name, conf):
         def replace():
+            self._refuse(name)
             if name not in self.configs:
                 raise PathNotFound("path configuration not found", 404)
             self._set(name, conf)

@@ -37,6 +37,16 @@ class LiveService:
         return f"{'https' if self.config.server.tls.enabled else 'http'}://127.0.0.1:{self.port}"
 
     @property
+    def api_auth(self) -> tuple[str, str]:
+        """``(user, password)`` of MediaMTX's Control API (treq's ``auth=``)."""
+        password = self.config.mediamtx.api_password_file.read_text().splitlines()[0].strip()
+        return self.config.mediamtx.api_user, password
+
+    def api(self, path: str) -> str:
+        """The URL of ``path`` on MediaMTX's Control API."""
+        return f"http://127.0.0.1:{self.config.mediamtx.api_port}{path}"
+
+    @property
     def registry(self):
         return self.tree.getServiceNamed("cameras")
 

@@ -44,8 +44,14 @@ def free_ports(n: int) -> list[int]:
 
 def mediamtx_ports() -> dict:
     """``mediamtx`` config keys for a MediaMTX on free loopback ports."""
-    api, rtsp, hls, webrtc, udp = free_ports(5)
-    return {"api_port": api, "rtsp_port": rtsp, "hls_port": hls, "webrtc_port": webrtc, "webrtc_udp_port": udp}
+    return media_ports()[0]
+
+
+def media_ports() -> tuple[dict, int]:
+    """:func:`mediamtx_ports` and a ``streams.auth_port``, all distinct
+    (ports picked one after another may repeat one just released)."""
+    api, rtsp, hls, webrtc, udp, auth = free_ports(6)
+    return {"api_port": api, "rtsp_port": rtsp, "hls_port": hls, "webrtc_port": webrtc, "webrtc_udp_port": udp}, auth
 
 
 class _Collector(protocol.ProcessProtocol):

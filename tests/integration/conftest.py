@@ -7,7 +7,7 @@ from twisted.internet import reactor
 
 from camservice.config import load_config
 from helpers.live import start_live
-from helpers.processes import mediamtx_ports
+from helpers.processes import media_ports
 
 
 @pytest.fixture
@@ -19,12 +19,14 @@ def service_settings():
 @pytest.fixture
 def live(write_config, service_settings):
     """A running service with one virtual camera; stopped after the test."""
+    ports, auth_port = media_ports()
     document = {
         "server": {"port": 0, "shutdown_timeout": 5, "auto_ping_interval": 0, "max_connections_per_address": 1000},
         "logging": {"level": "info", "format": "json"},
         "discovery": {"mode": "disabled"},  # hermetic: never the machine's own cameras
-        "mediamtx": dict(mediamtx_ports(), health_check_interval=0.5, restart_min_delay=0.5, log_level="warn"),
+        "mediamtx": dict(ports, health_check_interval=0.5, restart_min_delay=0.5, log_level="warn"),
         "cameras": {"declared": [{"id": "camera1000", "kind": "virtual", "name": "Pattern", "resolution": "320x240", "fps": 10}]},
+        "streams": {"auth_port": auth_port},
     }
     for section, values in service_settings.items():
         if isinstance(values, dict):

@@ -10,7 +10,7 @@ from twisted.internet import reactor, task
 from camservice.app import Overrides
 from camservice.config import load_config
 from helpers.live import start_live
-from helpers.processes import mediamtx_ports
+from helpers.processes import media_ports
 from helpers.udevbed import Bed, FakeV4L2, umockdev_active
 
 
@@ -36,9 +36,11 @@ def discovery_settings():
 def usb_live(bed, v4l2, write_config, discovery_settings):
     """The service, started after the testbed exists, discovering with udev
     (the testbed provides it) and probing with the replaying v4l2-ctl."""
+    ports, auth_port = media_ports()
     document = {
         "server": {"port": 0, "shutdown_timeout": 5, "auto_ping_interval": 0},
-        "mediamtx": dict(mediamtx_ports(), health_check_interval=0.5),
+        "mediamtx": dict(ports, health_check_interval=0.5),
+        "streams": {"auth_port": auth_port},
         "discovery": dict({"mode": "udev", "v4l2_ctl": str(v4l2.executable), "probe_timeout": 2,
                            "debounce": 0.2}, **discovery_settings.get("discovery", {})),
         "cameras": dict({"declared": []}, **discovery_settings.get("cameras", {})),

@@ -14,7 +14,8 @@ from twisted.internet import reactor, task
 
 from camservice.config import load_config
 from helpers.live import start_live
-from helpers.processes import Child, mediamtx_ports, run
+from helpers.processes import Child, run
+from helpers.rtsp_source import RtspSource
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def _api(live, path):
 
 
 async def _path_configs(live):
-    response = await treq.get(_api(live, "/v3/config/paths/list"))
+    response = await treq.get(_api(live, "/v3/config/paths/list"), auth=live.api_auth)
     return {item["name"]: item for item in (await response.json())["items"]}
 
 
@@ -180,9 +181,10 @@ async def test_mediamtx_killed_breaker_opens_and_everything_comes_back(live, ser
 
 @pytest_twisted.ensureDeferred
 async def test_drift_is_repaired_and_foreign_paths_left_alone(live):
-    add = await treq.post(_api(live, "/v3/config/paths/add/foreign1"), json={"source": "publisher"})
+    add = await treq.post(_api(live, "/v3/config/paths/add/foreign1"), json={"source": "publisher"},
+                          auth=live.api_auth)
     assert add.code == 200
-    delete = await treq.delete(_api(live, "/v3/config/paths/delete/camera1000"))
+    delete = await treq.delete(_api(live, "/v3/config/paths/delete/camera1000"), auth=live.api_auth)
     assert delete.code == 200
 
     async def restored():
@@ -192,7 +194,8 @@ async def test_drift_is_repaired_and_foreign_paths_left_alone(live):
     configs = await _until(restored, timeout=10)
     assert "foreign1" in configs
 
-    tamper = await treq.patch(_api(live, "/v3/config/paths/patch/camera1000"), json={"runOnDemand": ""})
+    tamper = await treq.patch(_api(live, "/v3/config/paths/patch/camera1000"), json={"runOnDemand": ""},
+                              auth=live.api_auth)
     assert tamper.code == 200
 
     async def repaired():
@@ -203,32 +206,17 @@ async def test_drift_is_repaired_and_foreign_paths_left_alone(live):
     assert "foreign1" in configs
 
 
-_OWN_PORTS = mediamtx_ports()
-
-
-# the "network camera" is a path of camservice's own MediaMTX: its RTSP
-# port on loopback must be allowed explicitly
-@pytest.mark.parametrize("service_settings", [{
-    "mediamtx": dict(_OWN_PORTS),
-    "external_streams": {"allowed_targets": [f"127.0.0.1:{_OWN_PORTS['rtsp_port']}"]}}])
+# the "network camera" is an RTSP source on loopback: it must be allowed
+# explicitly (a host without a port still never opens camservice's own ports)
+@pytest.mark.parametrize("service_settings", [{"external_streams": {"allowed_targets": ["127.0.0.1"]}}])
 @pytest_twisted.ensureDeferred
-async def test_network_camera_added_removed_and_kept_across_restart(live, service_settings):
-    rtsp = live.config.mediamtx.rtsp_port
-    add = await treq.post(_api(live, "/v3/config/paths/add/remote1"), json={"source": "publisher"})
-    assert add.code == 200
-    publisher = Child(reactor, ["ffmpeg", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10",
-                                "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "20",
-                                "-pix_fmt", "yuv420p", "-f", "rtsp", "-rtsp_transport", "tcp",
-                                f"rtsp://127.0.0.1:{rtsp}/remote1"])
+async def test_network_camera_added_removed_and_kept_across_restart(live, tmp_path, service_settings):
+    source = RtspSource(reactor, tmp_path)
     try:
-        remote = f"rtsp://127.0.0.1:{rtsp}/remote1"
+        await source.start()
+        remote = source.url
         client = await live.authed_client("operator")
 
-        async def publishing():
-            response = await treq.get(_api(live, "/v3/paths/get/remote1"))
-            return response.code == 200 and (await response.json())["available"]
-
-        await _until(publishing)
         added = (await client.call("add_external_stream", {"stream_url": remote, "stream_name": "gate"}))["result"]
         assert added["status"] == "ADDED" and added["stream_type"] == "rtsp"
         device = added["device"]
@@ -266,4 +254,4 @@ async def test_network_camera_added_removed_and_kept_across_restart(live, servic
         finally:
             await again.tree.stopService()
     finally:
-        await publisher.stop()
+        await source.stop()

@@ -284,3 +284,39 @@ def test_token_with_a_too_short_secret_file_exits_2(write_config, capsys, tmp_pa
     out, err = capsys.readouterr()
     assert out == ""
     assert "auth.jwt_secret_file" in err
+
+
+# -- stream-url ----------------------------------------------------------------
+
+
+def test_stream_url_mints_what_the_service_accepts(write_config, capsys):
+    from camservice.streamauth.secrets import StreamSecrets, load_stream_key
+    from camservice.streamauth.tokens import StreamTokens
+
+    path = write_config({"streams": {"signed_urls": True, "token_ttl": 600}})
+    assert main(["--config", str(path), "stream-url", "camera1000"]) == 0
+    out, err = capsys.readouterr()
+    lines = dict(line.split(None, 1) for line in out.strip().splitlines())
+    assert set(lines) == {"rtsp", "hls", "webrtc"}
+    token = lines["rtsp"].split("?token=")[1]
+    assert lines["hls"].endswith("/camera1000/index.m3u8?token=" + token)
+    assert "playback must start before" in err
+    # the service's own check, with the key camservice-admin used
+    config = load_config(path, environ={})
+    StreamTokens(StreamSecrets(load_stream_key(config.data_dir)), wall_clock(), 600).check(token, "camera1000")
+
+    assert main(["--config", str(path), "stream-url", "camera1000", "--protocol", "hls"]) == 0
+    assert capsys.readouterr().out.strip() == lines["hls"]
+
+
+def test_stream_url_without_signed_urls_is_plain(run):
+    status, out, err = run("stream-url", "camera1000", "--protocol", "rtsp")
+    assert status == 0
+    assert out.strip() == "rtsp://127.0.0.1:8554/camera1000"
+    assert "signed_urls is off" in err
+
+
+def test_stream_url_of_a_bad_camera_id_exits_2(run, capsys):
+    with pytest.raises(SystemExit) as info:
+        run("stream-url", "camera1000\n")
+    assert info.value.code == 2

@@ -131,7 +131,7 @@ def test_empty_file_gives_every_schema_default(tmp_path):
     config = load(write(tmp_path, ""))
     defaults = schema_defaults(schema())
     # the null paths are resolved; they have tests of their own
-    resolved = {"data_dir", "auth.jwt_secret_file", "auth.api_keys_file",
+    resolved = {"data_dir", "auth.jwt_secret_file", "auth.api_keys_file", "mediamtx.api_password_file",
                 "manhole.authorized_keys_file", "manhole.host_key_file"}
     assert {"server.port", "server.rate_limit.burst", "auth.leeway", "logging.level"} <= set(defaults)
     for key, default in defaults.items():
@@ -741,3 +741,36 @@ def test_manhole_refuses_every_address_beyond_loopback_from_the_environment(tmp_
     path = write(tmp_path, {"data_dir": "/srv/cam"})
     problem = only_problem(path, environ={"CAMSERVICE_MANHOLE__HOST": "0.0.0.0"})
     assert problem.key == "manhole.host" and problem.source == "CAMSERVICE_MANHOLE__HOST"
+
+
+# -- streams -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, value", [("true", True), ("False", False), ("auto", "auto"), ("on", True)])
+def test_signed_urls_from_the_environment_is_a_boolean_or_auto(tmp_path, text, value):
+    config = load(write(tmp_path, ""), environ={"HOME": "/home/tester", "CAMSERVICE_STREAMS__SIGNED_URLS": text})
+    assert config.streams.signed_urls == value
+
+
+def test_signed_urls_refuses_other_words(tmp_path):
+    problem = only_problem(write(tmp_path, {"streams": {"signed_urls": "sometimes"}}))
+    assert problem.key == "streams.signed_urls"
+
+
+def test_allowed_networks_must_be_cidr_blocks(tmp_path):
+    problem = only_problem(write(tmp_path, {"streams": {"allowed_networks": ["192.168.1.0/24", "lan"]}}))
+    assert problem.key == "streams.allowed_networks[1]"
+    assert problem.rule == "must be a CIDR block such as 192.168.1.0/24"
+    config = load(write(tmp_path, {"streams": {"allowed_networks": ["192.168.1.0/24", "::1"]}}))
+    assert config.streams.allowed_networks == ("192.168.1.0/24", "::1")
+
+
+def test_media_origins_may_not_be_wildcards(tmp_path):
+    problem = only_problem(write(tmp_path, {"streams": {"allowed_origins": ["*"]}}))
+    assert problem.key == "streams.allowed_origins[0]"
+
+
+def test_the_api_password_file_defaults_to_the_data_folder(tmp_path):
+    config = load(write(tmp_path, {"data_dir": str(tmp_path / "d")}))
+    assert config.mediamtx.api_password_file == tmp_path / "d" / "mediamtx-api-password"
+    assert config.mediamtx.api_user == "camservice"

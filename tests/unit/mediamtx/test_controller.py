@@ -502,6 +502,67 @@ def test_a_failed_run_fails_its_callers_and_the_next_run_still_happens(world):
     assert outcome(second) == [PathChange("add", "camera1000", world.desired("camera1000"))]
 
 
+# -- a path MediaMTX refuses --------------------------------------------------
+
+def test_a_refused_path_puts_only_that_camera_in_error_and_the_others_are_applied(make_world):
+    world = make_world()
+    world.fake.refused["camera1000"] = "'rtsp://x/%zz' is not a valid URL"
+    world.start()
+    assert world.controller.health is Health.UP
+    assert world.controller.state is ComponentState.RUNNING
+    camera = world.registry.get("camera1000")
+    assert camera.status is CameraStatus.ERROR
+    assert camera.error.startswith("MediaMTX refused the camera's path: ")
+    assert "is not a valid URL" in camera.error
+    assert "camera1001" in world.fake.configs and "camera1000" not in world.fake.configs
+    assert world.registry.get("camera1001").status is CameraStatus.CONNECTED
+
+
+def test_a_refused_path_is_retried_quietly_and_the_camera_recovers_once_accepted(make_world, clock, log_events):
+    world = make_world()
+    world.fake.refused["camera1000"] = "not a valid URL"
+    world.start()
+    warnings = log_events("camservice.mediamtx.controller")
+    changes_before = len([e for e in world.events if e.device == "camera1000"])
+    for _ in range(3):
+        outcome(world.controller.reconcile())
+    assert len([c for c in world.fake.calls if c == ("add", "camera1000")]) >= 4  # tried every time
+    assert len([e for e in world.events if e.device == "camera1000"]) == changes_before  # no event storm
+    assert not [e for e in warnings if "refused" in e.get("log_format", "")]  # logged once, at first
+    assert world.controller.health is Health.UP
+
+    del world.fake.refused["camera1000"]
+    changes = outcome(world.controller.reconcile())
+    assert [(c.action, c.name) for c in changes] == [("add", "camera1000")]
+    camera = world.registry.get("camera1000")
+    assert camera.status is CameraStatus.CONNECTED and camera.error is None
+    assert world.controller.refused == {}
+
+
+def test_a_refusal_that_is_not_about_the_path_is_not_blamed_on_a_camera(make_world):
+    world = make_world()
+    world.start()
+    world.fake.external_delete("camera1000")
+    world.fake.fail_next("add", MediaMTXRejected("POST /v3/config/paths/add/camera1000: 401 authentication error", 401))
+    fails_with(world.controller.reconcile(), MediaMTXRejected)
+    assert world.registry.get("camera1000").status is CameraStatus.CONNECTED
+    assert world.controller.refused == {}
+
+
+def test_sources_publish_with_their_own_secret(make_world, write_config, clock):
+    world = make_world()
+    controller = MediaMTXController(
+        world.config.mediamtx, world.fake, world.registry, world.bus, Metrics(), clock,
+        publish_secret=lambda camera_id: "p1-secret-of-" + camera_id,
+    )
+    world.registry.startService()
+    conf = controller.desired_paths()["camera1000"]
+    import shlex
+
+    assert shlex.split(conf["runOnDemand"])[-1].endswith("/camera1000?token=p1-secret-of-camera1000")
+    assert "token" not in controller.desired_paths()["camera1001"]["source"]  # pulled, not published
+
+
 # -- stop ---------------------------------------------------------------------
 
 def test_stop_while_the_startup_reconciliation_never_answers(make_world, clock):
@@ -630,3 +691,24 @@ def test_health_details_never_show_url_credentials(make_world):
     texts = [world.controller.detail] + [e.data["detail"] for e in world.events if e.topic == "system.health"]
     assert any("rtsp://***@192.0.2.1/x" in t for t in texts)
     assert not any("Secr3t" in t for t in texts)
+
+
+# -- an external MediaMTX that is not locked --------------------------------------
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_an_external_mediamtx_answering_without_credentials_is_reported(make_world, log_events, anonymous):
+    errors = log_events("camservice.mediamtx.controller")
+    world = make_world(mode="external")
+    world.fake.anonymous_api = anonymous
+    world.start()
+    assert world.controller.health is Health.UP
+    unlocked = [e for e in errors if e.get("outcome") == "unlocked"]
+    assert len(unlocked) == (1 if anonymous else 0)
+    if anonymous:
+        assert unlocked[0]["log_level"].name == "error" and unlocked[0]["url"] == world.config.mediamtx.api_url
+
+
+def test_a_managed_mediamtx_is_not_asked(make_world):
+    world = make_world()
+    world.start()
+    assert world.calls("answers_anonymously") == []

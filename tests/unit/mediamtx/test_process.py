@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from camservice.config import load_config
+from camservice.mediamtx.config_file import MediaAccess
 from camservice.mediamtx.process import MediaMTXProcess
 from camservice.metrics import Metrics
 from fakes.process_reactor import FakeProcessReactor
@@ -12,7 +13,8 @@ from fakes.process_reactor import FakeProcessReactor
 @pytest.fixture
 def process(write_config, tmp_path):
     config = load_config(write_config({}))
-    return MediaMTXProcess(config.mediamtx, tmp_path / "data", Metrics(), FakeProcessReactor())
+    return MediaMTXProcess(config.mediamtx, tmp_path / "data", Metrics(), FakeProcessReactor(),
+                           MediaAccess("http://127.0.0.1:9996/mediamtx/auth"))
 
 
 @pytest.mark.parametrize(

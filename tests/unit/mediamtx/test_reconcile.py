@@ -16,7 +16,7 @@ import yaml
 
 from camservice.cameras.model import Camera, CameraKind, CameraStatus
 from camservice.config import load_config
-from camservice.mediamtx.config_file import mediamtx_settings, write_mediamtx_config
+from camservice.mediamtx.config_file import MediaAccess, console_origin, media_origins, mediamtx_settings, write_mediamtx_config
 from camservice.mediamtx.paths import is_ready, online_since, path_figures
 from camservice.mediamtx.reconcile import PathChange, plan_changes, same_conf
 from camservice.mediamtx.sources import OWNED_PATH, path_conf, publish_url, rtsp_host
@@ -281,31 +281,6 @@ def test_usb_camera_without_a_known_mode_lets_ffmpeg_choose_it(make_config):
     assert argv[argv.index("-g") + 1] == "60"  # key frames assuming 30 fps
 
 
-@pytest.mark.parametrize("media_host", ["192.168.1.10", "fd00::5", "127.0.0.1", "0.0.0.0", "::"])
-def test_virtual_sources_can_publish_whatever_media_host_is(make_config, tmp_path, media_host):
-    config = make_config({"media_host": media_host}).mediamtx
-    target = urlsplit(publish_url(config, "camera1000"))
-    settings = mediamtx_settings(config, tmp_path)
-    listen_host = settings["rtspAddress"].rsplit(":", 1)[0].strip("[]")
-    # the source connects where the RTSP server listens ...
-    assert listen_host in ("", "0.0.0.0", "::", target.hostname)
-    # ... from an address that may publish (a local client's source
-    # address is the address it connected to)
-    publishers = [u for u in settings["authInternalUsers"] if {"action": "publish"} in u["permissions"]]
-    assert any(target.hostname in u["ips"] for u in publishers)
-    # and so can the keep-alive readers, which read from the same place
-    readers = [u for u in settings["authInternalUsers"] if {"action": "read"} in u["permissions"]]
-    assert any(u["ips"] == [] or target.hostname in u["ips"] for u in readers)
-
-
-def test_a_lan_media_host_may_publish_but_not_use_the_api(make_config, tmp_path):
-    users = mediamtx_settings(make_config({"media_host": "192.168.1.10"}).mediamtx, tmp_path)["authInternalUsers"]
-    publish = [u["ips"] for u in users if {"action": "publish"} in u["permissions"]]
-    api = [u["ips"] for u in users if {"action": "api"} in u["permissions"]]
-    assert publish == [["127.0.0.1", "192.168.1.10", "::1"]]  # itself (its sources) besides loopback
-    assert api == [["127.0.0.1", "::1"]]
-
-
 def test_a_host_name_as_media_host_is_refused_by_the_config(make_config):
     # MediaMTX binds to it and lets it publish: only an IP address works
     with pytest.raises(ConfigError) as info:
@@ -313,14 +288,6 @@ def test_a_host_name_as_media_host_is_refused_by_the_config(make_config):
     (problem,) = info.value.problems
     assert problem.key == "mediamtx.media_host"
     assert problem.rule == "must be an IP address (0.0.0.0 for every interface)"
-
-
-@pytest.mark.parametrize("host", ["127.0.0.1", "192.168.1.20", "0.0.0.0", "::1"])
-def test_every_publisher_address_is_an_ip(make_config, tmp_path, host):
-    users = mediamtx_settings(make_config({"media_host": host}).mediamtx, tmp_path)["authInternalUsers"]
-    for user in users:
-        for ip in user["ips"]:
-            ipaddress.ip_network(ip)  # what MediaMTX accepts: an address or a CIDR
 
 
 # -- StreamLocator --------------------------------------------------------------
@@ -462,63 +429,89 @@ def test_available_wins_over_the_deprecated_ready():
 
 # -- mediamtx.yml ---------------------------------------------------------------
 
+ACCESS = MediaAccess("http://127.0.0.1:9996/mediamtx/auth", ("http://127.0.0.1:8002",))
+
+
+@pytest.mark.parametrize("media_host", ["127.0.0.1", "0.0.0.0", "192.168.1.10"])
+def test_mediamtx_asks_camservice_about_every_request_the_apis_included(make_config, tmp_path, media_host):
+    settings = mediamtx_settings(make_config({"media_host": media_host}).mediamtx, tmp_path, ACCESS)
+    assert settings["authMethod"] == "http"
+    assert settings["authHTTPAddress"] == "http://127.0.0.1:9996/mediamtx/auth"
+    # MediaMTX's default excludes api, metrics and pprof (open to anyone)
+    assert settings["authHTTPExclude"] == []
+    assert "authInternalUsers" not in settings
+
+
+def test_no_origin_may_call_the_api_and_media_origins_are_never_a_wildcard(make_config, tmp_path):
+    access = MediaAccess(ACCESS.auth_url, ("http://127.0.0.1:8002", "*", "https://*.example.org"))
+    settings = mediamtx_settings(make_config().mediamtx, tmp_path, access)
+    assert settings["apiAllowOrigins"] == []
+    for key in ("hlsAllowOrigins", "webrtcAllowOrigins"):
+        assert settings[key] == ["http://127.0.0.1:8002"], key
+    for key in ("metricsAllowOrigins", "pprofAllowOrigins", "playbackAllowOrigins"):
+        assert settings[key] == [], key
+
+
+def test_media_origins_are_the_consoles_plus_configured_ones(make_config):
+    from camservice.config import load_config
+
+    config = make_config(None, {"allowed_origins": ["https://wall.example.org"]})
+    assert media_origins(config.server, config.streams) == ("http://127.0.0.1:8002", "https://wall.example.org")
+
+
+def test_console_origin_of_an_api_on_every_interface_uses_the_public_host(make_config):
+    import dataclasses
+
+    config = make_config(None, {"public_host": "cams.example.org"})
+    server = dataclasses.replace(config.server, host="0.0.0.0", port=9000)
+    assert console_origin(server, config.streams) == "http://cams.example.org:9000"
+
 def test_api_listens_on_host_only(make_config, tmp_path):
-    settings = mediamtx_settings(make_config({"host": "127.0.0.2", "api_port": 19997}).mediamtx, tmp_path)
+    settings = mediamtx_settings(make_config({"host": "127.0.0.2", "api_port": 19997}).mediamtx, tmp_path, ACCESS)
     assert settings["api"] is True
     assert settings["apiAddress"] == "127.0.0.2:19997"
-    assert mediamtx_settings(make_config({"host": "::1"}).mediamtx, tmp_path)["apiAddress"] == "[::1]:9997"
+    assert mediamtx_settings(make_config({"host": "::1"}).mediamtx, tmp_path, ACCESS)["apiAddress"] == "[::1]:9997"
 
 
 def test_media_servers_listen_on_media_host(make_config, tmp_path):
-    settings = mediamtx_settings(make_config({"media_host": "0.0.0.0", "rtsp_port": 1554}).mediamtx, tmp_path)
+    settings = mediamtx_settings(make_config({"media_host": "0.0.0.0", "rtsp_port": 1554}).mediamtx, tmp_path, ACCESS)
     assert settings["rtspAddress"] == "0.0.0.0:1554"
     assert settings["hlsAddress"] == "0.0.0.0:8888"
     assert settings["webrtcAddress"] == "0.0.0.0:8889"
 
 
 def test_protocols_not_configured_are_off(make_config, tmp_path):
-    settings = mediamtx_settings(make_config({"protocols": ["rtsp"]}).mediamtx, tmp_path)
+    settings = mediamtx_settings(make_config({"protocols": ["rtsp"]}).mediamtx, tmp_path, ACCESS)
     assert settings["rtsp"] is True
     assert settings["hls"] is False
     assert settings["webrtc"] is False
-    settings = mediamtx_settings(make_config({"protocols": ["rtsp", "hls"]}).mediamtx, tmp_path)
+    settings = mediamtx_settings(make_config({"protocols": ["rtsp", "hls"]}).mediamtx, tmp_path, ACCESS)
     assert settings["hls"] is True and settings["webrtc"] is False
 
 
 def test_rtmp_srt_moq_and_extras_are_always_off(make_config, tmp_path):
-    settings = mediamtx_settings(make_config().mediamtx, tmp_path)
+    settings = mediamtx_settings(make_config().mediamtx, tmp_path, ACCESS)
     for key in ("rtmp", "srt", "moq", "playback", "metrics", "pprof"):
         assert settings[key] is False, key
 
 
 def test_recordings_go_under_the_given_folder_and_are_never_deleted_by_mediamtx(make_config, tmp_path):
     folder = tmp_path / "data" / "recordings"
-    defaults = mediamtx_settings(make_config().mediamtx, folder)["pathDefaults"]
+    defaults = mediamtx_settings(make_config().mediamtx, folder, ACCESS)["pathDefaults"]
     assert defaults["recordDeleteAfter"] == "0s"
     assert Path(defaults["recordPath"]).parent.parent == folder
     assert "%path" in defaults["recordPath"]
 
 
-def test_only_loopback_may_publish_or_use_the_api(make_config, tmp_path):
-    users = mediamtx_settings(make_config({"media_host": "0.0.0.0"}).mediamtx, tmp_path)["authInternalUsers"]
-    for user in users:
-        actions = {p["action"] for p in user["permissions"]}
-        if actions & {"publish", "api"}:
-            assert user["ips"], "an empty ips list admits everyone"
-            assert all(ipaddress.ip_network(ip).is_loopback for ip in user["ips"]), user["ips"]
-    readers = [u for u in users if {"action": "read"} in u["permissions"]]
-    assert readers and readers[0]["ips"] == []  # anyone may watch
-
-
 def test_paths_are_left_to_the_api(make_config, tmp_path):
-    assert mediamtx_settings(make_config().mediamtx, tmp_path)["paths"] == {}
+    assert mediamtx_settings(make_config().mediamtx, tmp_path, ACCESS)["paths"] == {}
 
 
 def test_the_file_is_written_privately_and_parses_back(make_config, tmp_path):
     config = make_config({"log_level": "info"})
-    path = write_mediamtx_config(config.mediamtx, tmp_path / "data")
+    path = write_mediamtx_config(config.mediamtx, tmp_path / "data", ACCESS)
     assert path == tmp_path / "data" / "mediamtx" / "mediamtx.yml"
     assert path.stat().st_mode & 0o777 == 0o600
     written = yaml.safe_load(path.read_text())
-    assert written == mediamtx_settings(config.mediamtx, tmp_path / "data" / "recordings")
+    assert written == mediamtx_settings(config.mediamtx, tmp_path / "data" / "recordings", ACCESS)
     assert written["logLevel"] == "info"

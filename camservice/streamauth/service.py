@@ -1,0 +1,90 @@
+"""The ``stream-auth`` service: the loopback listener MediaMTX asks."""
+from __future__ import annotations
+
+from typing import Optional
+
+from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from camservice._defer import async_to_deferred
+from camservice.errors import StartupError
+from camservice.metrics import Metrics
+from camservice.service import Component
+from camservice.streamauth.policy import StreamAccessPolicy
+from camservice.streamauth.resource import StreamAuthResource
+
+__all__ = ["AUTH_PATH", "LISTEN_HOST", "StreamAuthServer", "auth_url"]
+
+#: the endpoint's only address: never the API's interface, which may
+#: face the network
+LISTEN_HOST = "127.0.0.1"
+AUTH_PATH = "/mediamtx/auth"
+
+
+def auth_url(port: int) -> str:
+    """MediaMTX's ``authHTTPAddress`` for the endpoint on ``port``."""
+    return f"http://{LISTEN_HOST}:{port}{AUTH_PATH}"
+
+
+class _QuietSite(Site):
+    """No access-log line per request (MediaMTX asks on every read)."""
+
+    def log(self, request) -> None:
+        pass
+
+
+class StreamAuthServer(Component):
+    """Answers MediaMTX's auth requests on ``127.0.0.1:port``.
+
+    It starts before MediaMTX (which asks it about camservice's own Control
+    API calls too) and stops after it. The port is opened in
+    ``privilegedStartService``; a failure to bind stops startup.
+
+    :param port: ``streams.auth_port``.
+    :param reactor: provides ``IReactorTCP``.
+    """
+
+    log = Logger()
+
+    def __init__(self, port: int, policy: StreamAccessPolicy, metrics: Metrics, reactor):
+        super().__init__()
+        self._port_number = port
+        self._reactor = reactor
+        root = Resource()
+        mediamtx = Resource()
+        root.putChild(b"mediamtx", mediamtx)
+        self.resource = StreamAuthResource(policy, metrics)
+        mediamtx.putChild(b"auth", self.resource)
+        self.site = _QuietSite(root)
+        self.site.noisy = False
+        self.port = None
+
+    @property
+    def listening_port(self) -> Optional[int]:
+        return self.port.getHost().port if self.port is not None else None
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        self._listen()
+
+    def _listen(self) -> None:
+        if self.port is not None:
+            return
+        try:
+            self.port = self._reactor.listenTCP(self._port_number, self.site, interface=LISTEN_HOST)
+        except CannotListenError as e:
+            raise StartupError(
+                f"cannot listen on {LISTEN_HOST}:{self._port_number} (streams.auth_port): {e.socketError}"
+            ) from None
+
+    def start(self) -> None:
+        self._listen()
+        self.log.info("stream auth listening on {url}", url=auth_url(self.listening_port))
+
+    @async_to_deferred
+    async def stop(self) -> None:
+        if self.port is not None:
+            port, self.port = self.port, None
+            await port.stopListening()
