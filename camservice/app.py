@@ -173,7 +173,9 @@ def build_service(
         stream_secrets, stream_tokens, authenticator, config.mediamtx.api_user, api_password,
         signed_urls=signed, allowed_networks=config.streams.allowed_networks,
     )
-    stream_auth = StreamAuthServer(config.streams.auth_port, stream_policy, metrics, reactor)
+    audit = Audit(metrics, reactor)
+    tree.audit = audit
+    stream_auth = StreamAuthServer(config.streams.auth_port, stream_policy, metrics, reactor, audit)
     stream_auth.setName("stream-auth")
     stream_auth.setServiceParent(tree)
 
@@ -200,8 +202,6 @@ def build_service(
     holders.setName("stream-holders")
     holders.setServiceParent(tree)
 
-    audit = Audit(metrics, reactor)
-    tree.audit = audit
     locator = StreamLocator(config.mediamtx, config.streams, stream_tokens if signed else None)
     presenter = CameraPresenter(locator.urls, locator.epoch)
     status = SystemStatus(reactor, registry, discovery_active=lambda: monitor.active or external.scanning)

@@ -171,14 +171,27 @@ class Audit(service.Service):
             **fields,
         )
 
-    def record(self, what: str, outcome: str, peer: str = "", who: Optional[str] = None, **fields: Any) -> None:
-        """Any other audited event (a refused connection, a session ended,
-        a configuration change); failures are summarised per ``peer``."""
+    def record(
+        self,
+        what: str,
+        outcome: str,
+        peer: str = "",
+        who: Optional[str] = None,
+        message: str = "{what} by {who} from {peer}: {outcome}",
+        **fields: Any,
+    ) -> None:
+        """Any other audited event (a refused connection or media read, a
+        session ended, a configuration change). Failures are summarised per
+        ``peer``, ``what`` and ``reason``: the first of each kind in an
+        interval is logged in full, the rest counted.
+
+        :param message: the log format; it may name any of the fields.
+        """
         fields.update(who=who, what=what, outcome=outcome, peer=peer)
         if outcome == "success":
-            self.log.info("{what} by {who} from {peer}: {outcome}", audit=True, **fields)
+            self.log.info(message, audit=True, **fields)
         else:
-            self._emit((peer, outcome, what), "warn", "{what} by {who} from {peer}: {outcome}", **fields)
+            self._emit((peer, outcome, what, fields.get("reason")), "warn", message, **fields)
 
     # -- summaries -----------------------------------------------------------
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 
-from twisted.logger import Logger
 from twisted.web.resource import Resource
 
 from camservice.metrics import Metrics
+from camservice.rpc.audit import Audit
 from camservice.streamauth.policy import API_ACTIONS, AccessRequest, StreamAccessPolicy
 
 __all__ = ["MAX_BODY", "StreamAuthResource"]
@@ -26,15 +27,21 @@ class StreamAuthResource(Resource):
     ``action``, ``protocol`` and ``reason``; never a credential), and so is
     every viewer allowed to read or publish (``outcome="success"``).
     camservice's own Control API calls and internal readers are not logged.
+    Refusals go through :class:`Audit`, so a client that keeps knocking is
+    summarised (one line per reason and interval, then a count) rather
+    than flooding the log.
+
+    :param audit: where audit events go (default: a summary-less
+        :class:`Audit` of its own).
     """
 
     isLeaf = True
 
-    def __init__(self, policy: StreamAccessPolicy, metrics: Metrics):
+    def __init__(self, policy: StreamAccessPolicy, metrics: Metrics, audit: Optional[Audit] = None):
         super().__init__()
         self._policy = policy
         self._metrics = metrics
-        self.audit = Logger(namespace="camservice.audit")
+        self._audit = audit if audit is not None else Audit(metrics)
 
     def render_POST(self, request) -> bytes:
         body = request.content.read(MAX_BODY + 1)
@@ -48,7 +55,8 @@ class StreamAuthResource(Resource):
             return b""
         decision = self._policy.decide(question)
         fields = dict(
-            audit=True,
+            what="media_" + question.action,
+            peer=question.ip,
             who=decision.who or question.user[:64] or "anonymous",
             ip=question.ip,
             path=question.path,
@@ -58,13 +66,14 @@ class StreamAuthResource(Resource):
         )
         if not decision.allowed:
             self._metrics.auth_failures.labels("stream").inc()
-            self.audit.warn(
-                "MediaMTX {action} of {path} refused to {who} from {ip}: {reason}",
-                outcome="denied", reason=decision.reason, **fields,
+            self._audit.record(
+                outcome="denied", reason=decision.reason,
+                message="MediaMTX {action} of {path} refused to {who} from {ip}: {reason}", **fields,
             )
             request.setResponseCode(401)
             return b""
         if decision.who not in _QUIET and question.action not in API_ACTIONS:
-            self.audit.info("MediaMTX {action} of {path} allowed to {who} from {ip}", outcome="success", **fields)
+            self._audit.record(outcome="success", message="MediaMTX {action} of {path} allowed to {who} from {ip}",
+                               **fields)
         request.setResponseCode(200)
         return b""

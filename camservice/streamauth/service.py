@@ -44,18 +44,19 @@ class StreamAuthServer(Component):
 
     :param port: ``streams.auth_port``.
     :param reactor: provides ``IReactorTCP``.
+    :param audit: where refusals are recorded (and summarised).
     """
 
     log = Logger()
 
-    def __init__(self, port: int, policy: StreamAccessPolicy, metrics: Metrics, reactor):
+    def __init__(self, port: int, policy: StreamAccessPolicy, metrics: Metrics, reactor, audit=None):
         super().__init__()
         self._port_number = port
         self._reactor = reactor
         root = Resource()
         mediamtx = Resource()
         root.putChild(b"mediamtx", mediamtx)
-        self.resource = StreamAuthResource(policy, metrics)
+        self.resource = StreamAuthResource(policy, metrics, audit)
         mediamtx.putChild(b"auth", self.resource)
         self.site = _QuietSite(root)
         self.site.noisy = False

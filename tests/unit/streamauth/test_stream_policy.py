@@ -236,3 +236,22 @@ def test_a_body_that_is_not_a_mediamtx_question_is_400(world, body):
 
 def test_an_oversized_body_is_413(world):
     assert _post(StreamAuthResource(world.policy, Metrics()), b"{" + b" " * 20000 + b"}")[0] == 413
+
+
+def test_a_client_that_keeps_knocking_is_summarised_not_logged_each_time(world, log_events):
+    from camservice.rpc.audit import Audit
+
+    audit_events = log_events("camservice.audit")
+    audit = Audit(Metrics(), world.clock, interval=60)
+    resource = StreamAuthResource(world.policy, Metrics(), audit)
+    knock = {"action": "read", "path": "camera1000", "ip": "192.0.2.9", "protocol": "rtsp", "user": "",
+             "password": "", "token": "", "query": "", "id": "s-1", "userAgent": "scanner"}
+    for _ in range(500):
+        assert _post(resource, dumps(knock))[0] == 401
+    assert len([e for e in audit_events if e.get("outcome") == "denied"]) == 1
+    world.clock.advance(59.9)
+    assert not any(e.get("summary") for e in audit_events)
+    world.clock.advance(0.2)
+    (summary,) = [e for e in audit_events if e.get("summary")]
+    assert summary["count"] == 499 and summary["peer"] == "192.0.2.9" and summary["whats"] == ["media_read"]
+    assert world.clock.getDelayedCalls() == []
