@@ -76,7 +76,8 @@ def makeService(options: Options):
         for line in e.lines():
             sys.stderr.write(f"camservice: config error: {line}\n")
         raise SystemExit(2)
-    signals = SignalService(reactor)
+    reload = tree.getServiceNamed("reload")
+    signals = SignalService(reactor, on_reload=lambda: reload.reload("SIGHUP"))
     signals.setName("signals")
     signals.setServiceParent(tree)
     return tree
