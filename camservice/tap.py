@@ -68,6 +68,14 @@ def makeService(options: Options):
         # it runs (at once if it already does)
         reactor.callWhenRunning(reactor.stop)
 
+    if config.migrated_from is not None:
+        from twisted.logger import Logger
+
+        Logger(namespace="camservice.config").warn(
+            "{source}: version {old_version} migrated to {version}; update the file",
+            source=config.source, old_version=config.migrated_from, version=config.version,
+        )
+
     from camservice.signals import SignalService
 
     try:

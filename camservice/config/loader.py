@@ -123,7 +123,7 @@ def migrate(
     document: dict,
     source: str = "",
     migrations: Optional[Mapping[int, Callable[[dict], None]]] = None,
-    current: int = CURRENT_VERSION,
+    current: Optional[int] = None,
 ) -> Optional[int]:
     """Bring ``document`` forward to version ``current``, in place.
 
@@ -131,11 +131,13 @@ def migrate(
     notice when this returns a version (the loader may run in a thread).
 
     :param migrations: default :data:`MIGRATIONS`.
+    :param current: default :data:`CURRENT_VERSION`.
     :returns: the file's older version, or ``None`` when it was current.
     :raises ConfigError: a version newer than ``current``, or one with no
         migration path.
     """
     migrations = MIGRATIONS if migrations is None else migrations
+    current = CURRENT_VERSION if current is None else current
     version = document.get("version", current)
     if not isinstance(version, int) or isinstance(version, bool) or version == current:
         return None  # a wrong type is the schema's to report
