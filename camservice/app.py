@@ -265,6 +265,8 @@ def build_service(
         ("logging", LoggingSettings(observer, config.logging, log_file, recent_errors,
                                     on_level=lambda level: setattr(dispatcher, "trace", level == "debug"))),
         ("auth", AuthSettings(config.auth, secret, authority, keys, sessions)),
+        ("cameras", registry),
+        ("camera-monitor", monitor),
         ("api", api),
     ]
 

@@ -225,3 +225,55 @@ async def test_two_sighups_give_one_or_two_reloads_never_an_overlap(live):
         signals.stopService()
     await _still_works(admin)
     await admin.close()
+
+
+async def _mediamtx_paths(live) -> set:
+    import treq
+
+    response = await treq.get(live.api("/v3/config/paths/list"), auth=live.api_auth)
+    body = await response.json()
+    return {item["name"] for item in body["items"]}
+
+
+async def _until(predicate, timeout=10.0):
+    for _ in range(int(timeout / 0.1)):
+        if await predicate():
+            return True
+        await task.deferLater(reactor, 0.1, lambda: None)
+    return False
+
+
+@pytest_twisted.ensureDeferred
+async def test_declared_cameras_are_added_changed_and_removed(live):
+    admin = await live.authed_client("admin")
+    assert await _until(lambda: defer.succeed("camera1000" in live.registry))
+    added = {"id": "camera1001", "kind": "virtual", "name": "Second", "resolution": "320x240", "fps": 5}
+    _edit(live, lambda d: d["cameras"].update(declared=[
+        dict(d["cameras"]["declared"][0], name="Renamed"), added,
+    ]))
+    reply = await admin.call("reload_config")
+    assert reply["result"]["changed"] == ["cameras"], reply
+    assert live.registry.get("camera1000").name == "Renamed"
+    assert live.registry.get("camera1001").fps == 5
+
+    async def both_paths():
+        return {"camera1000", "camera1001"} <= await _mediamtx_paths(live)
+
+    assert await _until(both_paths)
+    _edit(live, lambda d: d["cameras"].update(declared=[added]))
+    reply = await admin.call("reload_config")
+    assert reply["result"]["status"] == "applied", reply
+    assert "camera1000" not in live.registry
+
+    async def first_gone():
+        return "camera1000" not in await _mediamtx_paths(live)
+
+    assert await _until(first_gone)
+    updates = []
+    while admin.notifications.pending:
+        message = await admin.notifications.get()
+        if message["method"] == "camera_status_update":
+            updates.append((message["params"]["device"], message["params"]["status"]))
+    assert ("camera1001", "CONNECTED") in updates and ("camera1000", "DISCONNECTED") in updates
+    await _still_works(admin)
+    await admin.close()
