@@ -54,6 +54,7 @@ from camservice.status import SystemStatus
 from camservice.streamauth.policy import StreamAccessPolicy, signed_urls_enabled
 from camservice.streamauth.secrets import StreamSecrets, load_api_password, load_stream_key
 from camservice.streamauth.service import StreamAuthServer, auth_url
+from camservice.streamauth.settings import StreamSettings
 from camservice.streamauth.tokens import StreamTokens
 from camservice.sysinfo import SystemSampler
 
@@ -267,6 +268,8 @@ def build_service(
         ("auth", AuthSettings(config.auth, secret, authority, keys, sessions)),
         ("cameras", registry),
         ("camera-monitor", monitor),
+        ("external-streams", external),
+        ("streams", StreamSettings(config.streams, stream_tokens, stream_policy, locator)),
         ("api", api),
     ]
 

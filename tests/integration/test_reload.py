@@ -21,7 +21,7 @@ from camservice.signals import SignalService
 
 @pytest.fixture
 def service_settings():
-    return {"reload": {"backups": 2}}
+    return {"reload": {"backups": 2}, "streams": {"signed_urls": True, "token_ttl": 3600}}
 
 
 def _edit(live, change) -> None:
@@ -276,4 +276,25 @@ async def test_declared_cameras_are_added_changed_and_removed(live):
             updates.append((message["params"]["device"], message["params"]["status"]))
     assert ("camera1001", "CONNECTED") in updates and ("camera1000", "DISCONNECTED") in updates
     await _still_works(admin)
+    await admin.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_stream_url_host_and_token_lifetime_change(live):
+    import time
+
+    viewer = await live.authed_client("viewer")
+    admin = await live.authed_client("admin")
+    before = (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]
+    _edit(live, lambda d: d["streams"].update(public_host="cams.example.test", token_ttl=120))
+    reply = await admin.call("reload_config")
+    assert reply["result"]["changed"] == ["streams"], reply
+    after = (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]
+    assert "127.0.0.1" in str(before) and "cams.example.test" not in str(before)
+    rtsp = after["streams"]["rtsp"] if "streams" in after else after["stream_url"]
+    assert rtsp.startswith("rtsp://cams.example.test:")
+    expires = int(rtsp.split("token=")[1].split("-")[1])
+    assert expires - time.time() <= 120 + 30 + 5
+    await _still_works(viewer)
+    await viewer.close()
     await admin.close()
