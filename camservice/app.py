@@ -269,6 +269,7 @@ def build_service(
         ("cameras", registry),
         ("camera-monitor", monitor),
         ("external-streams", external),
+        ("mediamtx", controller),
         ("streams", StreamSettings(config.streams, stream_tokens, stream_policy, locator)),
         ("api", api),
     ]

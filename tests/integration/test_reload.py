@@ -298,3 +298,24 @@ async def test_stream_url_host_and_token_lifetime_change(live):
     await _still_works(viewer)
     await viewer.close()
     await admin.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_mediamtx_path_settings_are_reconciled_at_once(live):
+    import treq
+
+    admin = await live.authed_client("admin")
+    _edit(live, lambda d: d["mediamtx"].update(on_demand_close_after=17, health_check_interval=0.7))
+    reply = await admin.call("reload_config")
+    assert reply["result"]["changed"] == ["mediamtx"], reply
+    response = await treq.get(live.api("/v3/config/paths/get/camera1000"), auth=live.api_auth)
+    conf = await response.json()
+    assert conf["runOnDemandCloseAfter"] == "17s"
+    assert live.controller._health_loop.interval == 0.7
+    # a global MediaMTX setting is refused by name
+    _edit(live, lambda d: d["mediamtx"].update(log_level="debug"))
+    reply = await admin.call("reload_config")
+    assert reply["error"]["data"]["reasons"] == [
+        "mediamtx.log_level: cannot change while running; restart camservice to apply it"]
+    await _still_works(admin)
+    await admin.close()
