@@ -199,10 +199,11 @@ class LoggingSettings:
         section = new.logging
         if section == self.config:
             return None
-        self._observer.set_level(section.level)
-        self._observer.set_format(section.format)
+        # the one step that can fail goes first: nothing to undo then
         if self._log_file is not None and section.file is not None:
             self._log_file.apply(section)
+        self._observer.set_level(section.level)
+        self._observer.set_format(section.format)
         if self._recent is not None:
             self._recent.resize(section.recent_errors)
         if self._on_level is not None:

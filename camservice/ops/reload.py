@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 
@@ -32,6 +33,7 @@ from camservice.config import ConfigError, ConfigProblem, load_config
 from camservice.config.model import Config
 from camservice.ops.backups import ConfigBackups
 from camservice.ops.errors import ReloadRefused
+from camservice.security.redact import redact_text
 
 __all__ = [
     "FROZEN_KEYS",
@@ -53,6 +55,9 @@ FROZEN_KEYS = (
     "server.websocket_path",
     "mediamtx.mode",
 )
+
+#: Keys whose values are secrets: a refusal names them without the value.
+_SECRET_KEY = re.compile(r"(?i)(secret|password|passwd|passphrase|token|credential)(?!.*_file$)")
 
 #: Bookkeeping fields of :class:`Config`, not settings.
 _NOT_SETTINGS = frozenset({"source", "migrated_from"})
@@ -127,6 +132,17 @@ def changed_keys(old: Config, new: Config) -> list[str]:
 def changed_sections(old: Config, new: Config) -> list[str]:
     """Top-level sections (or keys such as ``data_dir``) that differ."""
     return sorted({key.split(".", 1)[0] for key in changed_keys(old, new)})
+
+
+def problem_lines(error: ConfigError) -> list[str]:
+    """``error``'s lines fit for logs and admins: no secret values, no
+    credentials in URLs."""
+    lines = []
+    for problem in error.problems:
+        if _SECRET_KEY.search(problem.key.rsplit(".", 1)[-1]):
+            problem = ConfigProblem(problem.key, problem.rule, source=problem.source)
+        lines.append(redact_text(str(problem)))
+    return lines
 
 
 def _covered(key: str, prefixes: Sequence[str]) -> bool:
@@ -247,7 +263,7 @@ class ReloadCoordinator(service.Service):
         try:
             new, text = await self._load()
         except ConfigError as e:
-            return self._refused(who, "load", e.lines(), (), "refused")
+            return self._refused(who, "load", problem_lines(e), (), "refused")
         if new.migrated_from is not None:
             self.log.warn(
                 "{source}: version {old_version} migrated to {version}; update the file",
@@ -268,7 +284,7 @@ class ReloadCoordinator(service.Service):
             try:
                 await defer.maybeDeferred(participant.reconfigService, new)
             except Exception as e:
-                reason = f"{name}: {e}"
+                reason = redact_text(f"{name}: {e}")
                 self.log.error(
                     "service {service} failed to apply the new configuration: {reason}; rolling back",
                     service=name, reason=str(e),
@@ -307,7 +323,7 @@ class ReloadCoordinator(service.Service):
             try:
                 participant.checkConfig(new)
             except ConfigError as e:
-                problems.extend(e.lines())
+                problems.extend(problem_lines(e))
             except Exception as e:
                 problems.append(f"{name}: {e}")
         return problems

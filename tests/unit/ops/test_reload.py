@@ -185,3 +185,17 @@ def test_backups_rotate(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "b").st_mode) == 0o700
     backups.write("n: 5\n", 1_700_000_010, keep=0)
     assert backups.copies() == []
+
+
+def test_refusal_reasons_hide_secret_values_and_url_credentials():
+    from camservice.ops.reload import problem_lines
+
+    error = ConfigError([
+        ConfigProblem("auth.jwt_secret", "must be at least 32 characters", "hunter2", "f.yaml"),
+        ConfigProblem("cameras.declared.0.url", "is not allowed", "rtsp://u:pw@192.0.2.1/x", "f.yaml"),
+        ConfigProblem("auth.jwt_secret_file", "cannot be read", "/etc/secret", "f.yaml"),
+    ])
+    lines = problem_lines(error)
+    assert lines[0] == "f.yaml: auth.jwt_secret: must be at least 32 characters"
+    assert "pw" not in lines[1] and "***@192.0.2.1" in lines[1]
+    assert "/etc/secret" in lines[2]
