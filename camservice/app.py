@@ -12,6 +12,7 @@ from twisted.internet import threads
 
 from camservice.auth.apikeys import ApiKeyStore
 from camservice.auth.authenticator import Authenticator
+from camservice.auth.settings import AuthSettings
 from camservice.auth.tokens import TokenAuthority
 from camservice.cameras.external import ExternalStreams
 from camservice.cameras.monitor import CameraMonitor
@@ -19,7 +20,7 @@ from camservice.cameras.prober import V4L2Prober
 from camservice.cameras.registry import CameraRegistry
 from camservice.config.model import Config
 from camservice.events import CAMERA_TOPICS, EventBus
-from camservice.logs import make_observer
+from camservice.logs import LoggingSettings, make_observer
 from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
 from camservice.mediamtx.controller import MediaMTXController
 from camservice.mediamtx.config_file import MediaAccess, media_origins
@@ -28,8 +29,10 @@ from camservice.mediamtx.process import MediaMTXProcess
 from camservice.mediamtx.urls import StreamLocator
 from camservice.metrics import Metrics, ResourceCollector
 from camservice.ops.logfile import LogFileService
+from camservice.ops.backups import ConfigBackups
 from camservice.ops.manhole import ManholeService
 from camservice.ops.recent import RecentErrors
+from camservice.ops.reload import ReloadCoordinator, file_loader
 from camservice.rpc.audit import Audit
 from camservice.rpc.camera_methods import CameraMethods
 from camservice.rpc.control_methods import ControlMethods
@@ -51,6 +54,7 @@ from camservice.status import SystemStatus
 from camservice.streamauth.policy import StreamAccessPolicy, signed_urls_enabled
 from camservice.streamauth.secrets import StreamSecrets, load_api_password, load_stream_key
 from camservice.streamauth.service import StreamAuthServer, auth_url
+from camservice.streamauth.settings import StreamSettings
 from camservice.streamauth.tokens import StreamTokens
 from camservice.sysinfo import SystemSampler
 
@@ -72,6 +76,8 @@ class Overrides:
     :ivar has_udev: says whether a udev daemon runs (default: /run/udev).
     :ivar resolve: ``resolve(host) -> Deferred[list[str]]`` instead of
         ``getaddrinfo`` in a thread, for stream URL host names.
+    :ivar reload_loader: ``() -> Deferred[(Config, text)]`` instead of
+        reading ``config.source`` and the environment in a thread.
     """
 
     mediamtx_api: Optional[IMediaMTXAPI] = None
@@ -83,6 +89,7 @@ class Overrides:
     udev_context: Optional[Callable] = None
     has_udev: Optional[Callable[[], bool]] = None
     resolve: Optional[Callable] = None
+    reload_loader: Optional[Callable] = None
 
 
 def build_service(
@@ -101,7 +108,8 @@ def build_service(
     on 127.0.0.1), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
-    (when ``manhole.enabled``). They stop in reverse order.
+    (when ``manhole.enabled``), ``reload`` (the reload coordinator). They
+    stop in reverse order.
 
     :param secret: the JWT secret (see :func:`camservice.auth.load_or_create_secret`).
     :param reactor: the reactor every part uses (also as its clock).
@@ -115,10 +123,8 @@ def build_service(
     bus = EventBus()
     metrics = Metrics()
     log_file = LogFileService(config.logging, reactor) if config.logging.file is not None else None
-    tree = ServiceTree(
-        on_start_failure=on_start_failure,
-        log_observer=make_observer(config.logging, also=(log_file.observer,) if log_file else ()),
-    )
+    observer = make_observer(config.logging, also=(log_file.observer,) if log_file else ())
+    tree = ServiceTree(on_start_failure=on_start_failure, log_observer=observer)
     tree.bus = bus
     tree.metrics = metrics
     tree.config = config
@@ -163,7 +169,8 @@ def build_service(
     external.setServiceParent(tree)
 
     keys = ApiKeyStore(config.auth.api_keys_file, reactor)
-    authenticator = Authenticator(TokenAuthority(secret, reactor, config.auth.leeway), keys)
+    authority = TokenAuthority(secret, reactor, config.auth.leeway)
+    authenticator = Authenticator(authority, keys)
     sessions = SessionTable(reactor, keys, config.auth.session_check_interval)
     stream_secrets = StreamSecrets(load_stream_key(config.data_dir))
     api_password = load_api_password(config.mediamtx.api_password_file)
@@ -215,6 +222,22 @@ def build_service(
     sampler = SystemSampler(reactor, config.data_dir, run_blocking=o.run_blocking or in_thread)
     metrics.registry.register(ResourceCollector(sampler))
     tree.sampler = sampler
+    def in_pool(f, *args):
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
+
+    reloader = ReloadCoordinator(
+        config,
+        o.reload_loader or file_loader(config.source or None, reactor),
+        (),
+        bus,
+        metrics,
+        reactor,
+        audit=audit,
+        backups=ConfigBackups(config.data_dir / "config-backups"),
+        run_blocking=o.run_blocking or in_pool,
+        on_commit=lambda new: setattr(tree, "config", new),
+    )
+    tree.reloader = reloader
     table = MethodTable()
     for group in (
         SessionMethods(authenticator, audit, sessions),
@@ -224,7 +247,7 @@ def build_service(
         EventMethods(notifier),
         ExternalStreamMethods(external, registry, reactor, audit),
         ControlMethods(registry, monitor),
-        OpsMethods(recent_errors),
+        OpsMethods(recent_errors, reloader),
     ):
         table.register_group(group)
     dispatcher = Dispatcher(
@@ -236,6 +259,20 @@ def build_service(
     api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator)
     api.setName("api")
     api.setServiceParent(tree)
+
+    # the reload walk's order: logging first (what follows logs at the new
+    # level), then credentials, then the API's limits and certificates
+    reloader.participants += [
+        ("logging", LoggingSettings(observer, config.logging, log_file, recent_errors,
+                                    on_level=lambda level: setattr(dispatcher, "trace", level == "debug"))),
+        ("auth", AuthSettings(config.auth, secret, authority, keys, sessions)),
+        ("cameras", registry),
+        ("camera-monitor", monitor),
+        ("external-streams", external),
+        ("mediamtx", controller),
+        ("streams", StreamSettings(config.streams, stream_tokens, stream_policy, locator)),
+        ("api", api),
+    ]
 
     status.add_component("camera_monitor", monitor)
     status.add_component("mediamtx", controller)
@@ -265,6 +302,9 @@ def build_service(
         manhole = ManholeService(config.manhole, reactor, manhole_namespace, audit)
         manhole.setName("manhole")
         manhole.setServiceParent(tree)
+        reloader.participants.append(("manhole", manhole))
+    reloader.setName("reload")
+    reloader.setServiceParent(tree)
     return tree
 
 

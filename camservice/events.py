@@ -12,11 +12,13 @@ from typing import Any, Callable, Optional
 from twisted.internet import defer
 from twisted.logger import Logger
 
-__all__ = ["CAMERA_TOPICS", "Event", "EventBus", "TOPICS"]
+__all__ = ["ADMIN_TOPICS", "CAMERA_TOPICS", "Event", "EventBus", "TOPICS"]
 
 CAMERA_TOPICS = frozenset({"camera.connected", "camera.disconnected", "camera.status_change"})
 RECORDING_TOPICS = frozenset({"recording.start", "recording.stop", "recording.error"})
-TOPICS = CAMERA_TOPICS | RECORDING_TOPICS | frozenset(
+#: Delivered to admin sessions only (and to them without subscribing).
+ADMIN_TOPICS = frozenset({"system.config_changed"})
+TOPICS = CAMERA_TOPICS | RECORDING_TOPICS | ADMIN_TOPICS | frozenset(
     {"snapshot.taken", "system.health", "system.startup", "system.shutdown"}
 )
 

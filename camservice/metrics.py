@@ -45,6 +45,12 @@ class Metrics:
             "WebSocket connections opened since start.",
             registry=self.registry,
         )
+        self.config_reloads = Counter(
+            "camservice_config_reloads",
+            "Configuration reloads, by outcome (applied, unchanged, refused, rolled_back).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.auth_failures = Counter(
             "camservice_auth_failures",
             "Failed authentications and permission denials, by kind.",

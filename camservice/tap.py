@@ -68,6 +68,14 @@ def makeService(options: Options):
         # it runs (at once if it already does)
         reactor.callWhenRunning(reactor.stop)
 
+    if config.migrated_from is not None:
+        from twisted.logger import Logger
+
+        Logger(namespace="camservice.config").warn(
+            "{source}: version {old_version} migrated to {version}; update the file",
+            source=config.source, old_version=config.migrated_from, version=config.version,
+        )
+
     from camservice.signals import SignalService
 
     try:
@@ -76,7 +84,8 @@ def makeService(options: Options):
         for line in e.lines():
             sys.stderr.write(f"camservice: config error: {line}\n")
         raise SystemExit(2)
-    signals = SignalService(reactor)
+    reload = tree.getServiceNamed("reload")
+    signals = SignalService(reactor, on_reload=lambda: reload.reload("SIGHUP"))
     signals.setName("signals")
     signals.setServiceParent(tree)
     return tree

@@ -90,6 +90,12 @@ class ApiKeyStore:
     def path(self) -> Path:
         return self._path
 
+    def set_path(self, path: Path) -> None:
+        """Read keys from ``path`` from now on (a reload)."""
+        if Path(path) != self._path:
+            self._path = Path(path)
+            self._stamp, self._keys, self._expiries = None, (), None
+
     def keys(self) -> tuple[ApiKey, ...]:
         """Every stored key, re-reading the file if it changed.
 

@@ -41,6 +41,12 @@ class TokenAuthority:
         self._clock = clock
         self._leeway = leeway
 
+    def reconfigure(self, secret: str, leeway: float) -> None:
+        """Verify with ``secret`` and ``leeway`` from now on (a reload);
+        tokens signed with an older secret stop verifying."""
+        self._secret = secret
+        self._leeway = leeway
+
     def issue(
         self,
         user_id: str,

@@ -110,7 +110,9 @@ class ExternalStreams(Component):
         policy: Optional[TargetPolicy] = None,
     ):
         super().__init__()
-        self._probe = probe or (lambda url: probe_stream(reactor, url, config.probe_timeout, config.ffprobe))
+        self._probe = probe or (
+            lambda url: probe_stream(reactor, url, self._config.probe_timeout, self._config.ffprobe)
+        )
         self._policy = policy or TargetPolicy(
             config.allowed_targets, (), resolver(reactor, config.resolve_timeout)
         )
@@ -129,6 +131,37 @@ class ExternalStreams(Component):
         self.scan_interval = config.scan_interval
         self._loop: Optional[task.LoopingCall] = None
         self.last_scan: list[dict] = []
+
+    # -- reload ----------------------------------------------------------
+
+    #: What a reload takes: the candidates to scan, the probe's timeout and
+    #: program, the targets allowed for new streams (streams added before
+    #: are checked again at the next scan) and the scan interval (kept, as
+    #: ``set_discovery_interval`` keeps it). The probe concurrency and the
+    #: resolver's timeout need a restart.
+    reloadable_keys = tuple(f"external_streams.{k}" for k in (
+        "candidates", "probe_timeout", "ffprobe", "allowed_targets", "scan_interval",
+    ))
+
+    def checkConfig(self, new) -> None:
+        """Nothing to refuse: the loader has parsed every target."""
+
+    @async_to_deferred
+    async def reconfigService(self, new) -> None:
+        old, section = self._config, new.external_streams
+        if section == old:
+            return
+        if section.allowed_targets != old.allowed_targets and isinstance(self._policy, TargetPolicy):
+            self._policy.set_allowed(section.allowed_targets)
+        self._config = section
+        if section.scan_interval != old.scan_interval and self.running:
+            try:
+                await self.set_scan_interval(section.scan_interval)
+            except Exception:
+                self._config = old
+                if section.allowed_targets != old.allowed_targets and isinstance(self._policy, TargetPolicy):
+                    self._policy.set_allowed(old.allowed_targets)
+                raise
 
     # -- lifecycle -------------------------------------------------------
 

@@ -84,6 +84,46 @@ class CameraMonitor(Component):
         self._limit = defer.DeferredSemaphore(4)
         self._settling = True
 
+    # -- reload ----------------------------------------------------------
+
+    #: What a reload takes: scan intervals at once, device settings and
+    #: limits by probing the present devices again. Changing the mode or
+    #: the probe's settings needs a restart.
+    reloadable_keys = (
+        "discovery.poll_interval", "discovery.safety_poll_interval", "discovery.debounce",
+        "discovery.max_resolution", "discovery.max_fps", "discovery.ignore", "cameras.devices",
+    )
+
+    def checkConfig(self, new) -> None:
+        """Nothing to refuse beyond what the schema does."""
+
+    def reconfigService(self, new) -> None:
+        old, old_settings = self.config, self._settings
+        if (new.discovery, new.cameras.devices) == (old, old_settings):
+            return None
+        self.config, self._settings = new.discovery, new.cameras.devices
+        if not self.running:
+            return None
+        interval = {"poll": new.discovery.poll_interval, "hybrid": new.discovery.safety_poll_interval}.get(
+            self.mode_in_use
+        )
+        if self._loop is not None and interval is not None and interval != self._loop.interval:
+            self._loop.stop()
+            self._loop = task.LoopingCall(self.rescan)
+            self._loop.clock = self._reactor
+            self._loop.start(interval, now=False).addErrback(
+                lambda f: self.log.failure("camera scan loop stopped", failure=f)
+            )
+        if (old.ignore, old.max_resolution, old.max_fps, old_settings) != (
+            new.discovery.ignore, new.discovery.max_resolution, new.discovery.max_fps, new.cameras.devices
+        ):
+            for info in list(self._present.values()):
+                if is_ignored(self.config.ignore, find_settings(self._settings, info), info):
+                    self._forget(info.node)
+                self._appeared(info, again=True)
+        self.log.info("discovery settings updated")
+        return None
+
     # -- lifecycle -------------------------------------------------------
 
     @property

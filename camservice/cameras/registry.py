@@ -53,6 +53,46 @@ class CameraRegistry(Component):
     def max_cameras(self) -> int:
         return self._config.max_cameras
 
+    #: A reload adds, removes and changes declared cameras (clients hear of
+    #: each as usual; MediaMTX's paths follow) and takes a new table size.
+    reloadable_keys = ("cameras.declared", "cameras.max_cameras")
+
+    def checkConfig(self, new) -> None:
+        """Refuse a table size the cameras would not fit in.
+
+        :raises ConfigError: naming ``cameras.max_cameras``.
+        """
+        from camservice.config.errors import ConfigError, ConfigProblem
+
+        old_ids = {d.id for d in self._config.declared}
+        new_ids = {d.id for d in new.cameras.declared}
+        count = len(set(self._cameras) - (old_ids - new_ids) | new_ids)
+        if count > new.cameras.max_cameras:
+            raise ConfigError([ConfigProblem(
+                "cameras.max_cameras", f"is less than the {count} cameras the table would hold",
+                new.cameras.max_cameras,
+            )])
+
+    def reconfigService(self, new) -> None:
+        """Take the declared cameras of ``new``: removed ones leave the
+        table, new and changed ones are (re)entered."""
+        section = new.cameras
+        if (section.declared, section.max_cameras) == (self._config.declared, self._config.max_cameras):
+            self._config = section
+            return None
+        old = {d.id: d for d in self._config.declared}
+        wanted = {d.id: d for d in section.declared}
+        self._config = section
+        if not self.running:
+            return None
+        for camera_id in old.keys() - wanted.keys():
+            if camera_id in self._cameras:
+                self.remove(camera_id)
+        for camera_id, declared in wanted.items():
+            if old.get(camera_id) != declared or camera_id not in self._cameras:
+                self.add(camera_from_declaration(declared))
+        return None
+
     def start(self) -> None:
         for declared in self._config.declared:
             self.add(camera_from_declaration(declared))

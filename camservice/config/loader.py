@@ -12,7 +12,7 @@ import re
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import jsonschema
 import yaml
@@ -26,10 +26,13 @@ from camservice.security.targets import parse_allowed_target
 from camservice.security.urls import parse_stream_url
 
 __all__ = [
+    "CURRENT_VERSION",
     "ENV_PREFIX",
+    "MIGRATIONS",
     "FIRST_DECLARED_ID",
     "default_config_path",
     "load_config",
+    "migrate",
     "schema",
 ]
 
@@ -39,6 +42,13 @@ ENV_PREFIX = "CAMSERVICE_"
 FIRST_DECLARED_ID = 1000
 _USB_ID_LIMIT = 256
 _HERE = Path(__file__).resolve().parent
+
+#: The ``version`` this camservice writes and validates against.
+CURRENT_VERSION = 1
+#: ``version`` N -> a function turning a version-N document (as read from
+#: YAML) into version N+1 in place: a renamed key, a moved section. Older
+#: files are migrated forward step by step before validation.
+MIGRATIONS: dict[int, Callable[[dict], None]] = {}
 
 
 def default_config_path() -> Path:
@@ -63,6 +73,7 @@ def load_config(
     environ: Optional[Mapping[str, str]] = None,
     *,
     euid: Optional[int] = None,
+    text: Optional[str] = None,
 ) -> Config:
     """Load the configuration file, apply environment overrides, validate.
 
@@ -71,13 +82,17 @@ def load_config(
         ``XDG_DATA_HOME``/``HOME`` from (default ``os.environ``).
     :param euid: the user the service runs as (default: the current one);
         decides the default data folder.
+    :param text: the file's content, already read (a reload backs up
+        exactly what it loaded); relative paths still resolve against
+        ``path``'s folder.
     :returns: the validated :class:`Config`.
     :raises ConfigError: naming every key, value and rule that is wrong.
     """
     environ = os.environ if environ is None else environ
     file_path = Path(path) if path is not None else default_config_path()
     source = str(file_path)
-    document = _read_yaml(file_path)
+    document = _read_yaml(file_path, text)
+    migrated_from = migrate(document, source)
     env_sources = _apply_overrides(document, environ)
     _fill_defaults(document, schema())
     problems = [
@@ -100,12 +115,52 @@ def load_config(
         raise ConfigError(problems)
     _resolve_paths(document, file_path.parent, environ, os.geteuid() if euid is None else euid)
     document["source"] = source
+    document["migrated_from"] = migrated_from
     return from_mapping(Config, document)
 
 
-def _read_yaml(path: Path) -> dict:
+def migrate(
+    document: dict,
+    source: str = "",
+    migrations: Optional[Mapping[int, Callable[[dict], None]]] = None,
+    current: Optional[int] = None,
+) -> Optional[int]:
+    """Bring ``document`` forward to version ``current``, in place.
+
+    A file without ``version`` is taken to be current. The caller logs a
+    notice when this returns a version (the loader may run in a thread).
+
+    :param migrations: default :data:`MIGRATIONS`.
+    :param current: default :data:`CURRENT_VERSION`.
+    :returns: the file's older version, or ``None`` when it was current.
+    :raises ConfigError: a version newer than ``current``, or one with no
+        migration path.
+    """
+    migrations = MIGRATIONS if migrations is None else migrations
+    current = CURRENT_VERSION if current is None else current
+    version = document.get("version", current)
+    if not isinstance(version, int) or isinstance(version, bool) or version == current:
+        return None  # a wrong type is the schema's to report
+    if version > current:
+        raise ConfigError([ConfigProblem(
+            "version", f"is newer than this camservice reads (at most {current})", version, source
+        )])
+    start = version
+    while version < current:
+        step = migrations.get(version)
+        if step is None:
+            raise ConfigError([ConfigProblem(
+                "version", f"cannot be migrated: no migration from version {version}", start, source
+            )])
+        step(document)
+        version += 1
+    document["version"] = current
+    return start
+
+
+def _read_yaml(path: Path, text: Optional[str] = None) -> dict:
     try:
-        text = path.read_text("utf-8")
+        text = path.read_text("utf-8") if text is None else text
     except OSError as e:
         raise ConfigError([ConfigProblem("", f"cannot read the config file: {e.strerror}", source=str(path))])
     except UnicodeDecodeError:

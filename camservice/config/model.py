@@ -134,6 +134,17 @@ class ManholeConfig:
 
 
 @dataclass(frozen=True)
+class ReloadConfig:
+    """The ``reload`` section.
+
+    :ivar backups: accepted configurations kept in
+        ``<data_dir>/config-backups/`` (0: none).
+    """
+
+    backups: int = 10
+
+
+@dataclass(frozen=True)
 class MediaMTXConfig:
     mode: str
     binary: Optional[str]
@@ -253,6 +264,8 @@ class Config:
     """The whole configuration.
 
     :ivar source: the file it was read from (for messages).
+    :ivar migrated_from: the file's ``version`` when it was older than the
+        current one and migrated forward at load, else ``None``.
     """
 
     version: int
@@ -266,7 +279,9 @@ class Config:
     external_streams: ExternalStreamsConfig
     cameras: CamerasConfig
     manhole: ManholeConfig = ManholeConfig()
+    reload: ReloadConfig = ReloadConfig()
     source: str = ""
+    migrated_from: Optional[int] = None
 
 
 def from_mapping(cls: type, data: Mapping[str, Any]) -> Any:

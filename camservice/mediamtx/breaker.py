@@ -50,6 +50,11 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probing = False
 
+    def configure(self, failure_threshold: int, reset_timeout: float) -> None:
+        """Use these limits from the next failure on (a reload)."""
+        self._threshold = failure_threshold
+        self._reset_timeout = reset_timeout
+
     def retry_in(self) -> float:
         """Seconds until a probe will be let through (0 when not open)."""
         if self.state is not BreakerState.OPEN:

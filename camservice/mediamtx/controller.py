@@ -137,6 +137,56 @@ class MediaMTXController(Component):
             self._loop_died, "reconciliation"
         )
 
+    # -- reload ----------------------------------------------------------
+
+    #: What a reload takes: the path settings (each camera's path is
+    #: reconciled to them at once), the loops' intervals, the retries and
+    #: the breaker. MediaMTX's own global settings (ports, protocols, log
+    #: level), its binary, its Control API client and the ffmpeg the
+    #: keep-alive readers share need a restart.
+    reloadable_keys = tuple(f"mediamtx.{k}" for k in (
+        "encoder", "on_demand_close_after", "source_start_timeout", "health_check_interval",
+        "reconcile_interval", "retry_attempts", "retry_initial_delay", "retry_max_delay",
+        "breaker_failure_threshold", "breaker_reset_timeout",
+    ))
+
+    def checkConfig(self, new) -> None:
+        """Nothing to refuse beyond what the schema does."""
+
+    @async_to_deferred
+    async def reconfigService(self, new) -> None:
+        old, section = self.config, new.mediamtx
+        if section == old:
+            return
+        self.config = section
+        self.breaker.configure(section.breaker_failure_threshold, section.breaker_reset_timeout)
+        if self.running:
+            if section.health_check_interval != old.health_check_interval:
+                self._health_loop = self._restart_loop(
+                    self._health_loop, self.check_health, section.health_check_interval, "health check"
+                )
+            if section.reconcile_interval != old.reconcile_interval:
+                self._reconcile_loop = self._restart_loop(
+                    self._reconcile_loop, self._periodic_reconcile, section.reconcile_interval, "reconciliation"
+                )
+        paths_changed = (old.encoder, old.on_demand_close_after, old.source_start_timeout) != (
+            section.encoder, section.on_demand_close_after, section.source_start_timeout
+        )
+        if paths_changed and self.running and self.health is Health.UP:
+            try:
+                await self.reconcile()
+            except MediaMTXError as e:
+                # the next periodic run brings the paths in line
+                self.log.warn("MediaMTX paths not reconciled after a reload yet: {detail}", detail=e.detail)
+
+    def _restart_loop(self, loop, call, interval: float, what: str) -> task.LoopingCall:
+        if loop is not None and loop.running:
+            loop.stop()
+        loop = task.LoopingCall(call)
+        loop.clock = self._clock
+        loop.start(interval, now=False).addErrback(self._loop_died, what)
+        return loop
+
     def _loop_died(self, failure, what: str) -> None:
         if not self.running and failure.check(defer.CancelledError):
             return  # cancelled by stop()

@@ -26,10 +26,14 @@ class StreamLocator:
     """
 
     def __init__(self, mediamtx: MediaMTXConfig, streams: StreamsConfig, tokens: Optional[StreamTokens] = None):
+        self.tokens = tokens
+        self.configure(mediamtx, streams)
+
+    def configure(self, mediamtx: MediaMTXConfig, streams: StreamsConfig) -> None:
+        """Build URLs from these sections from now on (a reload)."""
         host = streams.public_host or (mediamtx.media_host if mediamtx.media_host not in _ANY else "127.0.0.1")
         self._host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         self._config = mediamtx
-        self.tokens = tokens
 
     def epoch(self) -> int:
         """Changes exactly when the URLs of every camera change (the token

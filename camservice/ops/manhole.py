@@ -228,6 +228,19 @@ class ManholeService(Component):
         factory.noisy = False
         return factory
 
+    #: What a reload takes while the manhole runs; turning it on or off
+    #: needs a restart.
+    reloadable_keys = ("manhole.host", "manhole.port", "manhole.authorized_keys_file", "manhole.host_key_file")
+
+    def checkConfig(self, new) -> None:
+        """Refuse a non-loopback host (the schema does too)."""
+        self._check(new.manhole)
+
+    def reconfigService(self, new) -> defer.Deferred:
+        if new.manhole == self.config:
+            return defer.succeed(None)
+        return self.apply(new.manhole)
+
     @async_to_deferred
     async def apply(self, config: ManholeConfig) -> None:
         """Use ``config`` from now on: while running, listen again if the

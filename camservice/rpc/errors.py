@@ -7,6 +7,7 @@ from typing import Any, Optional
 from camservice.auth.errors import AuthenticationError, PermissionDenied
 from camservice.cameras.errors import CameraLimitReached, UnknownCamera
 from camservice.mediamtx.errors import MediaMTXError
+from camservice.ops.errors import ReloadRefused
 
 __all__ = [
     "AuthenticationFailed",
@@ -107,6 +108,11 @@ def to_rpc_error(exc: BaseException) -> Optional[RpcError]:
         return NotFound(resource="camera", id=exc.args[0], reason="no such camera")
     if isinstance(exc, MediaMTXError):
         return DependencyFailed(dependency="mediamtx", detail=exc.detail, reason="MediaMTX failed or is unreachable")
+    if isinstance(exc, ReloadRefused):
+        return InvalidState(
+            state="config_refused", allowed_states=[], stage=exc.stage, reasons=list(exc.reasons),
+            reason="the new configuration was refused; the running one stays",
+        )
     if isinstance(exc, CameraLimitReached):
         return InvalidState(
             state="camera_limit_reached", allowed_states=[], reason="the camera table is full"

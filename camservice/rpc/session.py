@@ -10,7 +10,8 @@ import uuid
 from typing import Callable, Optional
 
 from camservice.auth.principal import Principal
-from camservice.events import CAMERA_TOPICS, RECORDING_TOPICS, Event
+from camservice.auth.roles import Role
+from camservice.events import ADMIN_TOPICS, CAMERA_TOPICS, RECORDING_TOPICS, Event
 from camservice.rpc.ratelimit import TokenBucket
 
 __all__ = ["DEFAULT_TOPICS", "Session"]
@@ -102,7 +103,12 @@ class Session:
     def wants(self, event: Event) -> bool:
         """Whether ``event`` should be sent to this session."""
         principal = self.current_principal()
-        if principal is None or event.topic not in self.client_topics:
+        if principal is None:
+            return False
+        if event.topic in ADMIN_TOPICS:
+            # admins hear of these unless they chose topics without them
+            return principal.role >= Role.admin and (self.topics is None or event.topic in self.topics)
+        if event.topic not in self.client_topics:
             return False
         if event.device is None:
             return True

@@ -106,6 +106,15 @@ class SessionTable:
                 lambda f: self.log.failure("session checks stopped", failure=f)
             )
 
+    def set_interval(self, interval: float) -> None:
+        """Check every ``interval`` seconds from now on (a reload)."""
+        if interval == self._interval:
+            return
+        self._interval = interval
+        if self._loop is not None:
+            self.stop()
+            self.start()
+
     def stop(self) -> None:
         """Stop the checks (open sessions stay in the table)."""
         if self._loop is not None:

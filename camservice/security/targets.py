@@ -151,6 +151,10 @@ class TargetPolicy:
         self._resolve = resolve
         self._is_local = is_local
 
+    def set_allowed(self, allowed: Sequence[str]) -> None:
+        """Check against ``allowed`` from now on (a reload)."""
+        self._allowed = tuple(parse_allowed_target(entry) for entry in allowed)
+
     def check_literal(self, target: StreamURL) -> bool:
         """Check a URL whose host is an address, without any lookup.
 

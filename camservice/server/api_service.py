@@ -102,6 +102,61 @@ class ApiServer(Component):
             None if public_metrics else authenticator,
         )
         self.port = None
+        self._tls_loaded: Optional[dict] = None
+
+    #: ``server`` keys a reload takes: new connections get the new limits,
+    #: open sessions a new rate limiter; a new certificate serves the next
+    #: handshake. Bound address, port, path, the ``/metrics`` access and
+    #: turning TLS on or off need a restart.
+    reloadable_keys = tuple(
+        f"server.{key}" for key in (
+            "max_connections", "max_message_size", "max_frame_size", "auto_ping_interval",
+            "auto_ping_timeout", "open_handshake_timeout", "shutdown_timeout", "allowed_origins",
+            "rate_limit", "auth_timeout", "max_connections_per_address", "request_timeout",
+            "max_send_buffer", "allowed_networks", "tls.certificate", "tls.private_key", "tls.min_version",
+            "tls.client_certificates", "tls.client_ca", "tls.client_identities",
+        )
+    )
+
+    def checkConfig(self, new) -> None:
+        from camservice.config.errors import ConfigError, ConfigProblem
+
+        if new.server.tls.enabled != self._config.tls.enabled:
+            raise ConfigError([ConfigProblem(
+                "server.tls.certificate",
+                "cannot turn TLS on or off while running; restart camservice to apply it",
+                str(new.server.tls.certificate) if new.server.tls.certificate else None,
+            )])
+
+    def reconfigService(self, new) -> None:
+        """Take the new limits, networks and certificates (see
+        :attr:`reloadable_keys`).
+
+        :raises ConfigError: a certificate or key cannot be loaded (nothing
+            changed then).
+        """
+        config = new.server
+        if config == self._config:
+            return None
+        if self.tls is not None and config.tls != self._config.tls:
+            from camservice.security.tls import load_server_tls
+
+            if self._tls_loaded is None:
+                self._tls_loaded = {self._config.tls: _tls_snapshot(self.tls)}
+            loaded = self._tls_loaded.get(config.tls) or load_server_tls(config.tls, self._reactor)
+            self._tls_loaded = {self._config.tls: self._tls_loaded[self._config.tls],
+                                config.tls: _tls_snapshot(loaded)}
+            self.tls.replace(loaded)
+        self.factory.apply_config(config)
+        self.gate.allow = NetworkAllowList(config.allowed_networks)
+        self.gate.per_address = config.max_connections_per_address
+        self.site.request_timeout = config.request_timeout
+        for proto in list(self.factory.open_protocols):
+            if proto.session is not None:
+                proto.session.rate_limiter = self.factory.new_rate_limiter()
+        self._config = config
+        self.log.info("server limits updated; new connections get them")
+        return None
 
     @property
     def listening_port(self) -> Optional[int]:
@@ -157,3 +212,10 @@ class ApiServer(Component):
         self.factory.trimmer.busy()
         self._notifier.stop()
         self.log.info("API stopped")
+
+
+def _tls_snapshot(tls):
+    """A copy of what :meth:`ServerTls.replace` swaps, to go back to."""
+    import copy
+
+    return copy.copy(tls)

@@ -172,6 +172,10 @@ class StreamAccessPolicy:
         self.signed_urls = signed_urls
         self._networks = tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks)
 
+    def set_allowed_networks(self, allowed_networks: Sequence[str]) -> None:
+        """Admit viewers from ``allowed_networks`` from now on (a reload)."""
+        self._networks = tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks)
+
     def decide(self, request: AccessRequest) -> Decision:
         """Allow or refuse ``request`` (never raises for bad credentials)."""
         if request.action in API_ACTIONS:

@@ -45,6 +45,13 @@ class StreamTokens:
         # camera id -> (window, token)
         self._minted: dict[str, tuple[int, str]] = {}
 
+    def set_ttl(self, ttl: int) -> None:
+        """Mint tokens valid ``ttl`` seconds from now on (a reload); those
+        handed out keep the expiry they carry."""
+        self.ttl = int(ttl)
+        self.window_length = max(1, self.ttl // 4)
+        self._minted.clear()
+
     def window(self) -> int:
         """The current window's number; tokens change when it does."""
         return int(self._clock.seconds()) // self.window_length

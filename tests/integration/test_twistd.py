@@ -141,3 +141,42 @@ async def test_tls_key_that_does_not_fit_exits_non_zero_with_one_line(tmp_path, 
     assert len(lines) == 1, child.stderr
     assert lines[0].startswith(f"camservice: config error: server.tls.private_key = '{other_key}': does not fit the certificate")
     assert "Traceback" not in child.stdout + child.stderr
+
+
+@pytest_twisted.ensureDeferred
+async def test_sighup_reloads_the_file_and_refuses_a_bad_one(tmp_path, clean_env):
+    from twisted.internet import task
+
+    port = free_port()
+    env = _env(tmp_path, port)
+    config = tmp_path / "camservice.yaml"
+    config.write_text("logging:\n  level: info\n")
+    child = start_twistd(reactor, config_path=config, env=env)
+
+    async def logged(message_start, count=1):
+        for _ in range(100):
+            records = [json.loads(line) for line in child.stdout.splitlines() if line.strip().startswith("{")]
+            found = [r for r in records if r["message"].startswith(message_start)]
+            if len(found) >= count:
+                return found
+            await task.deferLater(reactor, 0.1, lambda: None)
+        raise AssertionError(f"never logged {message_start!r}: {child.stdout[-2000:]}")
+
+    try:
+        await wait_for_http(reactor, f"http://127.0.0.1:{port}/health/alive", child)
+        config.write_text("logging:\n  level: debug\n")
+        child.signal("HUP")
+        (done,) = await logged("configuration reloaded")
+        assert done["sections"] == ["logging"] and done["who"] == "SIGHUP"
+        config.write_text("logging:\n  level: debug\nserver:\n  websocket_path: /other\n")
+        child.signal("HUP")
+        (refused,) = await logged("configuration reload refused")
+        assert refused["level"] == "error" and refused["stage"] == "check"
+        alive = await wait_for_http(reactor, f"http://127.0.0.1:{port}/health/alive", child)
+        assert alive.code == 200
+        exit_code = await child.stop()
+    finally:
+        await child.stop()
+    assert exit_code == 0, child.stdout + child.stderr
+    backups = list((Path(env["CAMSERVICE_DATA_DIR"]) / "config-backups").iterdir())
+    assert [p.read_text() for p in backups] == ["logging:\n  level: debug\n"]

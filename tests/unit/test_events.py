@@ -18,6 +18,8 @@ def test_topics_are_api_md_topics():
         "camera.connected", "camera.disconnected", "camera.status_change",
         "recording.start", "recording.stop", "recording.error",
         "snapshot.taken", "system.health", "system.startup", "system.shutdown",
+        # extension 1.2, admins only
+        "system.config_changed",
     }
 
 

@@ -710,3 +710,46 @@ def test_node_of(rig, reactor):
     assert rig.monitor.node_of("camera4") is None
     assert rig.monitor.node_of("camera1000") is None  # a declared camera is no USB device
     assert rig.monitor.prober is rig.prober
+
+
+# -- reload ------------------------------------------------------------------------------
+
+class _NewConfig:
+    """The two sections the monitor reads from a reloaded config."""
+
+    def __init__(self, discovery_config, devices=(), max_cameras=16):
+        self.discovery = discovery_config
+        self.cameras = CamerasConfig(max_cameras, (), tuple(devices))
+
+
+def test_a_reload_applies_new_device_settings_to_the_cameras_present(make):
+    rig = make()
+    rig.start()
+    rig.plug(4, serial="SERIAL0")
+    assert rig.camera("camera4").name == "HD Pro Webcam C920"
+    settings = DeviceSettings(DeviceMatch(serial="SERIAL0"), name="Front door", resolution="1280x720", fps=15)
+    rig.monitor.reconfigService(_NewConfig(discovery(), (settings,)))
+    camera = rig.camera("camera4")
+    assert (camera.name, camera.resolution, camera.fps) == ("Front door", "1280x720", 15)
+    assert rig.prober.probes() == ["/dev/video4", "/dev/video4"]
+    # and back (a rollback)
+    rig.monitor.reconfigService(_NewConfig(discovery()))
+    assert rig.camera("camera4").name == "HD Pro Webcam C920"
+
+
+def test_a_reload_that_ignores_a_present_device_removes_its_camera(make):
+    rig = make()
+    rig.start()
+    rig.plug(0, **IGNORED)
+    assert rig.ids() == ["camera0"]
+    rig.monitor.reconfigService(_NewConfig(discovery(ignore=(DeviceMatch(serial="SERIAL0"),))))
+    assert rig.ids() == []
+
+
+def test_a_reload_changes_the_poll_interval_at_once(make, reactor):
+    rig = make(mode="poll")
+    rig.start()
+    rig.monitor.reconfigService(_NewConfig(discovery(mode="poll", poll_interval=0.5)))
+    rig.attach(3)
+    reactor.advance(0.5)
+    assert rig.ids() == ["camera3"]

@@ -183,7 +183,7 @@ def test_config_is_frozen(tmp_path):
 @pytest.mark.parametrize(
     "document, key, value, allowed",
     [
-        ({"colour": "red"}, "colour", "red", "auth, cameras, data_dir, discovery, external_streams, logging, manhole, mediamtx, server, streams, version"),
+        ({"colour": "red"}, "colour", "red", "auth, cameras, data_dir, discovery, external_streams, logging, manhole, mediamtx, reload, server, streams, version"),
         ({"server": {"prot": 80}}, "server.prot", 80, SERVER_KEYS),
         ({"server": {"rate_limit": {"rps": 1}}}, "server.rate_limit.rps", 1, "burst, close_after, requests_per_second"),
         (
@@ -212,7 +212,8 @@ def test_every_unknown_key_of_a_section_is_reported(tmp_path):
 
 
 RULE_CASES = [
-    ("version", 2, "must be one of: 1"),
+    ("version", 2, "is newer than this camservice reads (at most 1)"),
+    ("version", 0, "cannot be migrated: no migration from version 0"),
     ("data_dir", "", "must be at least 1 characters long"),
     ("data_dir", 5, "must be of type string or null"),
     ("server.port", "8002", "must be of type integer"),

@@ -16,6 +16,7 @@ AUDITED = {
     "set_camera_control": ("device", "name", "value"),
     "set_discovery_interval": ("scan_interval",),
     "discover_external_streams": (),
+    "reload_config": (),
 }
 
 

@@ -138,3 +138,12 @@ def test_the_resolver_looks_names_up_for_real():
         targets.threads.deferToThreadPool = original
     addresses = outcome(d)
     assert addresses and all(a in ("127.0.0.1", "::1") for a in addresses)
+
+
+def test_a_reload_changes_the_allowed_targets():
+    p = policy()
+    assert fails_with(check(p, "rtsp://127.0.0.1:1234/x"), TargetRefused).rule == LOCAL
+    p.set_allowed(["127.0.0.1"])
+    assert outcome(check(p, "rtsp://127.0.0.1:1234/x")) is None
+    p.set_allowed([])
+    assert fails_with(check(p, "rtsp://127.0.0.1:1234/x"), TargetRefused).rule == LOCAL

@@ -80,3 +80,13 @@ def test_derived_credentials_differ_by_purpose_and_camera():
               secrets.internal_credential}
     assert len(values) == 3
     assert secrets.publish_secret("camera1000") == StreamSecrets(KEY).publish_secret("camera1000")  # stable
+
+
+def test_a_new_ttl_applies_to_new_tokens_and_old_ones_keep_their_expiry(tokens, clock):
+    old = tokens.read_token("camera1000")
+    tokens.set_ttl(60)
+    new = tokens.read_token("camera1000")
+    assert new != old
+    assert tokens.expires_at(new) - clock.seconds() <= 60 + 15
+    assert tokens.expires_at(old) > tokens.expires_at(new)
+    tokens.check(old, "camera1000")  # still valid
