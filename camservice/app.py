@@ -17,6 +17,7 @@ from camservice.cameras.external import ExternalStreams
 from camservice.cameras.monitor import CameraMonitor
 from camservice.cameras.prober import V4L2Prober
 from camservice.cameras.registry import CameraRegistry
+from camservice.children import ChildLedger, LeftoverChildren
 from camservice.config.model import Config
 from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import make_observer
@@ -95,7 +96,8 @@ def build_service(
     """The root service with its children, not yet started.
 
     Children, in start order: ``log-file`` (when ``logging.file`` is
-    set), ``recent-errors`` (the last error events), ``cameras`` (the camera table),
+    set), ``leftover-children`` (kills what a previous run that died
+    left behind), ``recent-errors`` (the last error events), ``cameras`` (the camera table),
     ``camera-monitor`` (USB discovery), ``external-streams`` (network
     cameras added at run time), ``stream-auth`` (MediaMTX's auth callback
     on 127.0.0.1), ``mediamtx-process`` (managed mode only),
@@ -126,6 +128,10 @@ def build_service(
         # first: it stops last, keeping the other children's last words
         log_file.setName("log-file")
         log_file.setServiceParent(tree)
+    ledger = ChildLedger(config.data_dir / "children.json")
+    leftovers = LeftoverChildren(ledger)
+    leftovers.setName("leftover-children")
+    leftovers.setServiceParent(tree)
     recent_errors = RecentErrors(config.logging.recent_errors)
     recent_errors.setName("recent-errors")
     recent_errors.setServiceParent(tree)
@@ -182,7 +188,7 @@ def build_service(
         credentials=(config.mediamtx.api_user, api_password),
     )
     holders = o.stream_holders or StreamHolders(
-        config.mediamtx, bus, reactor, query=hold_query(stream_secrets.internal_credential)
+        config.mediamtx, bus, reactor, query=hold_query(stream_secrets.internal_credential), ledger=ledger
     )
     controller = MediaMTXController(
         config.mediamtx, api_client, registry, bus, metrics, reactor, jitter=o.retry_jitter,
@@ -191,7 +197,8 @@ def build_service(
     if config.mediamtx.mode == "managed":
         access = MediaAccess(auth_url(config.streams.auth_port), media_origins(config.server, config.streams))
         process = MediaMTXProcess(
-            config.mediamtx, config.data_dir, metrics, reactor, access, on_started=controller.mediamtx_started
+            config.mediamtx, config.data_dir, metrics, reactor, access, on_started=controller.mediamtx_started,
+            ledger=ledger,
         )
         process.setName("mediamtx-process")
         process.setServiceParent(tree)

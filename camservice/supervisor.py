@@ -16,6 +16,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.runner.procmon import ProcessMonitor
 
+from camservice.children import ChildLedger, dies_with_parent
 from camservice.security.redact import redact_text
 
 __all__ = ["Supervisor", "child_environment"]
@@ -58,15 +59,24 @@ class Supervisor(ProcessMonitor):
     :param logger: where children's lines and exits are logged.
     """
 
-    def __init__(self, reactor, logger: Logger):
+    def __init__(self, reactor, logger: Logger, ledger: Optional[ChildLedger] = None):
         super().__init__(reactor=reactor)
         self.logger = logger
+        self.ledger = ledger
+        self._pids: dict[str, int] = {}
+        self._programs: dict[str, str] = {}
         self.log = _LineLog(logger, self.line_level)
         self._stop_waiters: list[defer.Deferred] = []
 
     def line_level(self, line: str, stream: str) -> str:
         """The log level of one output line (default: info; stderr: warn)."""
         return "warn" if stream == "stderr" else "info"
+
+    def addProcess(self, name: str, args, uid=None, gid=None, env={}, cwd=None) -> None:
+        """As procmon's, the child killed by the kernel if camservice dies
+        (see :mod:`camservice.children`)."""
+        self._programs[name] = args[0]
+        super().addProcess(name, dies_with_parent(args), uid=uid, gid=gid, env=env, cwd=cwd)
 
     def startProcess(self, name: str) -> None:
         try:
@@ -93,6 +103,11 @@ class Supervisor(ProcessMonitor):
                 self._exited(name, reason)
 
         proto.processEnded = processEnded
+        pid = self.pid_of(name)
+        if pid is not None:
+            self._pids[name] = pid
+            if self.ledger is not None:
+                self.ledger.record(pid, name, self._programs.get(name, ""))
         self.started(name)
 
     def removeProcess(self, name: str) -> None:
@@ -116,6 +131,9 @@ class Supervisor(ProcessMonitor):
     def _exited(self, name: str, reason) -> None:
         status = getattr(reason.value, "exitCode", None)
         signal = getattr(reason.value, "signal", None)
+        pid = self._pids.pop(name, None)
+        if self.ledger is not None:
+            self.ledger.forget(pid)
         if self.running and name in self._processes:
             self.logger.warn(
                 "{name} exited (status {status}, signal {signal}); restarting with backoff",

@@ -47,8 +47,8 @@ class StreamHolders(Supervisor):
     maxRestartDelay = 10
     killTime = 3
 
-    def __init__(self, config: MediaMTXConfig, bus: EventBus, reactor, query: str = HOLD_QUERY):
-        super().__init__(reactor, Logger(namespace="camservice.mediamtx.holders"))
+    def __init__(self, config: MediaMTXConfig, bus: EventBus, reactor, query: str = HOLD_QUERY, ledger=None):
+        super().__init__(reactor, Logger(namespace="camservice.mediamtx.holders"), ledger)
         self._config = config
         self.query = query
         self._bus = bus

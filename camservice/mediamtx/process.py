@@ -50,8 +50,9 @@ class MediaMTXProcess(Supervisor):
         access: MediaAccess,
         on_started: Optional[Callable[[], None]] = None,
         environ=os.environ,
+        ledger=None,
     ):
-        super().__init__(reactor, Logger(namespace="camservice.mediamtx.process"))
+        super().__init__(reactor, Logger(namespace="camservice.mediamtx.process"), ledger)
         self._config = config
         self._data_dir = Path(data_dir)
         self._metrics = metrics

@@ -71,6 +71,7 @@ def test_hold_spawns_an_ffmpeg_that_copies_the_stream_to_nowhere(holders, reacto
     holders.hold("camera1000")
     [process] = reactor.spawned
     assert process.executable == "/opt/ffmpeg/bin/ffmpeg"
+    assert process.guarded  # killed by the kernel if camservice dies
     argv = process.args
     assert argv[0] == "/opt/ffmpeg/bin/ffmpeg"
     assert "-nostdin" in argv  # never reads the daemon's stdin
