@@ -31,6 +31,8 @@ from camservice.metrics import Metrics, ResourceCollector
 from camservice.ops.logfile import LogFileService
 from camservice.ops.manhole import ManholeService
 from camservice.ops.recent import RecentErrors
+from camservice.ops.systemd import Notifier as SystemdNotifier
+from camservice.ops.systemd import SystemdService
 from camservice.rpc.audit import Audit
 from camservice.rpc.camera_methods import CameraMethods
 from camservice.rpc.control_methods import ControlMethods
@@ -73,6 +75,7 @@ class Overrides:
     :ivar has_udev: says whether a udev daemon runs (default: /run/udev).
     :ivar resolve: ``resolve(host) -> Deferred[list[str]]`` instead of
         ``getaddrinfo`` in a thread, for stream URL host names.
+    :ivar systemd_notifier: instead of ``sd_notify`` to ``$NOTIFY_SOCKET``.
     """
 
     mediamtx_api: Optional[IMediaMTXAPI] = None
@@ -84,6 +87,7 @@ class Overrides:
     udev_context: Optional[Callable] = None
     has_udev: Optional[Callable[[], bool]] = None
     resolve: Optional[Callable] = None
+    systemd_notifier: Any = None
 
 
 def build_service(
@@ -103,7 +107,8 @@ def build_service(
     on 127.0.0.1), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
-    (when ``manhole.enabled``). They stop in reverse order.
+    (when ``manhole.enabled``), ``systemd`` (READY=1, STATUS= and the
+    watchdog under systemd). They stop in reverse order.
 
     :param secret: the JWT secret (see :func:`camservice.auth.load_or_create_secret`).
     :param reactor: the reactor every part uses (also as its clock).
@@ -272,6 +277,15 @@ def build_service(
         manhole = ManholeService(config.manhole, reactor, manhole_namespace, audit)
         manhole.setName("manhole")
         manhole.setServiceParent(tree)
+
+    def systemd_status() -> str:
+        cameras = len(registry.cameras())
+        return f"ready: {cameras} camera{'s' if cameras != 1 else ''}; MediaMTX {controller.health.value}"
+
+    # last: ready once every other child has started; stops first (STOPPING=1)
+    systemd = SystemdService(o.systemd_notifier or SystemdNotifier(), reactor, systemd_status)
+    systemd.setName("systemd")
+    systemd.setServiceParent(tree)
     return tree
 
 
