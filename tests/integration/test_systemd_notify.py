@@ -3,6 +3,7 @@ socket this test binds): READY=1 once the API listens, WATCHDOG=1 pings,
 STOPPING=1 at stop."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -73,7 +74,14 @@ async def test_ready_watchdog_and_stopping_reach_the_notify_socket(tmp_path, cle
         await task.deferLater(reactor, 1.0, lambda: None)
         pings = [m for m in receiver.messages[first:] if m.get("WATCHDOG") == "1"]
         assert 3 <= len(pings) <= 8  # every 0.2 s
+        # a normal start: MediaMTX was "starting", never "down"
+        health = await treq.get(f"http://127.0.0.1:{port}/health/mediamtx", timeout=2)
+        assert health.code == 200, await health.text()
         assert await child.stop() == 0, child.stdout + child.stderr
+        records = [json.loads(line) for line in child.stdout.splitlines() if line.startswith("{")]
+        alarms = [r for r in records if r["level"] in ("warn", "error", "critical")
+                  and r["system"].startswith("camservice.mediamtx")]
+        assert alarms == [], alarms
         stopping = [i for i, m in enumerate(receiver.messages) if m.get("STOPPING") == "1"]
         assert len(stopping) == 1
         assert not any("WATCHDOG" in m for m in receiver.messages[stopping[0]:])
