@@ -36,7 +36,7 @@ def make_holders(write_config, reactor):
         settings.update(mediamtx)
         config = load_config(write_config({"mediamtx": settings}))
         bus = EventBus()
-        holders = StreamHolders(config.mediamtx, bus, reactor)
+        holders = StreamHolders(config.mediamtx, bus, reactor, jitter=lambda: 0)
         holders.startService()
         made.append(holders)
         return holders, bus
@@ -118,7 +118,7 @@ def test_hold_is_idempotent(holders, reactor):
 
 def test_a_hold_made_before_the_service_starts_begins_with_it(write_config, reactor):
     config = load_config(write_config({"mediamtx": {"rtsp_port": 18554}}))
-    holders = StreamHolders(config.mediamtx, EventBus(), reactor)
+    holders = StreamHolders(config.mediamtx, EventBus(), reactor, jitter=lambda: 0)
     holders.hold("camera1000")
     assert reactor.spawned == []
     holders.startService()
