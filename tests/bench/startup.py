@@ -163,7 +163,7 @@ def bench_footprint(seconds: float) -> dict:
         urls = asyncio.run(_start_all(service, cameras))
         for url in urls:
             viewers.append(h.spawn(["ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", url, "-f", "null", "-"],
-                                   stdin=subprocess.DEVNULL))
+                                   stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         viewer_pids = {v.pid for v in viewers}
         peak = {"rss": 0.0, "pss": 0.0, "threads": 0, "processes": 0}
         last = {}
