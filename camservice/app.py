@@ -18,6 +18,7 @@ from camservice.cameras.external import ExternalStreams
 from camservice.cameras.monitor import CameraMonitor
 from camservice.cameras.prober import V4L2Prober
 from camservice.cameras.registry import CameraRegistry
+from camservice.children import ChildLedger, LeftoverChildren
 from camservice.config.model import Config
 from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import LoggingSettings, make_observer
@@ -33,6 +34,8 @@ from camservice.ops.backups import ConfigBackups
 from camservice.ops.manhole import ManholeService
 from camservice.ops.recent import RecentErrors
 from camservice.ops.reload import ReloadCoordinator, file_loader
+from camservice.ops.systemd import Notifier as SystemdNotifier
+from camservice.ops.systemd import SystemdService
 from camservice.rpc.audit import Audit
 from camservice.rpc.camera_methods import CameraMethods
 from camservice.rpc.control_methods import ControlMethods
@@ -78,6 +81,7 @@ class Overrides:
         ``getaddrinfo`` in a thread, for stream URL host names.
     :ivar reload_loader: ``() -> Deferred[(Config, text)]`` instead of
         reading ``config.source`` and the environment in a thread.
+    :ivar systemd_notifier: instead of ``sd_notify`` to ``$NOTIFY_SOCKET``.
     """
 
     mediamtx_api: Optional[IMediaMTXAPI] = None
@@ -90,6 +94,7 @@ class Overrides:
     has_udev: Optional[Callable[[], bool]] = None
     resolve: Optional[Callable] = None
     reload_loader: Optional[Callable] = None
+    systemd_notifier: Any = None
 
 
 def build_service(
@@ -102,14 +107,16 @@ def build_service(
     """The root service with its children, not yet started.
 
     Children, in start order: ``log-file`` (when ``logging.file`` is
-    set), ``recent-errors`` (the last error events), ``cameras`` (the camera table),
+    set), ``leftover-children`` (kills what a previous run that died
+    left behind), ``recent-errors`` (the last error events), ``cameras`` (the camera table),
     ``camera-monitor`` (USB discovery), ``external-streams`` (network
     cameras added at run time), ``stream-auth`` (MediaMTX's auth callback
     on 127.0.0.1), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
-    (when ``manhole.enabled``), ``reload`` (the reload coordinator). They
-    stop in reverse order.
+    (when ``manhole.enabled``), ``reload`` (the reload coordinator),
+    ``systemd`` (READY=1, STATUS= and the watchdog under systemd). They stop
+    in reverse order.
 
     :param secret: the JWT secret (see :func:`camservice.auth.load_or_create_secret`).
     :param reactor: the reactor every part uses (also as its clock).
@@ -132,6 +139,10 @@ def build_service(
         # first: it stops last, keeping the other children's last words
         log_file.setName("log-file")
         log_file.setServiceParent(tree)
+    ledger = ChildLedger(config.data_dir / "children.json")
+    leftovers = LeftoverChildren(ledger)
+    leftovers.setName("leftover-children")
+    leftovers.setServiceParent(tree)
     recent_errors = RecentErrors(config.logging.recent_errors)
     recent_errors.setName("recent-errors")
     recent_errors.setServiceParent(tree)
@@ -191,7 +202,7 @@ def build_service(
         credentials=(config.mediamtx.api_user, api_password),
     )
     holders = o.stream_holders or StreamHolders(
-        config.mediamtx, bus, reactor, query=hold_query(stream_secrets.internal_credential)
+        config.mediamtx, bus, reactor, query=hold_query(stream_secrets.internal_credential), ledger=ledger
     )
     controller = MediaMTXController(
         config.mediamtx, api_client, registry, bus, metrics, reactor, jitter=o.retry_jitter,
@@ -200,7 +211,8 @@ def build_service(
     if config.mediamtx.mode == "managed":
         access = MediaAccess(auth_url(config.streams.auth_port), media_origins(config.server, config.streams))
         process = MediaMTXProcess(
-            config.mediamtx, config.data_dir, metrics, reactor, access, on_started=controller.mediamtx_started
+            config.mediamtx, config.data_dir, metrics, reactor, access, on_started=controller.mediamtx_started,
+            ledger=ledger,
         )
         process.setName("mediamtx-process")
         process.setServiceParent(tree)
@@ -305,6 +317,15 @@ def build_service(
         reloader.participants.append(("manhole", manhole))
     reloader.setName("reload")
     reloader.setServiceParent(tree)
+
+    def systemd_status() -> str:
+        cameras = len(registry.cameras())
+        return f"ready: {cameras} camera{'s' if cameras != 1 else ''}; MediaMTX {controller.health.value}"
+
+    # last: ready once every other child has started; stops first (STOPPING=1)
+    systemd = SystemdService(o.systemd_notifier or SystemdNotifier(), reactor, systemd_status)
+    systemd.setName("systemd")
+    systemd.setServiceParent(tree)
     return tree
 
 

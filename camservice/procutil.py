@@ -13,6 +13,8 @@ from typing import Mapping, Optional, Sequence
 
 from twisted.internet import defer, error, protocol
 
+from camservice.children import dies_with_parent
+
 __all__ = ["ProcessFailed", "ProcessResult", "ProcessTimeout", "run_checked", "run_process"]
 
 _KEEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "LD_PRELOAD", "UMOCKDEV_DIR")
@@ -83,7 +85,8 @@ def run_process(
         env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
     collector = _Collect(max_output)
     try:
-        transport = reactor.spawnProcess(collector, argv[0], list(argv), env=dict(env))
+        guarded = dies_with_parent(argv)
+        transport = reactor.spawnProcess(collector, guarded[0], guarded, env=dict(env))
     except OSError as e:
         return defer.fail(e)
     state = {"timed_out": False}

@@ -174,6 +174,7 @@ class MediaMTXConfig:
     log_level: str
     api_user: str = "camservice"
     api_password_file: Optional[Path] = None
+    start_grace_period: float = 10.0
 
     @property
     def api_url(self) -> str:

@@ -109,6 +109,7 @@ class MediaMTXController(Component):
         self._reconcile_loop: Optional[task.LoopingCall] = None
         self._unsubscribe = None
         self._recovering: Optional[defer.Deferred] = None
+        self._starting_until: Optional[float] = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -247,18 +248,38 @@ class MediaMTXController(Component):
 
     # -- health ----------------------------------------------------------
 
+    def starting(self) -> bool:
+        """Whether the managed child is within its start grace period and
+        has not answered since it was (re)started: a probe that fails now
+        says it is starting, not that it is down."""
+        return (
+            self.config.mode == "managed"
+            and self._starting_until is not None
+            and self._clock.seconds() < self._starting_until
+        )
+
     @async_to_deferred
     async def check_health(self) -> None:
         """One health check (also the breaker's probe when half-open)."""
         try:
-            info = await self._call(self.api.info, retry=False)
+            if self.starting():
+                # not under the breaker: a child that does not listen yet
+                # is no failure of MediaMTX
+                info = await self.api.info()
+            else:
+                info = await self._call(self.api.info, retry=False)
         except CircuitOpen as e:
             self._set_health(Health.DOWN, e.detail)
             return
         except MediaMTXError as e:
+            if self.starting():
+                self.detail = "MediaMTX is starting"
+                self.log.debug("MediaMTX is starting: {detail}", detail=redact_text(e.detail))
+                return
             if self.breaker.state is BreakerState.OPEN or self.health is not Health.UP:
                 self._set_health(Health.DOWN, e.detail)
             return
+        self._starting_until = None  # it answers: from now on a failure is one
         started = info.get("started")
         restarted = self._started_at is not None and started != self._started_at
         self._started_at = started
@@ -298,7 +319,10 @@ class MediaMTXController(Component):
     def mediamtx_started(self) -> None:
         """The managed child was (re)started: probe it at once and keep
         probing every 0.25 s until it answers, rather than waiting for the
-        next health check or the breaker's reset timeout."""
+        next health check or the breaker's reset timeout. For
+        ``start_grace_period`` seconds, or until it answers, a failed
+        probe means it is starting (see :meth:`starting`)."""
+        self._starting_until = self._clock.seconds() + self.config.start_grace_period
         if self._recovering is None or self._recovering.called:
             self._recovering = self._probe_until_up()
             self._recovering.addErrback(lambda f: f.trap(defer.CancelledError))
@@ -326,7 +350,10 @@ class MediaMTXController(Component):
         if self.running:
             self.state = self.state_for_health()
             self.error = None if health is Health.UP else detail
-        log = self.log.info if health is Health.UP else self.log.warn
+        # an alarm only for bad news: down, or no longer up; coming up
+        # (the first start, or back from down) is information
+        bad = health is Health.DOWN or (health is not Health.UP and old is Health.UP)
+        log = self.log.warn if bad else self.log.info
         log("MediaMTX is {health}: {detail}", health=health.value, detail=detail, previous=old.value)
         self._bus.publish(
             "system.health",

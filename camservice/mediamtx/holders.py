@@ -10,6 +10,7 @@ supervised and restarted with backoff like any child.
 """
 from __future__ import annotations
 
+import random
 from typing import Callable
 
 from twisted.internet import defer
@@ -40,6 +41,8 @@ class StreamHolders(Supervisor):
     :param config: the ``mediamtx`` section (where to read, which ffmpeg).
     :param bus: a camera that disconnects is released.
     :param query: the readers' query string (:func:`hold_query`).
+    :param ledger: see :class:`camservice.supervisor.Supervisor`.
+    :param jitter: added to each restart backoff.
     """
 
     threshold = 5
@@ -47,8 +50,9 @@ class StreamHolders(Supervisor):
     maxRestartDelay = 10
     killTime = 3
 
-    def __init__(self, config: MediaMTXConfig, bus: EventBus, reactor, query: str = HOLD_QUERY):
-        super().__init__(reactor, Logger(namespace="camservice.mediamtx.holders"))
+    def __init__(self, config: MediaMTXConfig, bus: EventBus, reactor, query: str = HOLD_QUERY, ledger=None,
+                 jitter=random.random):
+        super().__init__(reactor, Logger(namespace="camservice.mediamtx.holders"), ledger, jitter)
         self._config = config
         self.query = query
         self._bus = bus
@@ -69,10 +73,10 @@ class StreamHolders(Supervisor):
             self.release(event.device)
 
     def holds(self, camera_id: str) -> bool:
-        return camera_id in self._processes
+        return camera_id in self
 
     def held(self) -> list[str]:
-        return sorted(self._processes)
+        return self.names()
 
     def hold(self, camera_id: str) -> None:
         """Keep ``camera_id``'s source running (idempotent)."""

@@ -1,10 +1,11 @@
 """The ``mediamtx-process`` service: MediaMTX as a supervised child, run
 from a config generated from camservice's (see
-:class:`camservice.supervisor.Supervisor` for what supervision adds to
-procmon). MediaMTX's own log levels are kept."""
+:class:`camservice.supervisor.Supervisor` for how it is supervised).
+MediaMTX's own log levels are kept."""
 from __future__ import annotations
 
 import os
+import random
 import re
 from pathlib import Path
 from typing import Callable, Optional
@@ -37,6 +38,8 @@ class MediaMTXProcess(Supervisor):
     :param access: camservice's auth callback and the allowed browser
         origins, written into MediaMTX's config.
     :param on_started: called each time the child is (re)started.
+    :param ledger: see :class:`camservice.supervisor.Supervisor`.
+    :param jitter: added to each restart backoff.
     """
 
     threshold = 10
@@ -50,8 +53,10 @@ class MediaMTXProcess(Supervisor):
         access: MediaAccess,
         on_started: Optional[Callable[[], None]] = None,
         environ=os.environ,
+        ledger=None,
+        jitter=random.random,
     ):
-        super().__init__(reactor, Logger(namespace="camservice.mediamtx.process"))
+        super().__init__(reactor, Logger(namespace="camservice.mediamtx.process"), ledger, jitter)
         self._config = config
         self._data_dir = Path(data_dir)
         self._metrics = metrics

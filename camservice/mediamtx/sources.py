@@ -13,6 +13,7 @@ import re
 import shlex
 
 from camservice.cameras.model import Camera, CameraKind
+from camservice.children import dies_with_parent
 from camservice.config.model import MediaMTXConfig
 
 __all__ = ["OWNED_PATH", "WILDCARDS", "encoder_args", "path_conf", "publish_url", "rtsp_host"]
@@ -67,7 +68,7 @@ def _virtual_command(camera: Camera, config: MediaMTXConfig, secret: str | None)
         + encoder_args(config, camera.fps)
         + ["-f", "rtsp", "-rtsp_transport", "tcp", publish_url(config, camera.id, _source_query(secret))]
     )
-    return shlex.join(argv)
+    return shlex.join(dies_with_parent(argv))
 
 
 #: V4L2 fourcc -> FFmpeg's v4l2 ``-input_format`` name
@@ -91,7 +92,7 @@ def _usb_command(camera: Camera, config: MediaMTXConfig, secret: str | None) -> 
     else:
         argv += encoder_args(config, camera.fps or 30, camera.encoder)
     argv += ["-f", "rtsp", "-rtsp_transport", "tcp", publish_url(config, camera.id, _source_query(secret))]
-    return shlex.join(argv)
+    return shlex.join(dies_with_parent(argv))
 
 
 def path_conf(camera: Camera, config: MediaMTXConfig, publish_secret: str | None = None) -> dict:

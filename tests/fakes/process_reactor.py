@@ -22,6 +22,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor
 from twisted.python.failure import Failure
 
+from camservice.children import dies_with_parent
+
 __all__ = ["FakeProcess", "FakeProcessReactor"]
 
 _NUMBERS = {"TERM": signals.SIGTERM, "KILL": signals.SIGKILL, "INT": signals.SIGINT, "HUP": signals.SIGHUP}
@@ -121,7 +123,15 @@ class FakeProcessReactor(MemoryReactor, Clock):
                      usePTY=0, childFDs=None):
         if self.spawn_error is not None:
             raise self.spawn_error
+        # what camservice runs is recorded without the wrapper that makes
+        # it die with camservice; ``guarded`` says the wrapper was there
+        wrapper = dies_with_parent([])
+        guarded = bool(wrapper) and list(args[: len(wrapper)]) == wrapper
+        if guarded:
+            args = list(args[len(wrapper):])
+            executable = args[0]
         process = FakeProcess(self, processProtocol, executable, args, env, path, uid, gid, next(self._pids))
+        process.guarded = guarded
         self.spawned.append(process)
         processProtocol.makeConnection(process)
         return process

@@ -1,8 +1,7 @@
-"""Supervisor: procmon's ProcessMonitor with a stop that waits for every
-child, deaths explained in the log and routed output lines, tested against
-a fake process reactor (procmon's own tests' ``DummyProcessReactor``) and
-only through public behaviour, so that it holds for Twisted 22.4 and the
-newest alike."""
+"""Supervisor: restarts with backoff and jitter, a stop that waits for
+every child, deaths explained in the log and routed output lines, tested
+against a fake process reactor (modelled on procmon's own tests'
+``DummyProcessReactor``) through public behaviour only."""
 from __future__ import annotations
 
 import pytest
@@ -28,8 +27,8 @@ class Recorder(Supervisor):
     minRestartDelay = MIN_DELAY
     maxRestartDelay = MAX_DELAY
 
-    def __init__(self, reactor):
-        super().__init__(reactor, Logger(namespace=NAMESPACE))
+    def __init__(self, reactor, jitter=lambda: 0):
+        super().__init__(reactor, Logger(namespace=NAMESPACE), jitter=jitter)
         self.hooks: list[tuple] = []
 
     def started(self, name):
@@ -398,3 +397,85 @@ def test_url_credentials_in_a_childs_output_are_redacted(supervisor, reactor, lo
     supervisor.startService()
     reactor.last().stdout(b"[path camera2000] [RTSP source] ERR: rtsp://u:Secr3t@192.0.2.1:554/x refused\n")
     assert lines(logged)[-1][3] == "[path camera2000] [RTSP source] ERR: rtsp://***@192.0.2.1:554/x refused"
+
+
+# -- our own supervisor: jitter, re-adding, the protocol --------------------------------
+
+def test_the_backoff_has_jitter(reactor):
+    supervisor = Recorder(reactor, jitter=lambda: 0.5)
+    supervisor.addProcess("a", ["/bin/a"])
+    supervisor.startService()
+    reactor.last().exit(1)
+    reactor.advance(MIN_DELAY + 0.5 - 0.001)
+    assert len(reactor.spawned) == 1
+    reactor.advance(0.002)
+    assert len(reactor.spawned) == 2
+    reactor.advance(THRESHOLD)
+    reactor.last().exit(1)  # after a long run: at once, no jitter
+    reactor.advance(0)
+    assert len(reactor.spawned) == 3
+    d = supervisor.stopService()
+    reactor.advance(1)
+    assert outcome(d) is None
+
+
+def test_a_child_removed_and_added_again_while_exiting_starts_once_the_old_one_is_gone(supervisor, reactor):
+    supervisor.addProcess("a", ["/bin/a", "old"])
+    supervisor.startService()
+    old = reactor.last()
+    supervisor.removeProcess("a")
+    supervisor.addProcess("a", ["/bin/a", "new"])
+    assert len(reactor.spawned) == 1  # never two at once
+    reactor.advance(old.term_delay)
+    assert [p.args for p in reactor.alive()] == [["/bin/a", "new"]]
+    assert "a" in supervisor and supervisor.names() == ["a"]
+
+
+def test_a_name_cannot_be_added_twice(supervisor):
+    supervisor.addProcess("a", ["/bin/a"])
+    with pytest.raises(KeyError):
+        supervisor.addProcess("a", ["/bin/b"])
+
+
+def test_the_environment_is_exactly_the_one_given(supervisor, reactor, monkeypatch):
+    monkeypatch.setenv("CAMSERVICE_JWT_SECRET", "s3cret")
+    supervisor.addProcess("a", ["/bin/a"])
+    supervisor.startService()
+    assert reactor.last().env == {}
+    assert reactor.last().guarded  # dies with camservice
+
+
+def test_each_run_has_its_own_protocol_whose_ended_fires(supervisor, reactor):
+    supervisor.addProcess("a", ["/bin/a"])
+    supervisor.startService()
+    first = reactor.last().proto
+    ended = []
+    first.ended.addCallback(ended.append)
+    reactor.advance(THRESHOLD)
+    reactor.last().exit(7)
+    assert ended and ended[0].exitCode == 7
+    reactor.advance(0)
+    assert reactor.last().proto is not first
+
+
+def test_the_ledger_records_each_running_child(reactor, tmp_path):
+    from camservice.children import ChildLedger
+
+    recorded = []
+
+    class Ledger(ChildLedger):
+        def record(self, pid, name, executable):
+            recorded.append(("record", pid, name, executable))
+
+        def forget(self, pid):
+            recorded.append(("forget", pid))
+
+    supervisor = Supervisor(reactor, Logger(namespace=NAMESPACE), Ledger(tmp_path / "children.json"),
+                            jitter=lambda: 0)
+    supervisor.addProcess("a", ["/bin/a"])
+    supervisor.startService()
+    pid = reactor.last().pid
+    d = supervisor.stopService()
+    reactor.advance(5)
+    assert outcome(d) is None
+    assert recorded == [("record", pid, "a", "/bin/a"), ("forget", pid)]

@@ -219,6 +219,7 @@ def test_run_process_reports_output_and_status(reactor):
     d = run_process(reactor, ["/bin/tool", "-x"], TIMEOUT)
     p = reactor.last()
     assert (p.executable, p.args) == ("/bin/tool", ["/bin/tool", "-x"])
+    assert p.guarded  # dies with camservice
     p.stdout(b"out")
     p.stderr(b"err")
     p.exit(4)

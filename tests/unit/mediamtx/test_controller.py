@@ -162,8 +162,56 @@ def test_start_removes_owned_leftovers_and_keeps_foreign_paths(make_world):
     assert ("delete", "camera77") in world.fake.calls
 
 
-def test_start_while_mediamtx_is_down_reports_down_then_recovers(make_world):
+def test_a_managed_mediamtx_not_listening_yet_is_starting_not_down(make_world, log_events):
+    warnings = log_events("camservice.mediamtx.controller")
     world = make_world()
+    world.fake.down = True  # the child runs but does not listen yet
+    world.start()
+    assert world.controller.starting()
+    assert world.controller.health is Health.UNKNOWN
+    assert world.controller.state is ComponentState.STARTING
+    assert world.controller.detail == "MediaMTX is starting"
+    world.clock.pump([0.25] * 8)
+    assert world.health_events() == []
+    assert world.controller.breaker.failures == 0  # a starting child is no failure
+    world.fake.down = False
+    world.clock.advance(0.25)
+    assert world.controller.health is Health.UP
+    assert world.health_events() == [("unknown", "recovering"), ("recovering", "up")]
+    assert not world.controller.starting()
+    assert [e for e in warnings if e["log_level"].name in ("warn", "error", "critical")] == []
+    starting = [e for e in warnings if e.get("log_format", "").startswith("MediaMTX is starting")]
+    assert starting and all(e["log_level"].name == "debug" for e in starting)
+    assert "connection refused" in starting[0]["detail"]
+
+
+def test_a_managed_mediamtx_silent_past_its_grace_period_is_down(make_world, log_events):
+    warnings = log_events("camservice.mediamtx.controller")
+    world = make_world(start_grace_period=4)
+    world.fake.down = True
+    world.start()
+    world.clock.pump([0.25] * 15)  # 3.75 s
+    assert world.controller.health is Health.UNKNOWN
+    world.clock.pump([0.25] * 2)
+    assert world.controller.health is Health.DOWN
+    assert world.controller.state is ComponentState.ERROR
+    assert "connection refused" in world.controller.detail
+    down = [e for e in warnings if e.get("health") == "down"]
+    assert len(down) == 1 and down[0]["log_level"].name == "warn"
+
+
+def test_a_failure_after_it_answered_is_one_even_within_the_grace_period(make_world):
+    world = make_world(start_grace_period=600)
+    world.start()
+    assert world.controller.health is Health.UP
+    world.fake.down = True
+    world.tick(THRESHOLD)
+    assert world.controller.breaker.state is BreakerState.OPEN
+    assert world.controller.health is Health.DOWN
+
+
+def test_start_while_mediamtx_is_down_reports_down_then_recovers(make_world):
+    world = make_world(start_grace_period=0)  # an external MediaMTX has no grace period either
     world.fake.down = True
     world.start()
     assert world.controller.health is Health.DOWN
@@ -682,7 +730,7 @@ def test_health_details_never_show_url_credentials(make_world):
     system.health events show them redacted."""
     from camservice.mediamtx.errors import MediaMTXUnavailable
 
-    world = make_world()
+    world = make_world(start_grace_period=0)
     world.fake.fail_next("info", MediaMTXUnavailable("info: 500 source rtsp://cam:Secr3t@192.0.2.1/x failed"))
     world.start()
     assert world.controller.health is Health.DOWN

@@ -36,7 +36,7 @@ def make_holders(write_config, reactor):
         settings.update(mediamtx)
         config = load_config(write_config({"mediamtx": settings}))
         bus = EventBus()
-        holders = StreamHolders(config.mediamtx, bus, reactor)
+        holders = StreamHolders(config.mediamtx, bus, reactor, jitter=lambda: 0)
         holders.startService()
         made.append(holders)
         return holders, bus
@@ -71,6 +71,7 @@ def test_hold_spawns_an_ffmpeg_that_copies_the_stream_to_nowhere(holders, reacto
     holders.hold("camera1000")
     [process] = reactor.spawned
     assert process.executable == "/opt/ffmpeg/bin/ffmpeg"
+    assert process.guarded  # killed by the kernel if camservice dies
     argv = process.args
     assert argv[0] == "/opt/ffmpeg/bin/ffmpeg"
     assert "-nostdin" in argv  # never reads the daemon's stdin
@@ -117,7 +118,7 @@ def test_hold_is_idempotent(holders, reactor):
 
 def test_a_hold_made_before_the_service_starts_begins_with_it(write_config, reactor):
     config = load_config(write_config({"mediamtx": {"rtsp_port": 18554}}))
-    holders = StreamHolders(config.mediamtx, EventBus(), reactor)
+    holders = StreamHolders(config.mediamtx, EventBus(), reactor, jitter=lambda: 0)
     holders.hold("camera1000")
     assert reactor.spawned == []
     holders.startService()

@@ -15,6 +15,7 @@ from camservice.config import ConfigError
 import yaml
 
 from camservice.cameras.model import Camera, CameraKind, CameraStatus
+from camservice.children import dies_with_parent
 from camservice.config import load_config
 from camservice.mediamtx.config_file import MediaAccess, console_origin, media_origins, mediamtx_settings, write_mediamtx_config
 from camservice.mediamtx.paths import is_ready, online_since, path_figures
@@ -134,7 +135,12 @@ def test_a_mixed_plan_adds_and_replaces_in_name_order_then_deletes():
 # -- path_conf ----------------------------------------------------------------
 
 def command_of(conf: dict, key: str) -> list[str]:
-    return shlex.split(conf[key])
+    """The command MediaMTX runs, without the wrapper that makes it die
+    with MediaMTX (which every command must have)."""
+    argv = shlex.split(conf[key])
+    wrapper = dies_with_parent([])
+    assert argv[: len(wrapper)] == wrapper
+    return argv[len(wrapper):]
 
 
 def test_virtual_camera_runs_a_test_pattern_on_demand(make_config):
