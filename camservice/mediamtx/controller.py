@@ -321,8 +321,11 @@ class MediaMTXController(Component):
         probing every 0.25 s until it answers, rather than waiting for the
         next health check or the breaker's reset timeout. For
         ``start_grace_period`` seconds, or until it answers, a failed
-        probe means it is starting (see :meth:`starting`)."""
-        self._starting_until = self._clock.seconds() + self.config.start_grace_period
+        probe means it is starting (see :meth:`starting`). A restart that
+        comes before MediaMTX ever answered does not extend the grace
+        period: a child that keeps dying is down, not forever starting."""
+        if self._starting_until is None:
+            self._starting_until = self._clock.seconds() + self.config.start_grace_period
         if self._recovering is None or self._recovering.called:
             self._recovering = self._probe_until_up()
             self._recovering.addErrback(lambda f: f.trap(defer.CancelledError))

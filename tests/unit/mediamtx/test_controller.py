@@ -200,6 +200,24 @@ def test_a_managed_mediamtx_silent_past_its_grace_period_is_down(make_world, log
     assert len(down) == 1 and down[0]["log_level"].name == "warn"
 
 
+def test_a_child_that_keeps_dying_before_it_answers_is_down_after_one_grace_period(make_world):
+    world = make_world(start_grace_period=4)
+    world.fake.down = True
+    world.start()
+    for _ in range(5):  # restarted every second, never answering
+        world.clock.pump([0.25] * 4)
+        world.controller.mediamtx_started()
+    assert world.controller.health is Health.DOWN
+    assert not world.controller.starting()
+    # once it answers, the next restart has a grace period of its own
+    world.fake.down = False
+    world.clock.pump([0.25] * 41)
+    assert world.controller.health is Health.UP
+    world.fake.down = True
+    world.controller.mediamtx_started()
+    assert world.controller.starting()
+
+
 def test_a_failure_after_it_answered_is_one_even_within_the_grace_period(make_world):
     world = make_world(start_grace_period=600)
     world.start()
