@@ -5,19 +5,18 @@ from __future__ import annotations
 import ipaddress
 from typing import Optional
 
-from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from camservice._defer import async_to_deferred
 from camservice.auth.authenticator import Authenticator
 from camservice.config.model import ServerConfig
-from camservice.errors import StartupError
 from camservice.events import EventBus
 from camservice.metrics import Metrics
 from camservice.rpc.dispatcher import Dispatcher
 from camservice.rpc.notifier import Notifier
 from camservice.rpc.sessions import SessionTable
 from camservice.security.networks import AddressGate, NetworkAllowList
+from camservice.server.listening import listen_tcp
 from camservice.server.protocol import RpcWebSocketFactory
 from camservice.server.site import build_site
 from camservice.service import Component
@@ -175,12 +174,7 @@ class ApiServer(Component):
             from camservice.security.tls import TlsListeningFactory
 
             factory = TlsListeningFactory(self.tls, False, self.site)
-        try:
-            self.port = self._reactor.listenTCP(self._config.port, factory, interface=self._config.host)
-        except CannotListenError as e:
-            raise StartupError(
-                f"cannot listen on {self._config.host}:{self._config.port}: {e.socketError}"
-            ) from None
+        self.port = listen_tcp(self._reactor, self._config.port, factory, self._config.host)
 
     def start(self) -> None:
         self._listen()

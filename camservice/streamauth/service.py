@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from camservice._defer import async_to_deferred
-from camservice.errors import StartupError
 from camservice.metrics import Metrics
+from camservice.server.listening import listen_tcp
 from camservice.service import Component
 from camservice.streamauth.policy import StreamAccessPolicy
 from camservice.streamauth.resource import StreamAuthResource
@@ -73,12 +72,7 @@ class StreamAuthServer(Component):
     def _listen(self) -> None:
         if self.port is not None:
             return
-        try:
-            self.port = self._reactor.listenTCP(self._port_number, self.site, interface=LISTEN_HOST)
-        except CannotListenError as e:
-            raise StartupError(
-                f"cannot listen on {LISTEN_HOST}:{self._port_number} (streams.auth_port): {e.socketError}"
-            ) from None
+        self.port = listen_tcp(self._reactor, self._port_number, self.site, LISTEN_HOST, "streams.auth_port")
 
     def start(self) -> None:
         self._listen()
