@@ -22,6 +22,7 @@ from camservice.children import ChildLedger, LeftoverChildren
 from camservice.config.model import Config
 from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import LoggingSettings, make_observer
+from camservice.media.streams import StreamManager
 from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
 from camservice.mediamtx.controller import MediaMTXController
 from camservice.mediamtx.config_file import MediaAccess, media_origins
@@ -113,6 +114,7 @@ def build_service(
     cameras added at run time), ``stream-auth`` (MediaMTX's auth callback
     on 127.0.0.1), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
+    ``streams`` (who holds each camera's stream, see :mod:`camservice.media.streams`),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
     (when ``manhole.enabled``), ``reload`` (the reload coordinator),
     ``systemd`` (READY=1, STATUS= and the watchdog under systemd). They stop
@@ -202,7 +204,7 @@ def build_service(
         credentials=(config.mediamtx.api_user, api_password),
     )
     holders = o.stream_holders or StreamHolders(
-        config.mediamtx, bus, reactor, query=hold_query(stream_secrets.internal_credential), ledger=ledger
+        config.mediamtx, reactor, query=hold_query(stream_secrets.internal_credential), ledger=ledger
     )
     controller = MediaMTXController(
         config.mediamtx, api_client, registry, bus, metrics, reactor, jitter=o.retry_jitter,
@@ -220,13 +222,15 @@ def build_service(
     controller.setServiceParent(tree)
     holders.setName("stream-holders")
     holders.setServiceParent(tree)
+    streams = StreamManager(registry, controller, holders, bus, reactor)
+    streams.setName("streams")
+    streams.setServiceParent(tree)
 
     locator = StreamLocator(config.mediamtx, config.streams, stream_tokens if signed else None)
     presenter = CameraPresenter(locator.urls, locator.epoch)
     status = SystemStatus(reactor, registry, discovery_active=lambda: monitor.active or external.scanning)
     bus.subscribe(lambda event: metrics.count_cameras(registry.cameras()) if event.topic in CAMERA_TOPICS else None)
     notifier = Notifier(bus, reactor, metrics, presenter)
-    streams = StreamMethods(registry, controller, holders, locator, reactor)
 
     def in_thread(f, *args, **kwargs):
         return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
@@ -254,8 +258,8 @@ def build_service(
     for group in (
         SessionMethods(authenticator, audit, sessions),
         CameraMethods(registry, reactor, presenter, streams.camera_metrics),
-        streams,
-        SystemMethods(reactor, registry, status, notifier, sampler, table, controller),
+        StreamMethods(streams, locator, reactor),
+        SystemMethods(reactor, registry, status, notifier, sampler, table, controller, streams.totals),
         EventMethods(notifier),
         ExternalStreamMethods(external, registry, reactor, audit),
         ControlMethods(registry, monitor),

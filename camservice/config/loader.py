@@ -488,5 +488,8 @@ def _resolve_paths(document: dict, base: Path, environ: Mapping[str, str], euid:
     mediamtx["api_password_file"] = (
         absolute(mediamtx["api_password_file"]) if mediamtx["api_password_file"] else data_dir / "mediamtx-api-password"
     )
+    media = document["media"]
+    for key, default in (("recordings_dir", "recordings"), ("snapshots_dir", "snapshots")):
+        media[key] = absolute(media[key]) if media[key] else data_dir / default
     if mediamtx["binary"] and "/" in mediamtx["binary"]:
         mediamtx["binary"] = str(absolute(mediamtx["binary"]))

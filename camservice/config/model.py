@@ -23,9 +23,12 @@ __all__ = [
     "ExternalStreamsConfig",
     "LoggingConfig",
     "ManholeConfig",
+    "MediaConfig",
     "MediaMTXConfig",
     "RateLimitConfig",
+    "RetentionConfig",
     "ServerConfig",
+    "StorageConfig",
     "StreamsConfig",
     "TlsConfig",
     "from_mapping",
@@ -203,6 +206,48 @@ class StreamsConfig:
     allowed_origins: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class StorageConfig:
+    """``media.storage``: when low disk space warns and when it blocks."""
+
+    warn_percent: float = 80
+    block_percent: float = 95
+    min_free_mb: int = 256
+    check_interval: float = 5
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """``media.retention``: the policy in force until
+    ``set_retention_policy`` stores one of its own."""
+
+    policy_type: str = "manual"
+    enabled: bool = False
+    max_age_days: float = 30
+    max_size_gb: float = 10
+    interval: float = 3600
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    """The ``media`` section: snapshots, recordings and their files.
+
+    The loader makes both folders absolute (default: under ``data_dir``).
+    """
+
+    recordings_dir: Path = Path("recordings")
+    snapshots_dir: Path = Path("snapshots")
+    snapshot_timeout: float = 10
+    snapshot_quality: int = 3
+    recording_format: str = "fmp4"
+    part_duration: float = 1
+    segment_duration: int = 60
+    max_recording_duration: int = 86400
+    stall_timeout: float = 6
+    storage: StorageConfig = StorageConfig()
+    retention: RetentionConfig = RetentionConfig()
+
+
 def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -281,6 +326,7 @@ class Config:
     cameras: CamerasConfig
     manhole: ManholeConfig = ManholeConfig()
     reload: ReloadConfig = ReloadConfig()
+    media: MediaConfig = MediaConfig()
     source: str = ""
     migrated_from: Optional[int] = None
 

@@ -11,13 +11,10 @@ supervised and restarted with backoff like any child.
 from __future__ import annotations
 
 import random
-from typing import Callable
-
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from camservice.config.model import MediaMTXConfig
-from camservice.events import Event, EventBus
 from camservice.mediamtx.sources import publish_url
 from camservice.supervisor import Supervisor, child_environment
 
@@ -39,7 +36,6 @@ class StreamHolders(Supervisor):
     """One keep-alive reader per held camera path.
 
     :param config: the ``mediamtx`` section (where to read, which ffmpeg).
-    :param bus: a camera that disconnects is released.
     :param query: the readers' query string (:func:`hold_query`).
     :param ledger: see :class:`camservice.supervisor.Supervisor`.
     :param jitter: added to each restart backoff.
@@ -50,27 +46,11 @@ class StreamHolders(Supervisor):
     maxRestartDelay = 10
     killTime = 3
 
-    def __init__(self, config: MediaMTXConfig, bus: EventBus, reactor, query: str = HOLD_QUERY, ledger=None,
+    def __init__(self, config: MediaMTXConfig, reactor, query: str = HOLD_QUERY, ledger=None,
                  jitter=random.random):
         super().__init__(reactor, Logger(namespace="camservice.mediamtx.holders"), ledger, jitter)
         self._config = config
         self.query = query
-        self._bus = bus
-        self._unsubscribe: Callable[[], None] | None = None
-
-    def startService(self) -> None:
-        super().startService()
-        self._unsubscribe = self._bus.subscribe(self._on_event)
-
-    def stopService(self) -> defer.Deferred:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        return super().stopService()
-
-    def _on_event(self, event: Event) -> None:
-        if event.topic == "camera.disconnected" and self.holds(event.device):
-            self.release(event.device)
 
     def holds(self, camera_id: str) -> bool:
         return camera_id in self

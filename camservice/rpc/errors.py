@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 from camservice.auth.errors import AuthenticationError, PermissionDenied
 from camservice.cameras.errors import CameraLimitReached, UnknownCamera
+from camservice.media.errors import CameraNotConnected, NotStreamable, NotStreaming, SourceDidNotStart
 from camservice.mediamtx.errors import MediaMTXError
 from camservice.ops.errors import ReloadRefused
 
@@ -108,6 +109,21 @@ def to_rpc_error(exc: BaseException) -> Optional[RpcError]:
         return NotFound(resource="camera", id=exc.args[0], reason="no such camera")
     if isinstance(exc, MediaMTXError):
         return DependencyFailed(dependency="mediamtx", detail=exc.detail, reason="MediaMTX failed or is unreachable")
+    if isinstance(exc, NotStreamable):
+        return Unsupported(feature=f"streaming {exc.kind} cameras", reason="no source for this kind yet")
+    if isinstance(exc, CameraNotConnected):
+        return InvalidState(
+            state=f"camera_{exc.status.lower()}", allowed_states=["CONNECTED"], reason="the camera is not connected"
+        )
+    if isinstance(exc, NotStreaming):
+        return InvalidState(state="not_streaming", allowed_states=["streaming"],
+                            reason="start_streaming was not called for this camera")
+    if isinstance(exc, SourceDidNotStart):
+        return DependencyFailed(
+            dependency=exc.dependency,
+            detail=f"the source did not start publishing within {exc.timeout:g} s",
+            reason="the camera's source did not start",
+        )
     if isinstance(exc, ReloadRefused):
         return InvalidState(
             state="config_refused", allowed_states=[], stage=exc.stage, reasons=list(exc.reasons),

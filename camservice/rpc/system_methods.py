@@ -13,9 +13,6 @@ from camservice.cameras.model import CameraStatus
 from camservice.cameras.registry import CameraRegistry
 from camservice.codec import CODEC
 from camservice.mediamtx.controller import MediaMTXController
-from camservice.mediamtx.errors import MediaMTXError
-from camservice.mediamtx.paths import is_ready
-from camservice.mediamtx.sources import OWNED_PATH
 from camservice.rpc.dispatcher import Call
 from camservice.rpc.methods import MethodSpec, MethodTable
 from camservice.rpc.notifier import Notifier
@@ -54,6 +51,7 @@ class SystemMethods:
         sampler: SystemSampler,
         table: MethodTable,
         controller: MediaMTXController,
+        stream_totals=None,
     ):
         self._clock = clock
         self._registry = registry
@@ -62,6 +60,7 @@ class SystemMethods:
         self._sampler = sampler
         self._table = table
         self._controller = controller
+        self._stream_totals = stream_totals
 
     def specs(self) -> list[MethodSpec]:
         return [
@@ -133,18 +132,6 @@ class SystemMethods:
             "version": self._controller.mediamtx_version,
         }
 
-    async def _stream_metrics(self) -> dict:
-        try:
-            paths = await self._controller.all_paths()
-        except MediaMTXError as e:
-            return {"active_streams": None, "total_streams": None, "total_viewers": None, "error": e.detail}
-        owned = [p for name, p in paths.items() if OWNED_PATH.match(name)]
-        return {
-            "active_streams": sum(1 for p in owned if is_ready(p)),
-            "total_streams": len(owned),
-            "total_viewers": sum(len(p.get("readers") or []) for p in owned),
-        }
-
     async def get_metrics(self, call: Call, params: dict) -> dict:
         await self._sampler.refresh_data_dir()
         cameras = self._registry.cameras()
@@ -161,7 +148,7 @@ class SystemMethods:
             },
             # Recording is not part of this version: nothing can be recording.
             "recording_metrics": {"active_recordings": 0},
-            "stream_metrics": await self._stream_metrics(),
+            "stream_metrics": await self._stream_totals() if self._stream_totals is not None else None,
             "mediamtx": self._mediamtx_state(),
             "api_metrics": self._notifier.stats(),
         }

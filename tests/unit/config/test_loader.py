@@ -132,7 +132,8 @@ def test_empty_file_gives_every_schema_default(tmp_path):
     defaults = schema_defaults(schema())
     # the null paths are resolved; they have tests of their own
     resolved = {"data_dir", "auth.jwt_secret_file", "auth.api_keys_file", "mediamtx.api_password_file",
-                "manhole.authorized_keys_file", "manhole.host_key_file"}
+                "manhole.authorized_keys_file", "manhole.host_key_file", "media.recordings_dir",
+                "media.snapshots_dir"}
     assert {"server.port", "server.rate_limit.burst", "auth.leeway", "logging.level"} <= set(defaults)
     for key, default in defaults.items():
         if key in resolved:
@@ -183,7 +184,7 @@ def test_config_is_frozen(tmp_path):
 @pytest.mark.parametrize(
     "document, key, value, allowed",
     [
-        ({"colour": "red"}, "colour", "red", "auth, cameras, data_dir, discovery, external_streams, logging, manhole, mediamtx, reload, server, streams, version"),
+        ({"colour": "red"}, "colour", "red", "auth, cameras, data_dir, discovery, external_streams, logging, manhole, media, mediamtx, reload, server, streams, version"),
         ({"server": {"prot": 80}}, "server.prot", 80, SERVER_KEYS),
         ({"server": {"rate_limit": {"rps": 1}}}, "server.rate_limit.rps", 1, "burst, close_after, requests_per_second"),
         (
@@ -775,3 +776,22 @@ def test_the_api_password_file_defaults_to_the_data_folder(tmp_path):
     config = load(write(tmp_path, {"data_dir": str(tmp_path / "d")}))
     assert config.mediamtx.api_password_file == tmp_path / "d" / "mediamtx-api-password"
     assert config.mediamtx.api_user == "camservice"
+
+
+def test_media_folders_default_to_the_data_folder(tmp_path):
+    config = load(write(tmp_path, {"data_dir": str(tmp_path / "d")}))
+    assert config.media.recordings_dir == tmp_path / "d" / "recordings"
+    assert config.media.snapshots_dir == tmp_path / "d" / "snapshots"
+
+
+def test_relative_media_folders_are_relative_to_the_file(tmp_path):
+    config = load(write(tmp_path, {"media": {"recordings_dir": "rec", "snapshots_dir": "/srv/snaps"}}))
+    assert config.media.recordings_dir == tmp_path / "rec"
+    assert config.media.snapshots_dir == Path("/srv/snaps")
+
+
+def test_media_thresholds_are_checked(tmp_path):
+    problem = only_problem(write(tmp_path, {"media": {"storage": {"block_percent": 120}}}))
+    assert problem.key == "media.storage.block_percent"
+    problem = only_problem(write(tmp_path, {"media": {"retention": {"policy_type": "forever"}}}))
+    assert problem.key == "media.retention.policy_type"

@@ -6,7 +6,6 @@ import pytest
 from twisted.logger import LogLevel
 
 from camservice.config import load_config
-from camservice.events import EventBus
 from camservice.mediamtx.holders import HOLD_QUERY, StreamHolders
 from helpers.deferreds import has_no_result, outcome
 
@@ -35,11 +34,10 @@ def make_holders(write_config, reactor):
         settings = {"rtsp_port": 18554, "ffmpeg": "/opt/ffmpeg/bin/ffmpeg"}
         settings.update(mediamtx)
         config = load_config(write_config({"mediamtx": settings}))
-        bus = EventBus()
-        holders = StreamHolders(config.mediamtx, bus, reactor, jitter=lambda: 0)
+        holders = StreamHolders(config.mediamtx, reactor, jitter=lambda: 0)
         holders.startService()
         made.append(holders)
-        return holders, bus
+        return holders
 
     yield make
     for holders in made:
@@ -53,7 +51,7 @@ def make_holders(write_config, reactor):
 
 @pytest.fixture
 def holders(make_holders):
-    return make_holders()[0]
+    return make_holders()
 
 
 def readers(reactor):
@@ -102,7 +100,7 @@ def test_the_reader_gets_only_the_environment_a_child_needs(holders, reactor, mo
     ],
 )
 def test_the_reader_reads_where_mediamtx_listens(make_holders, reactor, mediamtx, expected):
-    holders, _bus = make_holders(**mediamtx)
+    holders = make_holders(**mediamtx)
     holders.hold("camera7")
     assert readers(reactor) == [expected]
 
@@ -118,7 +116,7 @@ def test_hold_is_idempotent(holders, reactor):
 
 def test_a_hold_made_before_the_service_starts_begins_with_it(write_config, reactor):
     config = load_config(write_config({"mediamtx": {"rtsp_port": 18554}}))
-    holders = StreamHolders(config.mediamtx, EventBus(), reactor, jitter=lambda: 0)
+    holders = StreamHolders(config.mediamtx, reactor, jitter=lambda: 0)
     holders.hold("camera1000")
     assert reactor.spawned == []
     holders.startService()
@@ -175,46 +173,6 @@ def test_holding_again_while_the_old_reader_exits_starts_a_new_one(holders, reac
     assert len(reactor.spawned) == 2 and reactor.last().alive
 
 
-# -- the bus ------------------------------------------------------------------------
-
-def test_a_camera_that_disconnects_is_released(make_holders, reactor):
-    holders, bus = make_holders()
-    holders.hold("camera1000")
-    holders.hold("camera1001")
-    bus.publish("camera.disconnected", "camera1000")
-    assert holders.held() == ["camera1001"]
-    assert reactor.spawned[0].signals == ["TERM"]
-    reactor.advance(1)
-    assert readers(reactor) == [url("camera1001")]
-
-
-@pytest.mark.parametrize("topic", ["camera.status_change", "camera.connected"])
-def test_other_camera_events_keep_the_hold(make_holders, reactor, topic):
-    holders, bus = make_holders()
-    holders.hold("camera1000")
-    bus.publish(topic, "camera1000")
-    assert holders.held() == ["camera1000"]
-    assert reactor.last().signals == []
-
-
-def test_a_disconnect_of_a_camera_not_held_changes_nothing(make_holders, reactor):
-    holders, bus = make_holders()
-    holders.hold("camera1000")
-    bus.publish("camera.disconnected", "camera1001")
-    assert holders.held() == ["camera1000"]
-
-
-def test_after_stop_the_bus_is_not_listened_to(make_holders, reactor):
-    holders, bus = make_holders()
-    holders.hold("camera1000")
-    d = holders.stopService()
-    reactor.advance(1)
-    assert outcome(d) is None
-    bus.publish("camera.disconnected", "camera1000")
-    assert holders.held() == ["camera1000"]  # kept for the next start: stop is not a release
-    assert reactor.last().signals == ["TERM"]
-
-
 # -- a reader that dies -------------------------------------------------------------
 
 def test_a_reader_that_dies_is_restarted_with_backoff_while_held(holders, reactor, logged):
@@ -261,7 +219,7 @@ def test_a_reader_that_died_and_waits_to_restart_is_not_restarted_after_release(
 # -- stop ----------------------------------------------------------------------------
 
 def test_stop_ends_every_reader_and_fires_once_they_exited(make_holders, reactor):
-    holders, bus = make_holders()
+    holders = make_holders()
     holders.hold("camera1000")
     holders.hold("camera1001")
     reactor.spawned[1].ignores_term = True

@@ -409,7 +409,7 @@ def test_a_hold_released_by_a_disconnect_forgets_the_start_time(harness, operato
     start(harness, operator)
     harness.clock.advance(30)
     harness.registry.update("camera1000", status=CameraStatus.DISCONNECTED)
-    harness.holders.release("camera1000")  # what StreamHolders does on camera.disconnected
+    assert not harness.holders.holds("camera1000")  # the stream manager let the reader go
     status = harness.call(operator, "get_stream_status", {"device": "camera1000"})["result"]
     assert status["start_time"] is None
     harness.registry.update("camera1000", status=CameraStatus.CONNECTED)
@@ -426,7 +426,8 @@ def test_get_streams_lists_every_camera_path(harness, operator):
     assert result == [
         {"name": "camera1000", "source": "rtspSession", "ready": True, "readers": 1,
          "bytes_sent": harness.mediamtx.live["camera1000"]["outboundBytes"]},
-        {"name": "camera1001", "source": None, "ready": False, "readers": 0, "bytes_sent": 0},
+        # API.md types source as a string: "none" while nothing publishes
+        {"name": "camera1001", "source": "none", "ready": False, "readers": 0, "bytes_sent": 0},
     ]
 
 

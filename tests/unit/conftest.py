@@ -1,3 +1,5 @@
+"""Fixtures shared by the unit tests: the whole service tree on a fake
+clock, with a fake MediaMTX API and fake keep-alive readers."""
 import pytest
 
 from camservice.config import load_config
