@@ -6,7 +6,18 @@ from typing import Any, Optional
 
 from camservice.auth.errors import AuthenticationError, PermissionDenied
 from camservice.cameras.errors import CameraLimitReached, UnknownCamera
-from camservice.media.errors import CameraNotConnected, NotStreamable, NotStreaming, SourceDidNotStart
+from camservice.media.errors import (
+    AlreadyRecording,
+    CameraNotConnected,
+    CaptureFailed,
+    MediaFileExists,
+    MediaFileNotFound,
+    NotRecording,
+    NotStreamable,
+    NotStreaming,
+    SourceDidNotStart,
+    StorageCritical,
+)
 from camservice.mediamtx.errors import MediaMTXError
 from camservice.ops.errors import ReloadRefused
 
@@ -124,6 +135,22 @@ def to_rpc_error(exc: BaseException) -> Optional[RpcError]:
             detail=f"the source did not start publishing within {exc.timeout:g} s",
             reason="the camera's source did not start",
         )
+    if isinstance(exc, AlreadyRecording):
+        return InvalidState(state="recording", allowed_states=["not_recording"], filename=exc.filename,
+                            reason="the camera is already recording")
+    if isinstance(exc, NotRecording):
+        return InvalidState(state="not_recording", allowed_states=["recording"],
+                            reason="the camera is not recording")
+    if isinstance(exc, StorageCritical):
+        return InvalidState(state="storage_critical", allowed_states=["storage_ok", "storage_low"],
+                            detail=exc.detail, reason="the media disk is too full to write")
+    if isinstance(exc, MediaFileNotFound):
+        return NotFound(resource=exc.kind, id=exc.name, reason=f"no such {exc.kind}")
+    if isinstance(exc, MediaFileExists):
+        return InvalidState(state="file_exists", allowed_states=[], filename=exc.name,
+                            reason=f"a {exc.kind} of that name exists and is never overwritten")
+    if isinstance(exc, CaptureFailed):
+        return DependencyFailed(dependency="ffmpeg", detail=exc.detail, reason="FFmpeg could not capture")
     if isinstance(exc, ReloadRefused):
         return InvalidState(
             state="config_refused", allowed_states=[], stage=exc.stage, reasons=list(exc.reasons),
