@@ -22,12 +22,15 @@ from camservice.children import ChildLedger, LeftoverChildren
 from camservice.config.model import Config
 from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import LoggingSettings, make_observer
+from camservice.media.publishers import kill_publishers
+from camservice.media.stall import StallWatch
 from camservice.media.streams import StreamManager
 from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
 from camservice.mediamtx.controller import MediaMTXController
 from camservice.mediamtx.config_file import MediaAccess, media_origins
 from camservice.mediamtx.holders import StreamHolders, hold_query
 from camservice.mediamtx.process import MediaMTXProcess
+from camservice.mediamtx.sources import publish_url
 from camservice.mediamtx.urls import StreamLocator
 from camservice.metrics import Metrics, ResourceCollector
 from camservice.ops.logfile import LogFileService
@@ -83,6 +86,8 @@ class Overrides:
     :ivar reload_loader: ``() -> Deferred[(Config, text)]`` instead of
         reading ``config.source`` and the environment in a thread.
     :ivar systemd_notifier: instead of ``sd_notify`` to ``$NOTIFY_SOCKET``.
+    :ivar end_publishers: ``camera_id -> Deferred[pids]`` instead of
+        killing the processes publishing to the camera's path.
     """
 
     mediamtx_api: Optional[IMediaMTXAPI] = None
@@ -96,6 +101,7 @@ class Overrides:
     resolve: Optional[Callable] = None
     reload_loader: Optional[Callable] = None
     systemd_notifier: Any = None
+    end_publishers: Optional[Callable] = None
 
 
 def build_service(
@@ -115,6 +121,7 @@ def build_service(
     on 127.0.0.1), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
     ``streams`` (who holds each camera's stream, see :mod:`camservice.media.streams`),
+    ``stall-watch`` (restarts sources that stopped sending),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
     (when ``manhole.enabled``), ``reload`` (the reload coordinator),
     ``systemd`` (READY=1, STATUS= and the watchdog under systemd). They stop
@@ -226,6 +233,15 @@ def build_service(
     streams.setName("streams")
     streams.setServiceParent(tree)
 
+    def end_publishers(camera_id: str):
+        url = publish_url(controller.config, camera_id)
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), kill_publishers, url)
+
+    stall_watch = StallWatch(config.media, controller, registry, bus, metrics, reactor,
+                             o.end_publishers or end_publishers)
+    stall_watch.setName("stall-watch")
+    stall_watch.setServiceParent(tree)
+
     locator = StreamLocator(config.mediamtx, config.streams, stream_tokens if signed else None)
     presenter = CameraPresenter(locator.urls, locator.epoch)
     status = SystemStatus(reactor, registry, discovery_active=lambda: monitor.active or external.scanning)
@@ -286,6 +302,7 @@ def build_service(
         ("camera-monitor", monitor),
         ("external-streams", external),
         ("mediamtx", controller),
+        ("stall-watch", stall_watch),
         ("streams", StreamSettings(config.streams, stream_tokens, stream_policy, locator)),
         ("api", api),
     ]

@@ -79,6 +79,11 @@ class Metrics:
             "Times the managed MediaMTX was restarted after it exited.",
             registry=self.registry,
         )
+        self.stream_restarts = Counter(
+            "camservice_stream_restarts",
+            "Sources restarted because they stayed ready but sent nothing (stalled).",
+            registry=self.registry,
+        )
         self.mediamtx_up = Gauge(
             "camservice_mediamtx_up",
             "1 when MediaMTX's Control API answers health checks, else 0.",

@@ -533,3 +533,21 @@ class MediaMTXController(Component):
     def all_paths(self) -> defer.Deferred:
         """Every live path by name; fails with :class:`MediaMTXError`."""
         return self._tracked(self._call(self.api.list_paths))
+
+    # -- restarting one path -----------------------------------------------
+
+    @async_to_deferred
+    async def restart_path(self, camera_id: str) -> None:
+        """Close the camera's path and open it again: MediaMTX ends its
+        source and readers, and the next reader (or a keep-alive reader)
+        starts a new source at once. What it records comes back with it:
+        the path is re-added from :meth:`desired_paths`.
+
+        :raises MediaMTXError: MediaMTX cannot be asked.
+        """
+        try:
+            await self._tracked(self._call(lambda: self.api.delete_path_config(camera_id)))
+        except PathNotFound:
+            pass
+        self._metrics.reconciliations.labels("delete").inc()
+        await self.reconcile()

@@ -78,6 +78,11 @@ class FakeMediaMTX:
         self.rtsp_sessions: dict[str, dict] = {}
 
         self.live: dict[str, dict] = {}
+        #: ready paths whose source sends nothing (stalled publishers); the
+        #: others receive ``bytes_per_second`` while ready
+        self.stalled: set[str] = set()
+        self.bytes_per_second = 10_000
+        self._flowed_at = clock.seconds()
         self._boot = 0
         self.restart()
 
@@ -152,11 +157,25 @@ class FakeMediaMTX:
     def info(self):
         return self._answer(("info",), lambda: {"version": self.version, "started": self.started})
 
+    def _flow(self) -> None:
+        """Bytes ready sources sent since the last look."""
+        now = self.clock.seconds()
+        sent, self._flowed_at = int((now - self._flowed_at) * self.bytes_per_second), now
+        for name, path in self.live.items():
+            if path.get("ready") and name not in self.stalled and sent:
+                for key in ("inboundBytes", "bytesReceived"):
+                    path[key] = path.get(key, 0) + sent
+
     def list_paths(self):
-        return self._answer(("list_paths",), lambda: copy.deepcopy(self.live))
+        def paths():
+            self._flow()
+            return copy.deepcopy(self.live)
+
+        return self._answer(("list_paths",), paths)
 
     def get_path(self, name):
         def get():
+            self._flow()
             if name not in self.live:
                 raise PathNotFound("path not found", 404)
             return copy.deepcopy(self.live[name])
