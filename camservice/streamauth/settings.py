@@ -1,28 +1,36 @@
 """The ``streams`` section at run time (a reload participant)."""
 from __future__ import annotations
 
-from camservice.config.model import StreamsConfig
+from camservice.config.model import Config, StreamsConfig
 from camservice.mediamtx.urls import StreamLocator
-from camservice.streamauth.policy import StreamAccessPolicy
+from camservice.streamauth.policy import StreamAccessPolicy, signed_urls_enabled
 from camservice.streamauth.tokens import StreamTokens
 
 __all__ = ["StreamSettings"]
 
 
 class StreamSettings:
-    """Swaps the signed URLs' lifetime, the viewers' networks and the host
-    stream URLs name. Turning signed URLs on or off, the auth callback's
-    port and MediaMTX's allowed origins shape MediaMTX's own config file:
-    they need a restart.
+    """Swaps the signed URLs' lifetime, the viewers' networks, whether
+    reads need a signed URL (``streams.signed_urls``, resolved as at start:
+    ``auto`` follows ``mediamtx.media_host``) and what the stream URLs
+    handed out say (``streams.public_host``, MediaMTX's ports and
+    protocols): the next URL a client asks for, and the next camera view,
+    carry the change. The auth callback's port and MediaMTX's allowed
+    origins are applied by the services that own them
+    (:class:`~camservice.streamauth.service.StreamAuthServer`,
+    :class:`~camservice.mediamtx.process.MediaMTXProcess`).
 
-    :param config: the ``streams`` section in force.
+    :param config: the config in force.
     """
 
-    reloadable_keys = ("streams.token_ttl", "streams.allowed_networks", "streams.public_host")
+    reloadable_keys = ("streams.token_ttl", "streams.allowed_networks", "streams.public_host",
+                       "streams.signed_urls")
 
-    def __init__(self, config: StreamsConfig, tokens: StreamTokens, policy: StreamAccessPolicy,
+    def __init__(self, config: Config, tokens: StreamTokens, policy: StreamAccessPolicy,
                  locator: StreamLocator):
-        self.config = config
+        self.config = config.streams
+        self._mediamtx = config.mediamtx
+        self._signed = signed_urls_enabled(config)
         self._tokens = tokens
         self._policy = policy
         self._locator = locator
@@ -32,11 +40,14 @@ class StreamSettings:
 
     def reconfigService(self, new):
         section = new.streams
-        if section == self.config:
+        signed = signed_urls_enabled(new)
+        if (section, new.mediamtx, signed) == (self.config, self._mediamtx, self._signed):
             return None
         if section.token_ttl != self.config.token_ttl:
             self._tokens.set_ttl(section.token_ttl)
         self._policy.set_allowed_networks(section.allowed_networks)
+        self._policy.signed_urls = signed
+        self._locator.tokens = self._tokens if signed else None
         self._locator.configure(new.mediamtx, section)
-        self.config = section
+        self.config, self._mediamtx, self._signed = section, new.mediamtx, signed
         return None

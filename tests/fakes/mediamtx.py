@@ -78,6 +78,8 @@ class FakeMediaMTX:
         self.rtsp_sessions: dict[str, dict] = {}
 
         self.live: dict[str, dict] = {}
+        #: the global settings patched in (``patch_global``)
+        self.global_conf: dict = {}
         self._boot = 0
         self.restart()
 
@@ -202,6 +204,16 @@ class FakeMediaMTX:
             return {"status": "ok"}
 
         return self._answer(("delete", name), delete)
+
+    def get_global(self):
+        return self._answer(("get_global",), lambda: copy.deepcopy(self.global_conf))
+
+    def patch_global(self, fields):
+        def patch():
+            self.global_conf.update(copy.deepcopy(fields))
+            return {}
+
+        return self._answer(("patch_global", copy.deepcopy(fields)), patch)
 
     def list_rtsp_sessions(self):
         return self._answer(("list_rtsp_sessions",), lambda: copy.deepcopy(self.rtsp_sessions))
