@@ -80,6 +80,8 @@ class FakeMediaMTX:
         self.live: dict[str, dict] = {}
         #: the global settings patched in (``patch_global``)
         self.global_conf: dict = {}
+        #: where the client talks (``set_base_url``), every address in order
+        self.base_urls: list[str] = []
         self._boot = 0
         self.restart()
 
@@ -204,6 +206,10 @@ class FakeMediaMTX:
             return {"status": "ok"}
 
         return self._answer(("delete", name), delete)
+
+    def set_base_url(self, url):
+        if not self.base_urls or self.base_urls[-1] != url:
+            self.base_urls.append(url)
 
     def get_global(self):
         return self._answer(("get_global",), lambda: copy.deepcopy(self.global_conf))
