@@ -58,7 +58,7 @@ from camservice.status import SystemStatus
 from camservice.streamauth.policy import StreamAccessPolicy, signed_urls_enabled
 from camservice.streamauth.secrets import StreamSecrets, load_api_password, load_stream_key
 from camservice.streamauth.service import StreamAuthServer, auth_url
-from camservice.streamauth.settings import StreamSettings
+from camservice.streamauth.settings import ControlApiCredentials, StreamSettings
 from camservice.streamauth.tokens import StreamTokens
 from camservice.sysinfo import SystemSampler
 
@@ -288,6 +288,8 @@ def build_service(
         # the auth callback's new port listens before MediaMTX is told of
         # it; MediaMTX's globals change before the controller's paths
         ("stream-auth", stream_auth),
+        ("mediamtx-credentials", ControlApiCredentials(config.mediamtx, api_password, stream_policy, api_client,
+                                                       o.run_blocking or in_pool)),
         *([("mediamtx-process", process)] if config.mediamtx.mode == "managed" else []),
         ("mediamtx", controller),
         *([("stream-holders", holders)] if hasattr(holders, "reconfigService") else []),

@@ -84,9 +84,7 @@ class MediaMTXClient:
         self._reactor = reactor
         self._auth: dict[bytes, list[bytes]] = {}
         if credentials is not None:
-            user, password = credentials
-            token = base64.b64encode(f"{user}:{password}".encode("utf-8"))
-            self._auth = {b"Authorization": [b"Basic " + token]}
+            self.set_credentials(*credentials)
         self._base = base_url.rstrip("/")
         self._timeout = timeout
         self._pool = HTTPConnectionPool(reactor, persistent=True)
@@ -101,6 +99,11 @@ class MediaMTXClient:
         """Talk to ``base_url`` from the next call on (MediaMTX's API moved,
         or a reload points camservice at another address)."""
         self._base = base_url.rstrip("/")
+
+    def set_credentials(self, user: str, password: str) -> None:
+        """Present these credentials from the next call on."""
+        token = base64.b64encode(f"{user}:{password}".encode("utf-8"))
+        self._auth = {b"Authorization": [b"Basic " + token]}
 
     def set_timeout(self, timeout: float) -> None:
         """Bound the calls that start from now on by ``timeout`` seconds."""

@@ -91,8 +91,16 @@ class StreamAuthServer(Component):
         self.log.info("stream auth listening on {url}", url=auth_url(self.listening_port))
 
     def checkConfig(self, new) -> None:
-        """Nothing to refuse: whether the port is free shows when it is
-        opened."""
+        """Refuse a new port in external mode (MediaMTX's own config names
+        it); whether a port is free shows when it is opened."""
+        if new.mediamtx.mode == "external" and new.streams.auth_port != self._port_number:
+            from camservice.config.errors import ConfigError, ConfigProblem
+
+            raise ConfigError([ConfigProblem(
+                "streams.auth_port",
+                "MediaMTX runs in external mode: its authHTTPAddress is in its own configuration; "
+                "change both, then restart camservice",
+            )])
 
     def reconfigService(self, new) -> None:
         """Listen on ``new.streams.auth_port`` (kept open if it was left

@@ -1,12 +1,17 @@
 """The ``streams`` section at run time (a reload participant)."""
 from __future__ import annotations
 
-from camservice.config.model import Config, StreamsConfig
+from typing import Callable
+
+from twisted.internet import defer
+
+from camservice.config.model import Config, MediaMTXConfig, StreamsConfig
+from camservice.streamauth.secrets import load_api_password
 from camservice.mediamtx.urls import StreamLocator
 from camservice.streamauth.policy import StreamAccessPolicy, signed_urls_enabled
 from camservice.streamauth.tokens import StreamTokens
 
-__all__ = ["StreamSettings"]
+__all__ = ["ControlApiCredentials", "StreamSettings"]
 
 
 class StreamSettings:
@@ -24,7 +29,7 @@ class StreamSettings:
     """
 
     reloadable_keys = ("streams.token_ttl", "streams.allowed_networks", "streams.public_host",
-                       "streams.signed_urls")
+                       "streams.signed_urls", "streams.allowed_origins")
 
     def __init__(self, config: Config, tokens: StreamTokens, policy: StreamAccessPolicy,
                  locator: StreamLocator):
@@ -36,7 +41,16 @@ class StreamSettings:
         self._locator = locator
 
     def checkConfig(self, new) -> None:
-        """Nothing to refuse: the loader has checked every network."""
+        """In external mode, refuse new allowed origins (they are MediaMTX's
+        own settings there); the loader has checked every network."""
+        if new.mediamtx.mode == "external" and new.streams.allowed_origins != self.config.allowed_origins:
+            from camservice.config.errors import ConfigError, ConfigProblem
+
+            raise ConfigError([ConfigProblem(
+                "streams.allowed_origins",
+                "MediaMTX runs in external mode: its hlsAllowOrigins and webrtcAllowOrigins are in its own "
+                "configuration; change both, then restart camservice",
+            )])
 
     def reconfigService(self, new):
         section = new.streams
@@ -51,3 +65,47 @@ class StreamSettings:
         self._locator.configure(new.mediamtx, section)
         self.config, self._mediamtx, self._signed = section, new.mediamtx, signed
         return None
+
+
+class ControlApiCredentials:
+    """The credentials camservice reaches MediaMTX's Control API with
+    (``mediamtx.api_user``, the first line of ``mediamtx.api_password_file``).
+
+    MediaMTX asks camservice's auth callback about every API call, so the
+    credentials the callback grants and those the client presents are
+    swapped together, in one reactor turn. The file is read again on every
+    reload (in a thread), so a password rotated in the same file is taken
+    too.
+
+    :param password: the password in force.
+    :param client: the Control API client (``set_credentials``).
+    :param run_blocking: ``(f, *args) -> Deferred`` for reading the file.
+    """
+
+    reloadable_keys = ("mediamtx.api_user", "mediamtx.api_password_file")
+
+    def __init__(self, config: MediaMTXConfig, password: str, policy: StreamAccessPolicy, client,
+                 run_blocking: Callable):
+        self._in_force = (config.api_user, password)
+        self._policy = policy
+        self._client = client
+        self._run_blocking = run_blocking
+
+    def checkConfig(self, new) -> None:
+        """Nothing to refuse: a file that cannot be read fails the apply."""
+
+    def reconfigService(self, new) -> defer.Deferred:
+        """:raises ConfigError: the password file cannot be read or is too
+        short (nothing changed)."""
+        d = self._run_blocking(load_api_password, new.mediamtx.api_password_file)
+
+        def swap(password: str) -> None:
+            credentials = (new.mediamtx.api_user, password)
+            if credentials == self._in_force:
+                return
+            self._policy.set_api_credentials(*credentials)
+            if hasattr(self._client, "set_credentials"):
+                self._client.set_credentials(*credentials)
+            self._in_force = credentials
+
+        return d.addCallback(swap)

@@ -24,6 +24,7 @@ from camservice.streamauth.secrets import StreamSecrets
 from camservice.streamauth.service import StreamAuthServer
 from camservice.streamauth.settings import StreamSettings
 from camservice.streamauth.tokens import StreamTokens
+from helpers.deferreds import fails_with, outcome
 
 CAMERA = Camera("camera1000", CameraKind.VIRTUAL, "Pattern", CameraStatus.CONNECTED, "320x240", 10)
 
@@ -161,3 +162,63 @@ def test_stopping_closes_the_retiring_port_too(world, server, reactor):
     server.reconfigService(_with(world.config, streams={"auth_port": 19995}))
     server.stopService()
     assert old.disconnected and reactor.getDelayedCalls() == []
+
+
+# -- the Control API's credentials ----------------------------------------------------
+
+class _Client:
+    def __init__(self):
+        self.credentials = []
+
+    def set_credentials(self, user, password):
+        self.credentials.append((user, password))
+
+
+def _api_allowed(policy, user, password) -> bool:
+    return policy.decide(AccessRequest("api", user=user, password=password, ip="127.0.0.1")).allowed
+
+
+def test_new_control_api_credentials_are_granted_and_presented_together(world, tmp_path):
+    from twisted.internet import defer as d
+
+    from camservice.config import ConfigError
+    from camservice.streamauth.settings import ControlApiCredentials
+
+    client = _Client()
+    credentials = ControlApiCredentials(world.config.mediamtx, "p" * 40, world.policy, client,
+                                        lambda f, *a: d.maybeDeferred(f, *a))
+    other = tmp_path / "other-password"
+    other.write_text("q" * 32 + "\n")
+    new = _with(world.config, mediamtx={"api_user": "cams", "api_password_file": other})
+    assert outcome(credentials.reconfigService(new)) is None
+    assert client.credentials == [("cams", "q" * 32)]
+    assert _api_allowed(world.policy, "cams", "q" * 32)
+    assert not _api_allowed(world.policy, "camservice", "p" * 40)
+    # a password rotated in the same file is taken at the next reload
+    other.write_text("r" * 32 + "\n")
+    outcome(credentials.reconfigService(new))
+    assert client.credentials[-1] == ("cams", "r" * 32)
+    # a file too short to hold a password changes nothing
+    other.write_text("short\n")
+    fails_with(credentials.reconfigService(new), ConfigError)
+    assert _api_allowed(world.policy, "cams", "r" * 32) and client.credentials[-1] == ("cams", "r" * 32)
+
+
+def test_in_external_mode_the_auth_port_and_origins_are_refused_by_name(world, server):
+    from camservice.config import ConfigError
+
+    external = _with(world.config, mediamtx={"mode": "external"}, streams={"auth_port": 19996})
+    moved = _with(external, streams={"auth_port": 19995, "allowed_origins": ("https://a.example.test",)})
+    with pytest.raises(ConfigError) as e:
+        server.checkConfig(moved)
+    assert [p.key for p in e.value.problems] == ["streams.auth_port"]
+    assert "external mode" in str(e.value.problems[0])
+    with pytest.raises(ConfigError) as e:
+        world.settings.checkConfig(moved)
+    assert [p.key for p in e.value.problems] == ["streams.allowed_origins"]
+    server.checkConfig(external)
+    world.settings.checkConfig(external)
+    # managed mode: both are applied
+    managed = _with(world.config, streams={"auth_port": 19995, "allowed_origins": ("https://a.example.test",)})
+    server.checkConfig(managed)
+    world.settings.checkConfig(managed)
