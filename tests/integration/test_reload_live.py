@@ -474,3 +474,78 @@ async def test_discovery_mode_switches_while_a_client_stays_connected(write_conf
     finally:
         await live.tree.stopService()
         bed.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_port_mediamtx_cannot_take_rolls_back_and_the_stream_still_plays(live):
+    import socket
+
+    viewer = await live.authed_client("viewer")
+    admin = await live.authed_client("admin")
+    old_url = (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"]
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        _edit(live, lambda d: d["mediamtx"].update(rtsp_port=taken.getsockname()[1]))
+        reply = await admin.call("reload_config")
+        data = reply["error"]["data"]
+        assert data["stage"] == "apply", reply
+        assert data["reasons"][0].startswith("mediamtx-process: MediaMTX exited applying the new settings")
+        event = await _next_event(admin, "system.config_changed")
+        assert event["status"] == "rolled_back"
+    finally:
+        taken.close()
+    assert live.tree.reloader.config is live.config
+    # MediaMTX came back on its old settings; the paths are restored
+    assert await _until(lambda: defer.succeed(live.controller.health.value == "up"), timeout=20)
+    assert (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"] == old_url
+    assert await _h264_packets(old_url) > 0
+    await _still_works(viewer)
+    await _still_works(admin)
+    await viewer.close()
+    await admin.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_new_mediamtx_binary_restarts_it_and_the_paths_come_back(live, tmp_path):
+    import shutil
+
+    viewer = await live.authed_client("viewer")
+    admin = await live.authed_client("admin")
+    process = live.tree.getServiceNamed("mediamtx-process")
+    pid = process.pid
+    other = tmp_path / "other-mediamtx"
+    shutil.copy(process.binary, other)
+    _edit(live, lambda d: d["mediamtx"].update(binary=str(other)))
+    reply = await admin.call("reload_config")
+    assert reply["result"]["status"] == "applied", reply
+    assert process.pid != pid and process.binary == str(other)
+    assert await _until(lambda: defer.succeed(live.controller.health.value == "up"), timeout=20)
+
+    async def restored():
+        return "camera1000" in await _mediamtx_paths(live)
+
+    assert await _until(restored)
+    url = (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"]
+    assert await _h264_packets(url) > 0
+    await _still_works(viewer)
+    await viewer.close()
+    await admin.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_signed_urls_turned_off_let_a_plain_url_play(live):
+    viewer = await live.authed_client("viewer")
+    admin = await live.authed_client("admin")
+    signed = (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"]
+    plain = signed.split("?")[0]
+    assert "?token=" in signed
+    _edit(live, lambda d: d["streams"].update(signed_urls=False))
+    reply = await admin.call("reload_config")
+    assert reply["result"]["changed"] == ["streams"], reply
+    assert (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"] == plain
+    assert await _h264_packets(plain) > 0
+    await _still_works(viewer)
+    await viewer.close()
+    await admin.close()
