@@ -55,13 +55,13 @@ from camservice.rpc.stream_methods import StreamMethods
 from camservice.rpc.system_methods import SystemMethods
 from camservice.rpc.views import CameraPresenter
 from camservice.server.api_service import ApiServer
-from camservice.security.targets import TargetPolicy, resolver
+from camservice.security.targets import TargetPolicy, own_ports, resolver
 from camservice.service import ServiceTree
 from camservice.status import SystemStatus
 from camservice.streamauth.policy import StreamAccessPolicy, signed_urls_enabled
 from camservice.streamauth.secrets import StreamSecrets, load_api_password, load_stream_key
 from camservice.streamauth.service import StreamAuthServer, auth_url
-from camservice.streamauth.settings import StreamSettings
+from camservice.streamauth.settings import ControlApiCredentials, StreamSettings
 from camservice.streamauth.tokens import StreamTokens
 from camservice.sysinfo import SystemSampler
 
@@ -173,7 +173,7 @@ def build_service(
     monitor.setServiceParent(tree)
     policy = TargetPolicy(
         config.external_streams.allowed_targets,
-        _own_ports(config),
+        own_ports(config),
         o.resolve or resolver(reactor, config.external_streams.resolve_timeout),
     )
     external = ExternalStreams(
@@ -221,7 +221,7 @@ def build_service(
         access = MediaAccess(auth_url(config.streams.auth_port), media_origins(config.server, config.streams))
         process = MediaMTXProcess(
             config.mediamtx, config.data_dir, metrics, reactor, access, on_started=controller.mediamtx_started,
-            ledger=ledger,
+            ledger=ledger, api=api_client, run_blocking=o.run_blocking,
         )
         process.setName("mediamtx-process")
         process.setServiceParent(tree)
@@ -301,9 +301,16 @@ def build_service(
         ("cameras", registry),
         ("camera-monitor", monitor),
         ("external-streams", external),
+        # the auth callback's new port listens before MediaMTX is told of
+        # it; MediaMTX's globals change before the controller's paths
+        ("stream-auth", stream_auth),
+        ("mediamtx-credentials", ControlApiCredentials(config.mediamtx, api_password, stream_policy, api_client,
+                                                       o.run_blocking or in_pool)),
+        *([("mediamtx-process", process)] if config.mediamtx.mode == "managed" else []),
         ("mediamtx", controller),
+        *([("stream-holders", holders)] if hasattr(holders, "reconfigService") else []),
         ("stall-watch", stall_watch),
-        ("streams", StreamSettings(config.streams, stream_tokens, stream_policy, locator)),
+        ("streams", StreamSettings(config, stream_tokens, stream_policy, locator)),
         ("api", api),
     ]
 
@@ -349,12 +356,3 @@ def build_service(
     systemd.setServiceParent(tree)
     return tree
 
-
-def _own_ports(config: Config) -> tuple[int, ...]:
-    """The ports camservice listens on (API, MediaMTX's auth callback,
-    MediaMTX, the manhole): stream URLs must not point at them on this
-    machine."""
-    m = config.mediamtx
-    ports = (config.server.port, config.streams.auth_port, m.api_port, m.rtsp_port, m.hls_port, m.webrtc_port,
-             m.webrtc_udp_port)
-    return ports + ((config.manhole.port,) if config.manhole.enabled else ())

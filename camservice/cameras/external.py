@@ -29,7 +29,7 @@ from camservice.config.model import ExternalStreamsConfig
 from camservice.fileutil import atomic_write, ensure_dir
 from camservice.security.errors import BadStreamURL, TargetRefused
 from camservice.security.redact import redact_url
-from camservice.security.targets import TargetPolicy, resolver
+from camservice.security.targets import TargetPolicy, own_ports, resolver
 from camservice.security.urls import parse_stream_url
 from camservice.service import Component
 from camservice.timeutil import iso_timestamp
@@ -136,11 +136,14 @@ class ExternalStreams(Component):
 
     #: What a reload takes: the candidates to scan, the probe's timeout and
     #: program, the targets allowed for new streams (streams added before
-    #: are checked again at the next scan) and the scan interval (kept, as
-    #: ``set_discovery_interval`` keeps it). The probe concurrency and the
-    #: resolver's timeout need a restart.
+    #: are checked again at the next scan), the scan interval (kept, as
+    #: ``set_discovery_interval`` keeps it), the probe concurrency (probes
+    #: queued or running finish under the old limit, later ones get the
+    #: new) and the resolver's timeout (lookups starting afterwards). The
+    #: ports camservice's own URLs may not point at follow every reload.
     reloadable_keys = tuple(f"external_streams.{k}" for k in (
-        "candidates", "probe_timeout", "ffprobe", "allowed_targets", "scan_interval",
+        "candidates", "probe_timeout", "ffprobe", "allowed_targets", "scan_interval", "probe_concurrency",
+        "resolve_timeout",
     ))
 
     def checkConfig(self, new) -> None:
@@ -148,20 +151,29 @@ class ExternalStreams(Component):
 
     @async_to_deferred
     async def reconfigService(self, new) -> None:
+        if isinstance(self._policy, TargetPolicy):
+            self._policy.set_own_ports(own_ports(new))
         old, section = self._config, new.external_streams
         if section == old:
             return
-        if section.allowed_targets != old.allowed_targets and isinstance(self._policy, TargetPolicy):
-            self._policy.set_allowed(section.allowed_targets)
-        self._config = section
+        self._take(section)
         if section.scan_interval != old.scan_interval and self.running:
             try:
                 await self.set_scan_interval(section.scan_interval)
             except Exception:
-                self._config = old
-                if section.allowed_targets != old.allowed_targets and isinstance(self._policy, TargetPolicy):
-                    self._policy.set_allowed(old.allowed_targets)
+                self._take(old)
                 raise
+
+    def _take(self, section: ExternalStreamsConfig) -> None:
+        old = self._config
+        if isinstance(self._policy, TargetPolicy):
+            if section.allowed_targets != old.allowed_targets:
+                self._policy.set_allowed(section.allowed_targets)
+            if section.resolve_timeout != old.resolve_timeout:
+                self._policy.set_resolve_timeout(section.resolve_timeout)
+        if section.probe_concurrency != old.probe_concurrency:
+            self._probe_slots = defer.DeferredSemaphore(section.probe_concurrency)
+        self._config = section
 
     # -- lifecycle -------------------------------------------------------
 
@@ -362,11 +374,12 @@ class ExternalStreams(Component):
         removed."""
 
         async def run():
-            await self._probe_slots.acquire()
+            slots = self._probe_slots  # a reload may swap it meanwhile
+            await slots.acquire()
             try:
                 return await self._probe(url)
             finally:
-                self._probe_slots.release()
+                slots.release()
 
         d = defer.ensureDeferred(run())
         if not track:

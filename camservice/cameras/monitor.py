@@ -86,36 +86,46 @@ class CameraMonitor(Component):
 
     # -- reload ----------------------------------------------------------
 
-    #: What a reload takes: scan intervals at once, device settings and
-    #: limits by probing the present devices again. Changing the mode or
-    #: the probe's settings needs a restart.
-    reloadable_keys = (
-        "discovery.poll_interval", "discovery.safety_poll_interval", "discovery.debounce",
-        "discovery.max_resolution", "discovery.max_fps", "discovery.ignore", "cameras.devices",
-    )
+    #: What a reload takes, all of ``discovery`` and the per-camera device
+    #: settings: scan intervals at once; the mode by stopping the old
+    #: mechanism and starting the new one, the camera table kept (a scan
+    #: right after reconciles it; turning discovery off forgets the
+    #: cameras it found, as a start with it off would); the probe's
+    #: program and timeout for the next probe; the udev monitor's reopen
+    #: backoff at its next failure; device settings, limits, ignore rules
+    #: and a new ``v4l2_ctl`` by probing the present devices again.
+    reloadable_keys = ("discovery", "cameras.devices")
 
     def checkConfig(self, new) -> None:
         """Nothing to refuse beyond what the schema does."""
 
     def reconfigService(self, new) -> None:
         old, old_settings = self.config, self._settings
-        if (new.discovery, new.cameras.devices) == (old, old_settings):
+        section = new.discovery
+        if (section, new.cameras.devices) == (old, old_settings):
             return None
-        self.config, self._settings = new.discovery, new.cameras.devices
+        self.config, self._settings = section, new.cameras.devices
+        configure = getattr(self._prober, "configure", None)
+        if configure is not None and (old.v4l2_ctl, old.probe_timeout) != (section.v4l2_ctl, section.probe_timeout):
+            configure(section.v4l2_ctl, section.probe_timeout)
+        if self.watcher is not None:
+            self.watcher.max_delay = section.reopen_max_delay
         if not self.running:
             return None
-        interval = {"poll": new.discovery.poll_interval, "hybrid": new.discovery.safety_poll_interval}.get(
-            self.mode_in_use
-        )
-        if self._loop is not None and interval is not None and interval != self._loop.interval:
-            self._loop.stop()
-            self._loop = task.LoopingCall(self.rescan)
-            self._loop.clock = self._reactor
-            self._loop.start(interval, now=False).addErrback(
-                lambda f: self.log.failure("camera scan loop stopped", failure=f)
-            )
-        if (old.ignore, old.max_resolution, old.max_fps, old_settings) != (
-            new.discovery.ignore, new.discovery.max_resolution, new.discovery.max_fps, new.cameras.devices
+        if section.mode != old.mode:
+            self.log.info("camera discovery switching from {old} to {new}", old=self.mode_in_use, new=section.mode)
+            self._stop_discovery()
+            if section.mode == "disabled":
+                for node in list(self._present):
+                    self._remove(node)
+            self._start_discovery()
+        else:
+            interval = {"poll": section.poll_interval, "hybrid": section.safety_poll_interval}.get(self.mode_in_use)
+            if self._loop is not None and interval is not None and interval != self._loop.interval:
+                self._loop.stop()
+                self._start_loop(interval)
+        if (old.ignore, old.max_resolution, old.max_fps, old.v4l2_ctl, old_settings) != (
+            section.ignore, section.max_resolution, section.max_fps, section.v4l2_ctl, new.cameras.devices
         ):
             for info in list(self._present.values()):
                 if is_ignored(self.config.ignore, find_settings(self._settings, info), info):
@@ -137,15 +147,25 @@ class CameraMonitor(Component):
         return ComponentState.STARTING if self._settling else ComponentState.RUNNING
 
     def start(self) -> None:
+        self._start_discovery()
+        if self.mode_in_use == "disabled":
+            self._settling = False
+            return
+        initial = list(self._probes.values())
+        defer.DeferredList(initial).addBoth(self._settled)
+
+    def _start_discovery(self) -> None:
+        """Start the configured mechanism (udev, a scan loop, both, or
+        nothing) and scan once."""
         mode = self.config.mode
         if mode == "disabled":
             self.mode_in_use = "disabled"
-            self._settling = False
             self.log.info("USB camera discovery is off")
             return
         import pyudev
 
-        self._context = (self._context_factory or pyudev.Context)()
+        if self._context is None:
+            self._context = (self._context_factory or pyudev.Context)()
         if mode in ("udev", "hybrid"):
             if self._has_udev():
                 self.watcher = UdevWatcher(
@@ -166,14 +186,24 @@ class CameraMonitor(Component):
             self.mode_in_use, interval = "udev", None
         self.rescan()
         if interval is not None:
-            self._loop = task.LoopingCall(self.rescan)
-            self._loop.clock = self._reactor
-            self._loop.start(interval, now=False).addErrback(
-                lambda f: self.log.failure("camera scan loop stopped", failure=f)
-            )
+            self._start_loop(interval)
         self.log.info("camera discovery running ({mode})", mode=self.mode_in_use)
-        initial = list(self._probes.values())
-        defer.DeferredList(initial).addBoth(self._settled)
+
+    def _start_loop(self, interval: float) -> None:
+        self._loop = task.LoopingCall(self.rescan)
+        self._loop.clock = self._reactor
+        self._loop.start(interval, now=False).addErrback(
+            lambda f: self.log.failure("camera scan loop stopped", failure=f)
+        )
+
+    def _stop_discovery(self) -> None:
+        """Stop watching (the camera table and pending removals stay)."""
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+        if self.watcher is not None:
+            self.watcher.stop()
+        self.watcher = None
 
     def _settled(self, _) -> None:
         self._settling = False
@@ -181,10 +211,7 @@ class CameraMonitor(Component):
             self.state = ComponentState.RUNNING
 
     def stop(self) -> None:
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        if self.watcher is not None:
-            self.watcher.stop()
+        self._stop_discovery()
         for call in self._removals.values():
             if call.active():
                 call.cancel()

@@ -26,6 +26,12 @@ class V4L2Prober:
         self._exe = v4l2_ctl
         self._timeout = timeout
 
+    def configure(self, v4l2_ctl: str, timeout: float) -> None:
+        """Run ``v4l2_ctl`` with ``timeout`` from the next run on (a
+        reload; runs in progress finish as they started)."""
+        self._exe = v4l2_ctl
+        self._timeout = timeout
+
     async def _run(self, node: str, *args: str) -> str:
         try:
             out = await run_checked(self._reactor, [self._exe, f"--device={node}", *args], self._timeout)

@@ -63,7 +63,8 @@ class UdevWatcher:
         self._reactor = reactor
         self._on_event = on_event
         self._on_reopened = on_reopened
-        self._max_delay = reopen_max_delay
+        #: the longest wait between reopening attempts (a reload may change it)
+        self.max_delay = reopen_max_delay
         self._monitor = None
         self._delay = 1.0
         self._reopen_call = None
@@ -134,7 +135,7 @@ class UdevWatcher:
             self._schedule_reopen()
 
     def _schedule_reopen(self) -> None:
-        delay, self._delay = self._delay, min(self._delay * 2, self._max_delay)
+        delay, self._delay = self._delay, min(self._delay * 2, self.max_delay)
         self._reopen_call = self._reactor.callLater(delay, self._reopen)
 
     def _reopen(self) -> None:

@@ -54,6 +54,13 @@ class IMediaMTXAPI(Interface):
     def list_rtsp_sessions():
         """Fires with every RTSP session (``RTSPSession``) by id."""
 
+    def get_global():
+        """Fires with the global configuration (``GlobalConf``)."""
+
+    def patch_global(fields):
+        """Changes global settings (``OptionalGlobal``); MediaMTX applies
+        them in its own process, restarting the servers they concern."""
+
     def answers_anonymously():
         """Fires with whether ``/v3/info`` answers a request without
         credentials (a MediaMTX that is not locked to camservice)."""
@@ -77,17 +84,39 @@ class MediaMTXClient:
         self._reactor = reactor
         self._auth: dict[bytes, list[bytes]] = {}
         if credentials is not None:
-            user, password = credentials
-            token = base64.b64encode(f"{user}:{password}".encode("utf-8"))
-            self._auth = {b"Authorization": [b"Basic " + token]}
+            self.set_credentials(*credentials)
         self._base = base_url.rstrip("/")
         self._timeout = timeout
         self._pool = HTTPConnectionPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = 4
         self._http = HTTPClient(Agent(reactor, pool=self._pool))
 
+    @property
+    def base_url(self) -> str:
+        return self._base
+
+    def set_base_url(self, base_url: str) -> None:
+        """Talk to ``base_url`` from the next call on (MediaMTX's API moved,
+        or a reload points camservice at another address)."""
+        self._base = base_url.rstrip("/")
+
+    def set_credentials(self, user: str, password: str) -> None:
+        """Present these credentials from the next call on."""
+        token = base64.b64encode(f"{user}:{password}".encode("utf-8"))
+        self._auth = {b"Authorization": [b"Basic " + token]}
+
+    def set_timeout(self, timeout: float) -> None:
+        """Bound the calls that start from now on by ``timeout`` seconds."""
+        self._timeout = timeout
+
     def info(self) -> defer.Deferred:
         return self._request("GET", "/v3/info")
+
+    def get_global(self) -> defer.Deferred:
+        return self._request("GET", "/v3/config/global/get")
+
+    def patch_global(self, fields: dict) -> defer.Deferred:
+        return self._request("PATCH", "/v3/config/global/patch", fields)
 
     @async_to_deferred
     async def list_paths(self) -> dict[str, dict]:

@@ -140,19 +140,45 @@ class MediaMTXController(Component):
 
     # -- reload ----------------------------------------------------------
 
-    #: What a reload takes: the path settings (each camera's path is
-    #: reconciled to them at once), the loops' intervals, the retries and
-    #: the breaker. MediaMTX's own global settings (ports, protocols, log
-    #: level), its binary, its Control API client and the ffmpeg the
-    #: keep-alive readers share need a restart.
+    #: What a reload takes: the path settings and what the paths' sources
+    #: are run with (``ffmpeg``, the RTSP port and host they publish to):
+    #: each camera's path is reconciled to them at once; the loops'
+    #: intervals, the retries, the breaker, the start grace period; the
+    #: Control API's address (``host``, ``api_port``) and timeout, for the
+    #: client's next call. In managed mode MediaMTX's own global settings
+    #: are applied by :class:`~camservice.mediamtx.process.MediaMTXProcess`
+    #: before this runs. In external mode MediaMTX's own settings are its
+    #: own config's: they are named here only to be refused with that
+    #: reason (:meth:`checkConfig`).
     reloadable_keys = tuple(f"mediamtx.{k}" for k in (
         "encoder", "on_demand_close_after", "source_start_timeout", "health_check_interval",
         "reconcile_interval", "retry_attempts", "retry_initial_delay", "retry_max_delay",
-        "breaker_failure_threshold", "breaker_reset_timeout",
+        "breaker_failure_threshold", "breaker_reset_timeout", "start_grace_period", "ffmpeg", "host", "api_port",
+        "request_timeout", "binary", "restart_min_delay", "restart_max_delay", "stop_timeout",
+        "media_host", "rtsp_port", "hls_port", "webrtc_port", "webrtc_udp_port", "protocols", "log_level",
     ))
 
+    #: keys of MediaMTX's own config: a reload cannot change them in
+    #: external mode
+    EXTERNAL_OWN = ("media_host", "rtsp_port", "hls_port", "webrtc_port", "webrtc_udp_port", "protocols",
+                    "log_level")
+
     def checkConfig(self, new) -> None:
-        """Nothing to refuse beyond what the schema does."""
+        """In external mode, refuse changes to MediaMTX's own settings,
+        and to the credentials it is reached with, by name."""
+        from camservice.config.errors import ConfigError, ConfigProblem
+
+        section, problems = new.mediamtx, []
+        if section.mode == "external":
+            for key in self.EXTERNAL_OWN:
+                if getattr(section, key) != getattr(self.config, key):
+                    problems.append(ConfigProblem(
+                        f"mediamtx.{key}",
+                        "MediaMTX runs in external mode: its own configuration sets this, not camservice's; "
+                        "change both, then restart camservice",
+                    ))
+        if problems:
+            raise ConfigError(problems)
 
     @async_to_deferred
     async def reconfigService(self, new) -> None:
@@ -161,6 +187,10 @@ class MediaMTXController(Component):
             return
         self.config = section
         self.breaker.configure(section.breaker_failure_threshold, section.breaker_reset_timeout)
+        if section.api_url != old.api_url and hasattr(self.api, "set_base_url"):
+            self.api.set_base_url(section.api_url)
+        if section.request_timeout != old.request_timeout and hasattr(self.api, "set_timeout"):
+            self.api.set_timeout(section.request_timeout)
         if self.running:
             if section.health_check_interval != old.health_check_interval:
                 self._health_loop = self._restart_loop(
@@ -170,9 +200,9 @@ class MediaMTXController(Component):
                 self._reconcile_loop = self._restart_loop(
                     self._reconcile_loop, self._periodic_reconcile, section.reconcile_interval, "reconciliation"
                 )
-        paths_changed = (old.encoder, old.on_demand_close_after, old.source_start_timeout) != (
-            section.encoder, section.on_demand_close_after, section.source_start_timeout
-        )
+        paths_changed = any(getattr(old, key) != getattr(section, key) for key in (
+            "encoder", "on_demand_close_after", "source_start_timeout", "ffmpeg", "rtsp_port", "media_host", "host",
+        ))
         if paths_changed and self.running and self.health is Health.UP:
             try:
                 await self.reconcile()

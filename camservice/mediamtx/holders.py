@@ -52,6 +52,25 @@ class StreamHolders(Supervisor):
         self._config = config
         self.query = query
 
+    #: What a reload takes: where the readers read (MediaMTX's RTSP port
+    #: and host) and the ffmpeg they run; held readers are restarted with
+    #: them.
+    reloadable_keys = ("mediamtx.ffmpeg", "mediamtx.rtsp_port", "mediamtx.host", "mediamtx.media_host")
+
+    def checkConfig(self, new) -> None:
+        """Nothing to refuse."""
+
+    def reconfigService(self, new) -> None:
+        old, section = self._config, new.mediamtx
+        self._config = section
+        if publish_url(old, "x", self.query) == publish_url(section, "x", self.query) and old.ffmpeg == section.ffmpeg:
+            return None
+        for camera_id in self.held():
+            # removed and added again: started once the old reader exited
+            self.removeProcess(camera_id)
+            self.hold(camera_id)
+        return None
+
     def holds(self, camera_id: str) -> bool:
         return camera_id in self
 

@@ -26,19 +26,37 @@ class StreamLocator:
     """
 
     def __init__(self, mediamtx: MediaMTXConfig, streams: StreamsConfig, tokens: Optional[StreamTokens] = None):
-        self.tokens = tokens
+        self._tokens = tokens
+        self._generation = 0
         self.configure(mediamtx, streams)
 
+    @property
+    def tokens(self) -> Optional[StreamTokens]:
+        return self._tokens
+
+    @tokens.setter
+    def tokens(self, tokens: Optional[StreamTokens]) -> None:
+        """Sign URLs with ``tokens`` from now on (``None``: unsigned)."""
+        if tokens is not self._tokens:
+            self._tokens = tokens
+            self._generation += 1
+
     def configure(self, mediamtx: MediaMTXConfig, streams: StreamsConfig) -> None:
-        """Build URLs from these sections from now on (a reload)."""
+        """Build URLs from these sections from now on (a reload: MediaMTX's
+        ports, protocols and host, ``streams.public_host``)."""
         host = streams.public_host or (mediamtx.media_host if mediamtx.media_host not in _ANY else "127.0.0.1")
-        self._host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        if (host, mediamtx) != (getattr(self, "_host", None), getattr(self, "_config", None)):
+            self._generation += 1
+        self._host = host
         self._config = mediamtx
 
     def epoch(self) -> int:
         """Changes exactly when the URLs of every camera change (the token
-        window), so views built from them can be cached until then."""
-        return self.tokens.window() if self.tokens is not None else 0
+        window, or a reload that changed what URLs say), so views built
+        from them can be cached until then."""
+        window = self._tokens.window() if self._tokens is not None else 0
+        return (self._generation << 48) + window
 
     def urls(self, path: str) -> dict[str, Optional[str]]:
         c, h = self._config, self._host

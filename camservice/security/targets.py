@@ -20,7 +20,7 @@ from twisted.internet import defer, threads
 from camservice.security.errors import TargetRefused
 from camservice.security.urls import StreamURL
 
-__all__ = ["AllowedTarget", "TargetPolicy", "parse_allowed_target", "resolver"]
+__all__ = ["AllowedTarget", "Resolver", "TargetPolicy", "own_ports", "parse_allowed_target", "resolver"]
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
@@ -109,22 +109,41 @@ def _is_local(address: _Address) -> bool:
     return True
 
 
-def resolver(reactor, timeout: float) -> Callable[[str], defer.Deferred]:
+class Resolver:
     """``resolve(host)``: the addresses of ``host``, looked up in a thread
     (``getaddrinfo`` blocks) so the reactor never waits on DNS.
 
     The Deferred fails with ``OSError`` when the name does not resolve and
-    with ``defer.TimeoutError`` after ``timeout`` seconds.
+    with ``defer.TimeoutError`` after :attr:`timeout` seconds, which a
+    reload may change (it bounds the lookups that start afterwards).
     """
 
-    def lookup(host: str) -> list[str]:
+    def __init__(self, reactor, timeout: float):
+        self._reactor = reactor
+        self.timeout = timeout
+
+    @staticmethod
+    def _lookup(host: str) -> list[str]:
         return sorted({info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)})
 
-    def resolve(host: str) -> defer.Deferred:
-        d = threads.deferToThreadPool(reactor, reactor.getThreadPool(), lookup, host)
-        return d.addTimeout(timeout, reactor)
+    def __call__(self, host: str) -> defer.Deferred:
+        d = threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), self._lookup, host)
+        return d.addTimeout(self.timeout, self._reactor)
 
-    return resolve
+
+def resolver(reactor, timeout: float) -> Resolver:
+    """A :class:`Resolver` (``resolve(host) -> Deferred[list[str]]``)."""
+    return Resolver(reactor, timeout)
+
+
+def own_ports(config) -> tuple[int, ...]:
+    """The ports camservice listens on (API, MediaMTX's auth callback,
+    MediaMTX, the manhole): stream URLs must not point at them on this
+    machine."""
+    m = config.mediamtx
+    ports = (config.server.port, config.streams.auth_port, m.api_port, m.rtsp_port, m.hls_port, m.webrtc_port,
+             m.webrtc_udp_port)
+    return ports + ((config.manhole.port,) if config.manhole.enabled else ())
 
 
 class TargetPolicy:
@@ -154,6 +173,16 @@ class TargetPolicy:
     def set_allowed(self, allowed: Sequence[str]) -> None:
         """Check against ``allowed`` from now on (a reload)."""
         self._allowed = tuple(parse_allowed_target(entry) for entry in allowed)
+
+    def set_own_ports(self, ports: Iterable[int]) -> None:
+        """camservice's own ports from now on (a reload moved one)."""
+        self._own_ports = frozenset(ports)
+
+    def set_resolve_timeout(self, timeout: float) -> None:
+        """Bound later lookups by ``timeout`` seconds (when the resolver is
+        a :class:`Resolver`; one passed in by a test keeps its own)."""
+        if isinstance(self._resolve, Resolver):
+            self._resolve.timeout = timeout
 
     def check_literal(self, target: StreamURL) -> bool:
         """Check a URL whose host is an address, without any lookup.

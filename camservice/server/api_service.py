@@ -87,9 +87,7 @@ class ApiServer(Component):
         self.factory = RpcWebSocketFactory(
             url, config, dispatcher, notifier, metrics, reactor, sessions, gate=self.gate, tls=self.tls
         )
-        public_metrics = config.metrics_access == "public" or (
-            config.metrics_access == "auto" and is_loopback(config.host)
-        )
+        self._authenticator = authenticator
         self.site = build_site(
             config.websocket_path,
             self.factory,
@@ -98,22 +96,26 @@ class ApiServer(Component):
             self.gate,
             reactor,
             config.request_timeout,
-            None if public_metrics else authenticator,
+            self._metrics_authenticator(config),
         )
         self.port = None
         self._tls_loaded: Optional[dict] = None
 
+    def _metrics_authenticator(self, config: ServerConfig) -> Optional[Authenticator]:
+        public = config.metrics_access == "public" or (config.metrics_access == "auto" and is_loopback(config.host))
+        return None if public else self._authenticator
+
     #: ``server`` keys a reload takes: new connections get the new limits,
     #: open sessions a new rate limiter; a new certificate serves the next
-    #: handshake. Bound address, port, path, the ``/metrics`` access and
-    #: turning TLS on or off need a restart.
+    #: handshake; ``/metrics`` access applies to the next request. Bound
+    #: address, port, path and turning TLS on or off need a restart.
     reloadable_keys = tuple(
         f"server.{key}" for key in (
             "max_connections", "max_message_size", "max_frame_size", "auto_ping_interval",
             "auto_ping_timeout", "open_handshake_timeout", "shutdown_timeout", "allowed_origins",
             "rate_limit", "auth_timeout", "max_connections_per_address", "request_timeout",
             "max_send_buffer", "allowed_networks", "tls.certificate", "tls.private_key", "tls.min_version",
-            "tls.client_certificates", "tls.client_ca", "tls.client_identities",
+            "tls.client_certificates", "tls.client_ca", "tls.client_identities", "metrics_access",
         )
     )
 
@@ -150,6 +152,7 @@ class ApiServer(Component):
         self.gate.allow = NetworkAllowList(config.allowed_networks)
         self.gate.per_address = config.max_connections_per_address
         self.site.request_timeout = config.request_timeout
+        self.site.metrics_access.authenticator = self._metrics_authenticator(config)
         for proto in list(self.factory.open_protocols):
             if proto.session is not None:
                 proto.session.rate_limiter = self.factory.new_rate_limiter()

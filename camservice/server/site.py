@@ -182,16 +182,20 @@ class _GatedWebSocketResource(WebSocketResource):
 
 class _AdminOnly(Resource):
     """Wraps a resource so that only admins may read it: a JWT or API key
-    in ``Authorization: Bearer`` or ``X-API-Key``."""
+    in ``Authorization: Bearer`` or ``X-API-Key``; with no
+    :attr:`authenticator` (a reload may set or clear it) anyone may."""
 
     isLeaf = True
 
-    def __init__(self, inner: Resource, authenticator: Authenticator):
+    def __init__(self, inner: Resource, authenticator: Optional[Authenticator]):
         super().__init__()
         self._inner = inner
-        self._authenticator = authenticator
+        #: checks credentials; ``None``: the resource is public
+        self.authenticator = authenticator
 
     def render(self, request):
+        if self.authenticator is None:
+            return self._inner.render(request)
         header = (request.getHeader(b"authorization") or b"").decode("latin-1")
         credential = (request.getHeader(b"x-api-key") or b"").decode("latin-1").strip()
         if not credential and header[:7].lower() == "bearer ":
@@ -199,7 +203,7 @@ class _AdminOnly(Resource):
         if not credential:
             return self._refuse(request, 401, "credentials required", None)
         try:
-            principal = self._authenticator.authenticate(credential)
+            principal = self.authenticator.authenticate(credential)
         except AuthenticationError as e:
             return self._refuse(request, 401, e.reason, None)
         if principal.role < Role.admin:
@@ -236,7 +240,8 @@ def build_site(
     """``websocket_path`` -> WebSocket, ``/health/*``, ``/metrics``.
 
     :param metrics_authenticator: when given, ``/metrics`` needs admin
-        credentials checked by it; ``None`` leaves it public.
+        credentials checked by it; ``None`` leaves it public (the site's
+        ``metrics_access.authenticator`` changes it later).
     """
     root = Resource()
     parent = root
@@ -247,8 +252,9 @@ def build_site(
         parent = child
     parent.putChild(segments[-1], _GatedWebSocketResource(factory))
     root.putChild(b"health", HealthResource(status))
-    metrics_resource = MetricsResource(registry=metrics.registry)
-    if metrics_authenticator is not None:
-        metrics_resource = _AdminOnly(metrics_resource, metrics_authenticator)
+    metrics_resource = _AdminOnly(MetricsResource(registry=metrics.registry), metrics_authenticator)
     root.putChild(b"metrics", metrics_resource)
-    return ApiSite(root, gate, clock, request_timeout)
+    site = ApiSite(root, gate, clock, request_timeout)
+    #: whose credentials ``/metrics`` needs (``metrics_access.authenticator``)
+    site.metrics_access = metrics_resource
+    return site

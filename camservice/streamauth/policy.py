@@ -172,6 +172,10 @@ class StreamAccessPolicy:
         self.signed_urls = signed_urls
         self._networks = tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks)
 
+    def set_api_credentials(self, api_user: str, api_password: str) -> None:
+        """Grant the Control API to these credentials from now on (a reload)."""
+        self._api_user, self._api_password = api_user, api_password
+
     def set_allowed_networks(self, allowed_networks: Sequence[str]) -> None:
         """Admit viewers from ``allowed_networks`` from now on (a reload)."""
         self._networks = tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks)

@@ -83,6 +83,10 @@ class FakeMediaMTX:
         self.stalled: set[str] = set()
         self.bytes_per_second = 10_000
         self._flowed_at = clock.seconds()
+        #: the global settings patched in (``patch_global``)
+        self.global_conf: dict = {}
+        #: where the client talks (``set_base_url``), every address in order
+        self.base_urls: list[str] = []
         self._boot = 0
         self.restart()
 
@@ -221,6 +225,20 @@ class FakeMediaMTX:
             return {"status": "ok"}
 
         return self._answer(("delete", name), delete)
+
+    def set_base_url(self, url):
+        if not self.base_urls or self.base_urls[-1] != url:
+            self.base_urls.append(url)
+
+    def get_global(self):
+        return self._answer(("get_global",), lambda: copy.deepcopy(self.global_conf))
+
+    def patch_global(self, fields):
+        def patch():
+            self.global_conf.update(copy.deepcopy(fields))
+            return {}
+
+        return self._answer(("patch_global", copy.deepcopy(fields)), patch)
 
     def list_rtsp_sessions(self):
         return self._answer(("list_rtsp_sessions",), lambda: copy.deepcopy(self.rtsp_sessions))

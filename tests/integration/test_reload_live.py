@@ -312,10 +312,240 @@ async def test_mediamtx_path_settings_are_reconciled_at_once(live):
     conf = await response.json()
     assert conf["runOnDemandCloseAfter"] == "17s"
     assert live.controller._health_loop.interval == 0.7
-    # a global MediaMTX setting is refused by name
-    _edit(live, lambda d: d["mediamtx"].update(log_level="debug"))
+    # the kind of MediaMTX camservice runs is refused by name
+    _edit(live, lambda d: d["mediamtx"].update(mode="external"))
     reply = await admin.call("reload_config")
     assert reply["error"]["data"]["reasons"] == [
-        "mediamtx.log_level: cannot change while running; restart camservice to apply it"]
+        "mediamtx.mode: cannot change while running; restart camservice to apply it"]
     await _still_works(admin)
+    await admin.close()
+
+
+async def _h264_packets(url: str, seconds: float = 1.0) -> int:
+    """Packets of H264 video ffprobe reads from ``url`` in ``seconds``."""
+    import json
+
+    from helpers.processes import run
+
+    code, out, err = await run(
+        reactor,
+        ["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
+         "-read_intervals", f"%+{seconds}", "-count_packets",
+         "-show_entries", "stream=codec_name,nb_read_packets", "-of", "json", url],
+        timeout=30,
+    )
+    assert code == 0, err
+    (stream,) = json.loads(out)["streams"]
+    assert stream["codec_name"] == "h264"
+    return int(stream["nb_read_packets"])
+
+
+async def _refused(port: int) -> bool:
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+    from twisted.internet.protocol import Protocol
+
+    try:
+        proto = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=2), Protocol())
+    except ConnectionError:
+        return True
+    except Exception as e:  # ConnectionRefusedError is no ConnectionError on every Twisted
+        return "refused" in str(e).lower()
+    proto.transport.loseConnection()
+    return False
+
+
+@pytest_twisted.ensureDeferred
+async def test_mediamtx_ports_move_live_and_the_stream_plays_on_the_new_one(live):
+    import treq
+
+    from helpers.processes import free_ports
+
+    viewer = await live.authed_client("viewer")
+    admin = await live.authed_client("admin")
+    process = live.tree.getServiceNamed("mediamtx-process")
+    pid = process.pid
+    old = live.config.mediamtx
+    before = (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]
+    assert await _h264_packets(before["stream_url"]) > 0
+    rtsp, hls, api, auth = free_ports(4)
+    _edit(live, lambda d: (d["mediamtx"].update(rtsp_port=rtsp, hls_port=hls, api_port=api),
+                           d["streams"].update(auth_port=auth, allowed_origins=["https://console.example.test"])))
+    reply = await admin.call("reload_config")
+    assert reply["result"]["status"] == "applied", reply
+    assert reply["result"]["changed"] == ["mediamtx", "streams"]
+    assert process.pid == pid  # patched into the running MediaMTX, not restarted
+    url = (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"]
+    assert url.startswith(f"rtsp://127.0.0.1:{rtsp}/camera1000?token=")
+    (camera,) = (await viewer.call("get_camera_list"))["result"]["cameras"]
+    assert camera["streams"]["hls"].startswith(f"http://127.0.0.1:{hls}/")
+    # the paths' sources publish to the new port once reconciled; then it plays
+    assert await _until(lambda: defer.succeed(live.controller.health.value == "up"))
+    assert await _h264_packets(url) > 0
+    assert await _refused(old.rtsp_port)
+    # the Control API moved, and still answers camservice's credentials only
+    response = await treq.get(f"http://127.0.0.1:{api}/v3/config/global/get", auth=live.api_auth)
+    conf = await response.json()
+    assert conf["authHTTPAddress"] == f"http://127.0.0.1:{auth}/mediamtx/auth"
+    assert "https://console.example.test" in conf["hlsAllowOrigins"]
+    assert live.tree.getServiceNamed("stream-auth").listening_port == auth
+    assert live.controller.api.base_url == f"http://127.0.0.1:{api}"
+    # a reader without a token is still refused: the auth callback answers on its new port
+    code, _, _ = await __import__("helpers.processes", fromlist=["run"]).run(
+        reactor, ["ffprobe", "-v", "error", "-rtsp_transport", "tcp", url.split("?")[0]], timeout=30)
+    assert code != 0
+    await _still_works(viewer)
+    await _still_works(admin)
+    await viewer.close()
+    await admin.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_metrics_access_reloads(live):
+    import treq
+
+    admin = await live.authed_client("admin")
+    assert (await treq.get(live.http + "/metrics")).code == 200  # auto on loopback: public
+    _edit(live, lambda d: d["server"].update(metrics_access="authenticated"))
+    reply = await admin.call("reload_config")
+    assert reply["result"]["changed"] == ["server"], reply
+    assert (await treq.get(live.http + "/metrics")).code == 401
+    authed = await treq.get(live.http + "/metrics", headers={"Authorization": "Bearer " + live.token("admin")})
+    assert authed.code == 200
+    await _still_works(admin)
+    await admin.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_discovery_mode_switches_while_a_client_stays_connected(write_config, tmp_path):
+    from camservice.app import Overrides
+    from camservice.config import load_config
+    from helpers.live import start_live
+    from helpers.processes import media_ports
+    from helpers.udevbed import Bed, FakeV4L2, umockdev_active
+
+    assert umockdev_active(), "run under umockdev-wrapper"
+    bed = Bed()
+    v4l2 = FakeV4L2(tmp_path / "v4l2-ctl-bin")
+    v4l2.set("/dev/video0", "uvc_c920")
+    v4l2.set("/dev/video2", "uvc_c920")
+    ports, auth_port = media_ports()
+    config = load_config(write_config({
+        "server": {"port": 0, "shutdown_timeout": 5, "auto_ping_interval": 0},
+        "mediamtx": dict(ports, health_check_interval=0.5),
+        "streams": {"auth_port": auth_port},
+        "discovery": {"mode": "udev", "v4l2_ctl": str(v4l2.executable), "probe_timeout": 2, "debounce": 0.2,
+                      "poll_interval": 0.2},
+        "cameras": {"declared": []},
+    }))
+    live = start_live(config, reactor, Overrides(has_udev=lambda: True))
+    try:
+        viewer = await live.authed_client("viewer")
+        admin = await live.authed_client("admin")
+
+        async def note(device):
+            while True:
+                d = viewer.notifications.get()
+                d.addTimeout(10, reactor)
+                message = await d
+                if message["method"] == "camera_status_update" and message["params"]["device"] == device:
+                    return message["params"]["status"]
+
+        bed.add_webcam(0)
+        assert await note("camera0") == "CONNECTED"
+        _edit(live, lambda d: d["discovery"].update(mode="poll"))
+        reply = await admin.call("reload_config")
+        assert (reply["result"]["status"], reply["result"]["changed"]) == ("applied", ["discovery"]), reply
+        assert live.monitor.mode_in_use == "poll" and live.monitor.watcher is None
+        assert [c.id for c in live.registry.cameras()] == ["camera0"]  # the table is kept
+        bed.unplug(0, uevent=False)  # only a scan can see this
+        assert await note("camera0") == "DISCONNECTED"
+        # and back to udev: events are read again, no scan loop runs
+        _edit(live, lambda d: d["discovery"].update(mode="udev"))
+        reply = await admin.call("reload_config")
+        assert reply["result"]["status"] == "applied", reply
+        assert live.monitor.mode_in_use == "udev" and live.monitor.watcher.running
+        assert live.monitor._loop is None
+        bed.add_webcam(2)
+        assert await note("camera2") == "CONNECTED"
+        await _still_works(viewer)
+        await _still_works(admin)
+        await viewer.close()
+        await admin.close()
+    finally:
+        await live.tree.stopService()
+        bed.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_port_mediamtx_cannot_take_rolls_back_and_the_stream_still_plays(live):
+    import socket
+
+    viewer = await live.authed_client("viewer")
+    admin = await live.authed_client("admin")
+    old_url = (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"]
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        _edit(live, lambda d: d["mediamtx"].update(rtsp_port=taken.getsockname()[1]))
+        reply = await admin.call("reload_config")
+        data = reply["error"]["data"]
+        assert data["stage"] == "apply", reply
+        assert data["reasons"][0].startswith("mediamtx-process: MediaMTX exited applying the new settings")
+        event = await _next_event(admin, "system.config_changed")
+        assert event["status"] == "rolled_back"
+    finally:
+        taken.close()
+    assert live.tree.reloader.config is live.config
+    # MediaMTX came back on its old settings; the paths are restored
+    assert await _until(lambda: defer.succeed(live.controller.health.value == "up"), timeout=20)
+    assert (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"] == old_url
+    assert await _h264_packets(old_url) > 0
+    await _still_works(viewer)
+    await _still_works(admin)
+    await viewer.close()
+    await admin.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_new_mediamtx_binary_restarts_it_and_the_paths_come_back(live, tmp_path):
+    import shutil
+
+    viewer = await live.authed_client("viewer")
+    admin = await live.authed_client("admin")
+    process = live.tree.getServiceNamed("mediamtx-process")
+    pid = process.pid
+    other = tmp_path / "other-mediamtx"
+    shutil.copy(process.binary, other)
+    _edit(live, lambda d: d["mediamtx"].update(binary=str(other)))
+    reply = await admin.call("reload_config")
+    assert reply["result"]["status"] == "applied", reply
+    assert process.pid != pid and process.binary == str(other)
+    assert await _until(lambda: defer.succeed(live.controller.health.value == "up"), timeout=20)
+
+    async def restored():
+        return "camera1000" in await _mediamtx_paths(live)
+
+    assert await _until(restored)
+    url = (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"]
+    assert await _h264_packets(url) > 0
+    await _still_works(viewer)
+    await viewer.close()
+    await admin.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_signed_urls_turned_off_let_a_plain_url_play(live):
+    viewer = await live.authed_client("viewer")
+    admin = await live.authed_client("admin")
+    signed = (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"]
+    plain = signed.split("?")[0]
+    assert "?token=" in signed
+    _edit(live, lambda d: d["streams"].update(signed_urls=False))
+    reply = await admin.call("reload_config")
+    assert reply["result"]["changed"] == ["streams"], reply
+    assert (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"] == plain
+    assert await _h264_packets(plain) > 0
+    await _still_works(viewer)
+    await viewer.close()
     await admin.close()

@@ -7,7 +7,6 @@ import pytest
 from camservice.config import load_config
 from camservice.security.tls import TlsListeningFactory
 from camservice.server.api_service import is_loopback
-from camservice.server.site import _AdminOnly
 from helpers.certs import CertificateAuthority
 from helpers.harness import make_harness
 
@@ -47,7 +46,7 @@ def test_plain_port_beyond_loopback_logs_a_warning(build, memory_reactor, log_ev
     assert len(warnings) == 1 and warnings[0]["host"] == "0.0.0.0"
     assert "without TLS" in warnings[0]["log_format"]
     # beyond loopback, /metrics needs credentials by default
-    assert isinstance(api.site.resource.children[b"metrics"], _AdminOnly)
+    assert api.site.metrics_access.authenticator is not None
     api.sessions.stop()
     api._notifier.stop()
 
@@ -57,7 +56,8 @@ def test_loopback_port_has_no_warning_and_public_metrics(build, memory_reactor, 
     api = build({"host": "127.0.0.1", "port": 0})
     _start_on(api, memory_reactor)
     assert not [e for e in events if e["log_level"].name == "warn"]
-    assert not isinstance(api.site.resource.children[b"metrics"], _AdminOnly)
+    assert api.site.resource.children[b"metrics"] is api.site.metrics_access
+    assert api.site.metrics_access.authenticator is None
     api.sessions.stop()
     api._notifier.stop()
 
@@ -74,3 +74,14 @@ def test_tls_port_listens_through_tls(build, memory_reactor, tmp_path, log_event
     assert [e for e in events if e.get("scheme") == "wss"]
     api.sessions.stop()
     api._notifier.stop()
+
+
+def test_a_reload_changes_who_may_read_metrics_and_back(build, write_config):
+    api = build({"host": "127.0.0.1", "port": 0})
+    assert api.site.metrics_access.authenticator is None
+    api.reconfigService(load_config(write_config({"server": {"host": "127.0.0.1", "port": 0,
+                                                             "metrics_access": "authenticated"}})))
+    assert api.site.metrics_access.authenticator is not None
+    assert api.site.resource.children[b"metrics"] is api.site.metrics_access
+    api.reconfigService(load_config(write_config({"server": {"host": "127.0.0.1", "port": 0}})))
+    assert api.site.metrics_access.authenticator is None

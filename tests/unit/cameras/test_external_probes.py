@@ -147,3 +147,27 @@ def test_a_refused_target_never_reaches_ffprobe(make, process_reactor):
     d = defer.ensureDeferred(external.add("rtsp://cam.invalid/x", "unresolvable"))
     assert isinstance(outcome(d).value, TargetRefused)
     assert process_reactor.spawned == [] and registry.cameras() == []
+
+
+def test_a_reload_raises_the_probe_concurrency_for_the_probes_that_follow(make, process_reactor, write_config):
+    import dataclasses
+
+    from camservice.config import load_config
+
+    external, registry = make(concurrency=1)
+    first = [defer.ensureDeferred(external.add(f"rtsp://192.0.2.{i}/x", f"cam{i}")) for i in (1, 2)]
+    assert len(_ffprobes(process_reactor)) == 1
+    config = load_config(write_config({}))
+    new = dataclasses.replace(config, external_streams=dataclasses.replace(
+        external._config, probe_concurrency=3, resolve_timeout=1.5))
+    outcome(external.reconfigService(new))
+    later = [defer.ensureDeferred(external.add(f"rtsp://192.0.2.{i}/x", f"cam{i}")) for i in (3, 4, 5)]
+    assert len(_ffprobes(process_reactor)) == 1 + 3  # the new limit; the queued one keeps the old
+    while _ffprobes(process_reactor):
+        process = _ffprobes(process_reactor)[0]
+        process.stdout(json.dumps(GOOD).encode())
+        process.exit(0)
+    assert len(process_reactor.spawned) == 5
+    assert all(outcome(d).id in registry for d in first + later)
+    # the own ports follow the reloaded config
+    assert config.mediamtx.rtsp_port in external._policy._own_ports

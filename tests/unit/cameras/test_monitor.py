@@ -753,3 +753,93 @@ def test_a_reload_changes_the_poll_interval_at_once(make, reactor):
     rig.attach(3)
     reactor.advance(0.5)
     assert rig.ids() == ["camera3"]
+
+
+def test_a_reload_switches_udev_to_poll_and_keeps_the_camera_table(make, reactor):
+    rig = make()
+    rig.start()
+    rig.plug(0)
+    camera = rig.camera("camera0")
+    watcher = rig.monitor.watcher
+    rig.monitor.reconfigService(_NewConfig(discovery(mode="poll")))
+    assert rig.monitor.mode_in_use == "poll" and rig.monitor.watcher is None
+    assert not watcher.running
+    assert rig.camera("camera0") is camera  # not removed and added again
+    assert rig.topics() == [("camera.connected", "camera0")]
+    assert rig.contexts_made == 1
+    rig.attach(2)
+    reactor.advance(POLL)
+    assert rig.ids() == ["camera0", "camera2"]
+    rig.detach(0)
+    reactor.advance(POLL)
+    reactor.advance(DEBOUNCE)
+    assert rig.ids() == ["camera2"]
+
+
+def test_a_reload_switches_poll_to_udev_and_back_as_a_rollback(make, reactor):
+    rig = make(mode="poll")
+    rig.start()
+    rig.attach(1)
+    reactor.advance(POLL)
+    assert rig.ids() == ["camera1"]
+    rig.monitor.reconfigService(_NewConfig(discovery(mode="udev")))
+    assert rig.monitor.mode_in_use == "udev" and rig.monitor.watcher.running
+    assert rig.monitor._loop is None
+    rig.plug(3)  # an event, read by the new watcher
+    assert rig.ids() == ["camera1", "camera3"]
+    rig.attach(5)
+    reactor.advance(POLL * 3)
+    assert "camera5" not in rig.ids()  # no scan loop in udev mode
+    rig.monitor.reconfigService(_NewConfig(discovery(mode="poll")))
+    assert rig.monitor.mode_in_use == "poll" and rig.monitor.watcher is None
+    assert rig.ids() == ["camera1", "camera3", "camera5"]  # the rescan at the switch
+    assert [t for t, _ in rig.topics()].count("camera.disconnected") == 0
+
+
+def test_a_reload_to_hybrid_runs_both_and_disabled_forgets_what_discovery_found(make, reactor):
+    rig = make()
+    rig.start()
+    rig.plug(0)
+    rig.monitor.reconfigService(_NewConfig(discovery(mode="hybrid")))
+    assert rig.monitor.mode_in_use == "hybrid"
+    assert rig.monitor.watcher.running and rig.monitor._loop.interval == SAFETY_POLL
+    rig.monitor.reconfigService(_NewConfig(discovery(mode="disabled")))
+    assert rig.monitor.mode_in_use == "disabled" and not rig.monitor.active
+    assert rig.ids() == []
+    assert reactor.getDelayedCalls() == []
+    rig.attach(4)
+    reactor.advance(SAFETY_POLL * 2)
+    assert rig.ids() == []
+    # and on again: the devices present are found at once
+    rig.monitor.reconfigService(_NewConfig(discovery(mode="udev")))
+    assert rig.ids() == ["camera0", "camera4"]
+
+
+def test_a_reload_without_a_udev_daemon_falls_back_to_polling(make, reactor):
+    rig = make(mode="poll", has_udev=False)
+    rig.start()
+    rig.monitor.reconfigService(_NewConfig(discovery(mode="udev")))
+    assert rig.monitor.mode_in_use == "poll" and rig.monitor._loop.running
+
+
+def test_a_reload_hands_the_probe_settings_on(make):
+    rig = make()
+    seen = []
+    rig.prober.configure = lambda exe, timeout: seen.append((exe, timeout))
+    rig.start()
+    rig.plug(0)
+    rig.monitor.reconfigService(_NewConfig(discovery(probe_timeout=9.0, reopen_max_delay=4.0)))
+    assert seen == [("v4l2-ctl", 9.0)]
+    assert rig.monitor.watcher.max_delay == 4.0
+    assert rig.prober.probes() == ["/dev/video0"]  # a timeout alone probes nothing again
+    rig.monitor.reconfigService(_NewConfig(discovery(probe_timeout=9.0, v4l2_ctl="/opt/v4l2-ctl")))
+    assert seen[-1] == ("/opt/v4l2-ctl", 9.0)
+    assert rig.prober.probes() == ["/dev/video0", "/dev/video0"]  # another program: probed again
+
+
+def test_a_reload_while_stopped_only_records_the_settings(make):
+    rig = make()
+    rig.monitor.reconfigService(_NewConfig(discovery(mode="poll")))
+    assert rig.monitor.watcher is None and rig.monitor._loop is None
+    rig.start()
+    assert rig.monitor.mode_in_use == "poll"

@@ -312,3 +312,16 @@ def test_a_child_gone_between_timeout_and_kill_is_not_an_error(reactor):
     reactor.advance(1.0)
     assert reactor.last().signals == ["TERM"]
     fails_with(d, ProcessTimeout)
+
+
+def test_configure_changes_the_program_and_timeout_of_the_next_run(reactor, prober):
+    prober.configure("/opt/bin/v4l2-ctl", 1.0)
+    d = defer.ensureDeferred(prober.set_control("/dev/video0", "brightness", 3))
+    (process,) = reactor.spawned
+    assert process.args == ["/opt/bin/v4l2-ctl", "--device=/dev/video0", "--set-ctrl=brightness=3"]
+    reactor.advance(0.999)
+    assert process.signals == []
+    reactor.advance(0.002)
+    assert process.signals == ["TERM"]
+    reactor.advance(1.0)  # it answers TERM
+    assert str(fails_with(d, ProbeFailed)) == "v4l2-ctl did not answer within 1.0 s"

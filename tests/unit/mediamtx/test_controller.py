@@ -778,3 +778,44 @@ def test_a_managed_mediamtx_is_not_asked(make_world):
     world = make_world()
     world.start()
     assert world.calls("answers_anonymously") == []
+
+
+# -- reload ------------------------------------------------------------------------------
+
+def _reloaded(world, write_config, **mediamtx):
+    """``world``'s config with ``mediamtx`` keys changed."""
+    import dataclasses
+
+    return dataclasses.replace(world.config, mediamtx=dataclasses.replace(world.config.mediamtx, **mediamtx))
+
+
+def test_a_reload_moving_the_rtsp_port_reconciles_the_paths_sources(world, write_config):
+    world.tick()
+    before = world.configured("camera1000")
+    new = _reloaded(world, write_config, rtsp_port=18600, ffmpeg="/opt/ffmpeg")
+    outcome(world.controller.reconfigService(new))
+    world.config = new
+    after = world.configured("camera1000")
+    assert after != before
+    assert "18600" in str(after) and "/opt/ffmpeg" in str(after)
+
+
+def test_a_reload_moving_the_api_points_the_client_there(world, write_config):
+    outcome(world.controller.reconfigService(_reloaded(world, write_config, api_port=19990)))
+    assert world.fake.base_urls == ["http://127.0.0.1:19990"]
+    outcome(world.controller.reconfigService(world.config))  # a rollback
+    assert world.fake.base_urls[-1] == "http://127.0.0.1:9997"
+
+
+def test_in_external_mode_mediamtxs_own_settings_are_refused_by_name(make_world, write_config):
+    from camservice.config import ConfigError
+
+    world = make_world(mode="external")
+    new = _reloaded(world, write_config, rtsp_port=18600, log_level="debug", api_port=19990, encoder="libx264")
+    with pytest.raises(ConfigError) as e:
+        world.controller.checkConfig(new)
+    lines = [str(p) for p in e.value.problems]
+    assert [p.key for p in e.value.problems] == ["mediamtx.rtsp_port", "mediamtx.log_level"]
+    assert all("external mode" in line and "restart camservice" in line for line in lines)
+    # where camservice reaches it is camservice's own setting: accepted
+    world.controller.checkConfig(_reloaded(world, write_config, api_port=19990, encoder="libx264"))

@@ -231,3 +231,23 @@ def test_stop_ends_every_reader_and_fires_once_they_exited(make_holders, reactor
     assert reactor.alive() == []
     reactor.advance(MAX_DELAY)
     assert len(reactor.spawned) == 2
+
+
+def test_a_reload_moving_the_rtsp_port_restarts_the_held_readers_there(make_holders, write_config, reactor):
+    holders = make_holders()
+    holders.hold("camera1000")
+    first = reactor.last()
+    new = load_config(write_config({"mediamtx": {"rtsp_port": 18600, "ffmpeg": "/usr/bin/ffmpeg"}}))
+    holders.reconfigService(new)
+    assert first.signals == ["TERM"]
+    reactor.advance(1)  # the old reader exits; the new one starts
+    assert not first.alive
+    current = reactor.last()
+    assert current is not first and current.alive
+    assert current.args[0] == "/usr/bin/ffmpeg"
+    assert any(a.startswith("rtsp://127.0.0.1:18600/camera1000?") for a in current.args)
+    assert holders.held() == ["camera1000"]
+    # a reload that changes nothing they use leaves them alone
+    holders.reconfigService(load_config(write_config({"mediamtx": {"rtsp_port": 18600, "ffmpeg": "/usr/bin/ffmpeg",
+                                                                   "log_level": "debug"}})))
+    assert current.signals == []

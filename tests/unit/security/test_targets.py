@@ -147,3 +147,26 @@ def test_a_reload_changes_the_allowed_targets():
     assert outcome(check(p, "rtsp://127.0.0.1:1234/x")) is None
     p.set_allowed([])
     assert fails_with(check(p, "rtsp://127.0.0.1:1234/x"), TargetRefused).rule == LOCAL
+
+
+def test_a_reload_changes_the_resolver_timeout_and_the_own_ports(clock, monkeypatch):
+    import camservice.security.targets as targets
+
+    class Reactor:
+        seconds = staticmethod(clock.seconds)
+        callLater = staticmethod(clock.callLater)
+
+        def getThreadPool(self):
+            return None
+
+    monkeypatch.setattr(targets.threads, "deferToThreadPool", lambda reactor, pool, f, *a: defer.Deferred())
+    p = TargetPolicy((), OWN, resolver(Reactor(), 5.0))
+    p.set_resolve_timeout(1.0)
+    refused = check(p, "rtsp://cam.example/x")
+    clock.advance(1.01)
+    assert fails_with(refused, TargetRefused).rule == "has a host name that could not be resolved in time"
+    # a port freed by a reload may be used; the new one may not
+    p = policy(local=("192.0.2.1",))
+    p.set_own_ports((7000,))
+    assert outcome(check(p, "rtsp://192.0.2.1:8554/x")) is None
+    assert fails_with(check(p, "rtsp://192.0.2.1:7000/x"), TargetRefused).rule == OWN_PORT
