@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from twisted.internet import threads
+from twisted.internet import defer, threads
 
 from camservice.auth.apikeys import ApiKeyStore
 from camservice.auth.authenticator import Authenticator
@@ -22,9 +22,13 @@ from camservice.children import ChildLedger, LeftoverChildren
 from camservice.config.model import Config
 from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import LoggingSettings, make_observer
+from camservice.media.capture import FrameCapture
+from camservice.media.snapshot_settings import SnapshotSettings
+from camservice.media.snapshots import SnapshotService
+from camservice.media.still_tokens import StillTokens
 from camservice.media.streams import StreamManager
 from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
-from camservice.mediamtx.controller import MediaMTXController
+from camservice.mediamtx.controller import Health, MediaMTXController
 from camservice.mediamtx.config_file import MediaAccess, media_origins
 from camservice.mediamtx.holders import StreamHolders, hold_query
 from camservice.mediamtx.process import MediaMTXProcess
@@ -47,11 +51,13 @@ from camservice.rpc.methods import MethodTable
 from camservice.rpc.notifier import Notifier
 from camservice.rpc.ops_methods import OpsMethods
 from camservice.rpc.session_methods import SessionMethods
+from camservice.rpc.snapshot_methods import SnapshotMethods
 from camservice.rpc.sessions import SessionTable
 from camservice.rpc.stream_methods import StreamMethods
 from camservice.rpc.system_methods import SystemMethods
 from camservice.rpc.views import CameraPresenter
 from camservice.server.api_service import ApiServer
+from camservice.server.still import StillImageResource
 from camservice.security.targets import TargetPolicy, resolver
 from camservice.service import ServiceTree
 from camservice.status import SystemStatus
@@ -83,6 +89,10 @@ class Overrides:
     :ivar reload_loader: ``() -> Deferred[(Config, text)]`` instead of
         reading ``config.source`` and the environment in a thread.
     :ivar systemd_notifier: instead of ``sd_notify`` to ``$NOTIFY_SOCKET``.
+    :ivar files: the file index told of new snapshots (``added(kind,
+        name, camera_id) -> Deferred``); ``None``: none.
+    :ivar storage: asked before each capture (``check_writable() ->
+        Deferred``); ``None``: none.
     """
 
     mediamtx_api: Optional[IMediaMTXAPI] = None
@@ -96,6 +106,8 @@ class Overrides:
     resolve: Optional[Callable] = None
     reload_loader: Optional[Callable] = None
     systemd_notifier: Any = None
+    files: Any = None
+    storage: Any = None
 
 
 def build_service(
@@ -115,6 +127,7 @@ def build_service(
     on 127.0.0.1), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
     ``streams`` (who holds each camera's stream, see :mod:`camservice.media.streams`),
+    ``frame-capture`` (FFmpeg captures for snapshots and still images),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
     (when ``manhole.enabled``), ``reload`` (the reload coordinator),
     ``systemd`` (READY=1, STATUS= and the watchdog under systemd). They stop
@@ -226,14 +239,26 @@ def build_service(
     streams.setName("streams")
     streams.setServiceParent(tree)
 
+    def in_thread(f, *args, **kwargs):
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
+
+    capture = FrameCapture(
+        config.mediamtx, config.media, reactor, stream_secrets.internal_credential,
+        mediamtx_down=lambda: controller.health is Health.DOWN, run_blocking=o.run_blocking or in_thread,
+    )
+    capture.setName("frame-capture")
+    capture.setServiceParent(tree)
+    snapshots = SnapshotService(
+        config.media, capture, streams.streamable, bus, reactor, o.run_blocking or in_thread,
+        files=o.files, storage=o.storage,
+    )
+    still_tokens = StillTokens(stream_secrets, reactor, config.media.still_token_ttl)
+
     locator = StreamLocator(config.mediamtx, config.streams, stream_tokens if signed else None)
     presenter = CameraPresenter(locator.urls, locator.epoch)
     status = SystemStatus(reactor, registry, discovery_active=lambda: monitor.active or external.scanning)
     bus.subscribe(lambda event: metrics.count_cameras(registry.cameras()) if event.topic in CAMERA_TOPICS else None)
     notifier = Notifier(bus, reactor, metrics, presenter)
-
-    def in_thread(f, *args, **kwargs):
-        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
 
     sampler = SystemSampler(reactor, config.data_dir, run_blocking=o.run_blocking or in_thread)
     metrics.registry.register(ResourceCollector(sampler))
@@ -264,6 +289,7 @@ def build_service(
         ExternalStreamMethods(external, registry, reactor, audit),
         ControlMethods(registry, monitor),
         OpsMethods(recent_errors, reloader),
+        SnapshotMethods(snapshots, streams.streamable, still_tokens, lambda: _api_base_url(config, api)),
     ):
         table.register_group(group)
     dispatcher = Dispatcher(
@@ -272,7 +298,12 @@ def build_service(
     # stops after the API: the summaries pending then are written
     audit.setName("audit")
     audit.setServiceParent(tree)
-    api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator)
+    still = StillImageResource(
+        lambda camera_id: defer.maybeDeferred(lambda: capture.capture(streams.streamable(camera_id))),
+        authenticator, still_tokens,
+    )
+    api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator,
+                    resources={b"cameras": still})
     api.setName("api")
     api.setServiceParent(tree)
 
@@ -287,6 +318,7 @@ def build_service(
         ("external-streams", external),
         ("mediamtx", controller),
         ("streams", StreamSettings(config.streams, stream_tokens, stream_policy, locator)),
+        ("snapshots", SnapshotSettings(config, capture, snapshots, still_tokens)),
         ("api", api),
     ]
 
@@ -331,6 +363,18 @@ def build_service(
     systemd.setName("systemd")
     systemd.setServiceParent(tree)
     return tree
+
+
+def _api_base_url(config: Config, api: ApiServer) -> str:
+    """The API port's URL as clients reach it: ``streams.public_host``,
+    else the bound host (``127.0.0.1`` for a wildcard)."""
+    host = config.streams.public_host or config.server.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    port = api.listening_port or config.server.port
+    return f"{'https' if config.server.tls.enabled else 'http'}://{host}:{port}"
 
 
 def _own_ports(config: Config) -> tuple[int, ...]:

@@ -14,7 +14,7 @@ health checks and metrics, with the door rules every connection meets.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 from autobahn.twisted.resource import WebSocketResource
 from prometheus_client.twisted import MetricsResource
@@ -232,11 +232,14 @@ def build_site(
     clock,
     request_timeout: float,
     metrics_authenticator: Optional[Authenticator] = None,
+    resources: Mapping[bytes, Resource] = {},
 ) -> ApiSite:
     """``websocket_path`` -> WebSocket, ``/health/*``, ``/metrics``.
 
     :param metrics_authenticator: when given, ``/metrics`` needs admin
         credentials checked by it; ``None`` leaves it public.
+    :param resources: more top-level resources by path segment (e.g.
+        ``b"cameras"``), each doing its own access checks.
     """
     root = Resource()
     parent = root
@@ -251,4 +254,6 @@ def build_site(
     if metrics_authenticator is not None:
         metrics_resource = _AdminOnly(metrics_resource, metrics_authenticator)
     root.putChild(b"metrics", metrics_resource)
+    for segment, resource in resources.items():
+        root.putChild(segment, resource)
     return ApiSite(root, gate, clock, request_timeout)
