@@ -22,7 +22,10 @@ from camservice.children import ChildLedger, LeftoverChildren
 from camservice.config.model import Config
 from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import LoggingSettings, make_observer
+from camservice.cameras.errors import UnknownCamera
 from camservice.media.capture import FrameCapture
+from camservice.media.errors import MediaError
+from camservice.media.live_frames import LiveFrames
 from camservice.media.snapshot_settings import SnapshotSettings
 from camservice.media.snapshots import SnapshotService
 from camservice.media.still_tokens import StillTokens
@@ -93,6 +96,8 @@ class Overrides:
         name, camera_id) -> Deferred``); ``None``: none.
     :ivar storage: asked before each capture (``check_writable() ->
         Deferred``); ``None``: none.
+    :ivar capture_reactor: runs the FFmpeg captures and live-frame
+        readers instead of ``reactor``.
     """
 
     mediamtx_api: Optional[IMediaMTXAPI] = None
@@ -108,6 +113,7 @@ class Overrides:
     systemd_notifier: Any = None
     files: Any = None
     storage: Any = None
+    capture_reactor: Any = None
 
 
 def build_service(
@@ -127,7 +133,8 @@ def build_service(
     on 127.0.0.1), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
     ``streams`` (who holds each camera's stream, see :mod:`camservice.media.streams`),
-    ``frame-capture`` (FFmpeg captures for snapshots and still images),
+    ``live-frames`` (the latest keyframe of held streams), ``frame-capture``
+    (FFmpeg captures for snapshots and still images),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
     (when ``manhole.enabled``), ``reload`` (the reload coordinator),
     ``systemd`` (READY=1, STATUS= and the watchdog under systemd). They stop
@@ -242,9 +249,21 @@ def build_service(
     def in_thread(f, *args, **kwargs):
         return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
 
+    def held_camera(camera_id: str):
+        try:
+            return streams.streamable(camera_id)
+        except (UnknownCamera, MediaError):
+            return None
+
+    capture_reactor = o.capture_reactor or reactor
+    live_frames = LiveFrames(config.mediamtx, config.media, capture_reactor, lambda: streams.held(), held_camera,
+                             holders.query)
+    live_frames.setName("live-frames")
+    live_frames.setServiceParent(tree)
     capture = FrameCapture(
-        config.mediamtx, config.media, reactor, stream_secrets.internal_credential,
+        config.mediamtx, config.media, capture_reactor, stream_secrets.internal_credential,
         mediamtx_down=lambda: controller.health is Health.DOWN, run_blocking=o.run_blocking or in_thread,
+        live=live_frames,
     )
     capture.setName("frame-capture")
     capture.setServiceParent(tree)
@@ -318,7 +337,7 @@ def build_service(
         ("external-streams", external),
         ("mediamtx", controller),
         ("streams", StreamSettings(config.streams, stream_tokens, stream_policy, locator)),
-        ("snapshots", SnapshotSettings(config, capture, snapshots, still_tokens)),
+        ("snapshots", SnapshotSettings(config, capture, snapshots, still_tokens, live_frames)),
         ("api", api),
     ]
 

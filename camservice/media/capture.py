@@ -48,7 +48,8 @@ class Frame:
 
     :ivar jpeg: the JPEG file's bytes.
     :ivar taken_at: POSIX time FFmpeg delivered it.
-    :ivar source: ``mediamtx`` or ``device`` (read straight from it).
+    :ivar source: ``mediamtx``, ``device`` (read straight from it) or
+        ``live`` (the latest keyframe of a held stream).
     """
 
     jpeg: bytes
@@ -183,6 +184,10 @@ class FrameCapture(service.Service):
         controller's health), so that USB cameras are read directly.
     :param run_blocking: ``run_blocking(f, *args) -> Deferred`` for the
         check that a device is free.
+    :param live: answers from the latest keyframe of a held stream when
+        it has a recent one (:class:`camservice.media.live_frames.LiveFrames`,
+        its ``latest(camera_id) -> Frame or None``); ``None``: always a
+        capture of its own.
     """
 
     log = Logger(namespace="camservice.media.capture")
@@ -196,6 +201,7 @@ class FrameCapture(service.Service):
         mediamtx_down: Callable[[], bool],
         run_blocking: Callable,
         in_use: Callable[[str], bool] = device_in_use,
+        live=None,
     ):
         self.mediamtx = mediamtx
         self.media = media
@@ -204,6 +210,7 @@ class FrameCapture(service.Service):
         self._mediamtx_down = mediamtx_down
         self._run_blocking = run_blocking
         self._in_use = in_use
+        self._live = live
         #: camera id -> the run in progress
         self._runs: dict[str, _Shared] = {}
         self._ending: set[defer.Deferred] = set()
@@ -226,6 +233,10 @@ class FrameCapture(service.Service):
             the camera cannot be read directly). Cancelling it leaves the
             run to the other callers; the last one to go kills FFmpeg.
         """
+        if self._live is not None:
+            frame = self._live.latest(camera.id)
+            if frame is not None:
+                return defer.succeed(frame)
         shared = self._runs.get(camera.id)
         if shared is None:
             shared = self._runs[camera.id] = _Shared()

@@ -3,6 +3,7 @@ participant)."""
 from __future__ import annotations
 
 from camservice.media.capture import FrameCapture
+from camservice.media.live_frames import LiveFrames
 from camservice.media.snapshots import SnapshotService
 from camservice.media.still_tokens import StillTokens
 
@@ -10,8 +11,8 @@ __all__ = ["SnapshotSettings"]
 
 
 class SnapshotSettings:
-    """Swaps the capture timeout and quality and the still-image tokens'
-    lifetime. The snapshots folder needs a restart (the file index and
+    """Swaps the capture timeout and quality, how old a live frame may be
+    and the still-image tokens' lifetime. The snapshots folder needs a restart (the file index and
     the downloads are built on it).
 
     :param capture: captures frames.
@@ -19,10 +20,13 @@ class SnapshotSettings:
     :param tokens: mints still-image tokens.
     """
 
-    reloadable_keys = ("media.snapshot_timeout", "media.snapshot_quality", "media.still_token_ttl")
+    reloadable_keys = ("media.snapshot_timeout", "media.snapshot_quality", "media.still_token_ttl",
+                       "media.live_snapshot_max_age")
 
-    def __init__(self, config, capture: FrameCapture, snapshots: SnapshotService, tokens: StillTokens):
+    def __init__(self, config, capture: FrameCapture, snapshots: SnapshotService, tokens: StillTokens,
+                 live: LiveFrames):
         self.config = config
+        self._live = live
         self._capture = capture
         self._snapshots = snapshots
         self._tokens = tokens
@@ -34,6 +38,7 @@ class SnapshotSettings:
         if new.media == self.config.media and new.mediamtx == self.config.mediamtx:
             return None
         self._capture.configure(new.mediamtx, new.media)
+        self._live.configure(new.mediamtx, new.media)
         self._snapshots.configure(new.media)
         self._tokens.set_ttl(new.media.still_token_ttl)
         self.config = new
