@@ -11,7 +11,7 @@ import re
 import pytest
 import pytest_twisted
 import treq
-from twisted.internet import reactor
+from twisted.internet import reactor, task
 
 from camservice.cameras.model import CameraStatus
 from helpers.processes import free_port, run
@@ -226,3 +226,30 @@ async def test_still_image_of_a_disconnected_camera_is_503(live):
     response, body = await _get(f"{live.http}/cameras/camera1001/snapshot.jpg",
                                 {b"Authorization": [f"Bearer {live.token('viewer')}".encode()]})
     assert response.code == 503, body
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_held_stream_is_snapped_from_its_latest_keyframe(live, tmp_path):
+    client = await live.authed_client("operator")
+    frames = live.tree.getServiceNamed("live-frames")
+    try:
+        await client.call("start_streaming", {"device": "camera1000"})
+        deadline = reactor.seconds() + 15
+        while frames.latest("camera1000") is None:
+            assert reactor.seconds() < deadline, "no live keyframe within 15 s of start_streaming"
+            await task.deferLater(reactor, 0.1, lambda: None)
+        kept = frames.latest("camera1000")
+        result = (await client.call("take_snapshot", {"device": "camera1000"}))["result"]
+        data = (live.config.media.snapshots_dir / result["filename"]).read_bytes()
+        assert data == kept.jpeg or frames.latest("camera1000") is not kept
+        assert await _size(data, tmp_path) == (320, 240, "mjpeg")
+        # camservice's own readers are no viewers
+        status = (await client.call("get_stream_status", {"device": "camera1000"}))["result"]
+        assert status["mediamtx_path"]["readers"] == 0, status
+        await client.call("stop_streaming", {"device": "camera1000"})
+        deadline = reactor.seconds() + 5
+        while frames.tapped():
+            assert reactor.seconds() < deadline, "the keyframe reader outlived the hold"
+            await task.deferLater(reactor, 0.1, lambda: None)
+    finally:
+        await client.close()
