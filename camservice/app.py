@@ -92,10 +92,6 @@ class Overrides:
     :ivar reload_loader: ``() -> Deferred[(Config, text)]`` instead of
         reading ``config.source`` and the environment in a thread.
     :ivar systemd_notifier: instead of ``sd_notify`` to ``$NOTIFY_SOCKET``.
-    :ivar files: the file index told of new snapshots (``added(kind,
-        name, camera_id) -> Deferred``); ``None``: none.
-    :ivar storage: asked before each capture (``check_writable() ->
-        Deferred``); ``None``: none.
     :ivar capture_reactor: runs the FFmpeg captures and live-frame
         readers instead of ``reactor``.
     """
@@ -111,8 +107,6 @@ class Overrides:
     resolve: Optional[Callable] = None
     reload_loader: Optional[Callable] = None
     systemd_notifier: Any = None
-    files: Any = None
-    storage: Any = None
     capture_reactor: Any = None
 
 
@@ -267,10 +261,7 @@ def build_service(
     )
     capture.setName("frame-capture")
     capture.setServiceParent(tree)
-    snapshots = SnapshotService(
-        config.media, capture, streams.streamable, bus, reactor, o.run_blocking or in_thread,
-        files=o.files, storage=o.storage,
-    )
+    snapshots = SnapshotService(config.media, capture, streams.streamable, bus, reactor, o.run_blocking or in_thread)
     still_tokens = StillTokens(stream_secrets, reactor, config.media.still_token_ttl)
 
     locator = StreamLocator(config.mediamtx, config.streams, stream_tokens if signed else None)

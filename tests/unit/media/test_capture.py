@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from twisted.internet import defer
-from twisted.python.failure import Failure
 
 from camservice.cameras.model import Camera, CameraKind, CameraStatus
 from camservice.config import load_config
