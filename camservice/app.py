@@ -251,7 +251,7 @@ def build_service(
 
     capture_reactor = o.capture_reactor or reactor
     live_frames = LiveFrames(config.mediamtx, config.media, capture_reactor, lambda: streams.held(), held_camera,
-                             holders.query)
+                             holders.query, ledger=ledger)
     live_frames.setName("live-frames")
     live_frames.setServiceParent(tree)
     capture = FrameCapture(

@@ -24,7 +24,7 @@ from twisted.internet import defer, error, protocol, task
 from twisted.logger import Logger
 
 from camservice.cameras.model import Camera
-from camservice.children import dies_with_parent
+from camservice.children import ChildLedger, dies_with_parent
 from camservice.config.model import MediaConfig, MediaMTXConfig
 from camservice.media.capture import MAX_JPEG_BYTES, Frame
 from camservice.mediamtx.sources import publish_url
@@ -114,12 +114,16 @@ class LiveFrames(service.Service):
     :param query: the readers' query string (the keep-alive readers',
         with the internal credential).
     :param interval: seconds between two looks at what is held.
+    :param ledger: records each reader (a long-running child) so that a
+        next start kills what a hard death left
+        (:class:`camservice.children.ChildLedger`).
     """
 
     log = Logger(namespace="camservice.media.live_frames")
 
     def __init__(self, mediamtx: MediaMTXConfig, media: MediaConfig, reactor, held: Callable[[], Iterable[str]],
-                 camera: Callable[[str], Optional[Camera]], query: str, interval: float = 1.0):
+                 camera: Callable[[str], Optional[Camera]], query: str, interval: float = 1.0,
+                 ledger: Optional[ChildLedger] = None):
         self.mediamtx = mediamtx
         self.media = media
         self._reactor = reactor
@@ -127,6 +131,7 @@ class LiveFrames(service.Service):
         self._camera = camera
         self._query = query
         self._interval = interval
+        self._ledger = ledger
         self._taps: dict[str, _Tap] = {}
         self._deaths: dict[str, tuple[int, float]] = {}  # camera -> (quick deaths, not before)
         self._loop: Optional[task.LoopingCall] = None
@@ -205,6 +210,8 @@ class LiveFrames(service.Service):
             return
         tap = _Tap(proto, transport, self._reactor.seconds())
         self._taps[camera.id] = tap
+        if self._ledger is not None:
+            self._ledger.record(getattr(transport, "pid", None), "live-frames:" + camera.id, self.mediamtx.ffmpeg)
         proto.ended.addCallback(self._ended, camera.id, tap)
 
     def _stop(self, camera_id: str) -> None:
@@ -220,6 +227,8 @@ class LiveFrames(service.Service):
     def _ended(self, reason, camera_id: str, tap: _Tap) -> None:
         if self._taps.get(camera_id) is tap:
             del self._taps[camera_id]
+        if self._ledger is not None:
+            self._ledger.forget(getattr(tap.transport, "pid", None))
         if not tap.stopping:
             self.log.warn("live frames of {camera_id} stopped: {reason}", camera_id=camera_id,
                           reason=tap.proto.last_line or f"status {getattr(reason, 'exitCode', None)}")
