@@ -1,7 +1,7 @@
 """``take_snapshot`` latency, live and cold, through the real MediaMTX and
 FFmpeg.
 
-    .venv/bin/python tests/bench/snapshot.py [-n 40] [--cold 8] [--stills 20]
+    .venv/bin/python tests/bench/snapshot.py [-n 40] [--cold 8] [--stills 20] [--viewer 12]
 
 Starts camservice (``twistd -n --pidfile= camservice --config FILE``) with
 a managed MediaMTX on free loopback ports and one virtual camera (640x480
@@ -17,6 +17,9 @@ request to the reply (the JPEG is on disk, fsynced, by then):
   that requests fall at random places between two keyframes;
 - *still_live*: ``--stills`` ``GET /cameras/camera1000/snapshot.jpg`` with
   the stream still live (header auth), likewise;
+- *viewer_live*: ``--viewer`` snapshots while an RTSP viewer (FFmpeg)
+  reads the stream but nothing holds it: no keyframe is kept, so each
+  snapshot is a reader of its own that waits for the next keyframe;
 - *cold*: after ``stop_streaming`` and waiting until MediaMTX reports the
   path not ready (the on-demand source stopped), ``--cold`` snapshots,
   each of which starts the source.
@@ -151,6 +154,21 @@ async def main(args) -> dict:
         log(f"still_live: {summary(stills)}")
 
         await client.result("stop_streaming", {"device": CAMERA})
+
+        # a viewer reads the stream, nothing holds it
+        stream_url = (await client.result("get_stream_url", {"device": CAMERA}))["stream_url"]
+        viewer = h.spawn(["ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", stream_url,
+                          "-map", "0", "-c", "copy", "-f", "null", "-"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await asyncio.sleep(4)
+        viewed = []
+        for i in range(args.viewer):
+            await asyncio.sleep(random.uniform(0, 0.5))
+            took, _result = await snap(client)
+            viewed.append(took)
+        h.stop_process(viewer)
+        log(f"viewer_live: {summary(viewed)}")
+
         cold = []
         for i in range(args.cold):
             await until(lambda: _not(ready(client)), 30, "source stopped")
@@ -169,6 +187,7 @@ async def main(args) -> dict:
         "live": live_summary,
         "just_started_ms": round(just_started * 1000, 1),
         "still_live": summary(stills),
+        "viewer_live": summary(viewed),
         "cold": summary(cold),
         "jpeg": {"codec": checked[0], "width": checked[1], "height": checked[2]},
         "files": files,
@@ -187,6 +206,7 @@ if __name__ == "__main__":
     parser.add_argument("-n", type=int, default=40, help="live snapshots")
     parser.add_argument("--cold", type=int, default=8, help="cold snapshots")
     parser.add_argument("--stills", type=int, default=20, help="live still images over HTTP")
+    parser.add_argument("--viewer", type=int, default=12, help="snapshots while only a viewer reads the stream")
     h.install_cleanup()
     result = asyncio.run(main(parser.parse_args()))
     print(json.dumps(result))
