@@ -6,6 +6,8 @@ endpoint's doors."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import re
 
 import pytest
@@ -251,5 +253,29 @@ async def test_a_held_stream_is_snapped_from_its_latest_keyframe(live, tmp_path)
         while frames.tapped():
             assert reactor.seconds() < deadline, "the keyframe reader outlived the hold"
             await task.deferLater(reactor, 0.1, lambda: None)
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("service_settings", [{
+    "cameras": {"declared": CAMERAS[:1]},
+    "mediamtx": {"breaker_failure_threshold": 2, "breaker_reset_timeout": 1, "retry_attempts": 1,
+                 "request_timeout": 1, "restart_min_delay": 30}}])
+@pytest_twisted.ensureDeferred
+async def test_mediamtx_down_a_virtual_camera_has_no_picture(live, service_settings):
+    client = await live.authed_client("operator")
+    try:
+        os.kill(live.tree.getServiceNamed("mediamtx-process").pid, signal.SIGKILL)
+        deadline = reactor.seconds() + 15
+        while live.controller.health.value != "down":
+            assert reactor.seconds() < deadline, "MediaMTX not reported down"
+            await task.deferLater(reactor, 0.1, lambda: None)
+        failed = await client.call("take_snapshot", {"device": "camera1000", "filename": "down"})
+        assert failed["error"]["code"] == -32050
+        assert failed["error"]["data"]["dependency"] == "mediamtx"
+        response, _ = await _get(f"{live.http}/cameras/camera1000/snapshot.jpg",
+                                 {b"Authorization": [f"Bearer {live.token('viewer')}".encode()]})
+        assert response.code == 503
+        assert _visible(live.config.media.snapshots_dir) == []
     finally:
         await client.close()
