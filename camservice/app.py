@@ -14,6 +14,7 @@ from camservice.auth.apikeys import ApiKeyStore
 from camservice.auth.authenticator import Authenticator
 from camservice.auth.settings import AuthSettings
 from camservice.auth.tokens import TokenAuthority
+from camservice.cameras.errors import UnknownCamera
 from camservice.cameras.external import ExternalStreams
 from camservice.cameras.monitor import CameraMonitor
 from camservice.cameras.prober import V4L2Prober
@@ -22,7 +23,6 @@ from camservice.children import ChildLedger, LeftoverChildren
 from camservice.config.model import Config
 from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import LoggingSettings, make_observer
-from camservice.cameras.errors import UnknownCamera
 from camservice.media.capture import FrameCapture
 from camservice.media.errors import MediaError
 from camservice.media.live_frames import LiveFrames
@@ -299,7 +299,7 @@ def build_service(
         ExternalStreamMethods(external, registry, reactor, audit),
         ControlMethods(registry, monitor),
         OpsMethods(recent_errors, reloader),
-        SnapshotMethods(snapshots, streams.streamable, still_tokens, lambda: _api_base_url(config, api)),
+        SnapshotMethods(snapshots, streams.streamable, still_tokens, lambda: _api_base_url(tree.config, api)),
     ):
         table.register_group(group)
     dispatcher = Dispatcher(
