@@ -19,6 +19,7 @@ status  when
 503     camera not connected, or MediaMTX down (and the camera cannot be
         read directly)
 502     FFmpeg could not capture (or timed out)
+500     a bug (logged)
 ======  ==================================================================
 """
 from __future__ import annotations
@@ -88,7 +89,8 @@ class StillImageResource(Resource):
         finished = request.notifyFinish()
         finished.addErrback(lambda _: d.cancel())  # the client left: stop waiting
         d.addCallbacks(self._send, self._failed, callbackArgs=(request,), errbackArgs=(request, camera_id))
-        d.addErrback(lambda f: self.log.failure("still image of {camera_id}", failure=f, camera_id=camera_id))
+        d.addErrback(lambda f: self.log.failure("answering the still image of {camera_id}", failure=f,
+                                                camera_id=camera_id))
         return NOT_DONE_YET
 
     def _admit(self, request, camera_id: str):
@@ -137,7 +139,8 @@ class StillImageResource(Resource):
         elif failure.check(CaptureFailed):
             code, reason = 502, f"FFmpeg could not capture: {error.detail}"
         else:
-            failure.raiseException()
+            self.log.failure("still image of {camera_id}", failure=failure, camera_id=camera_id)
+            code, reason = 500, "the server failed; see its log"
         request.write(_plain(request, code, reason))
         request.finish()
 

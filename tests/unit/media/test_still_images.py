@@ -198,3 +198,17 @@ def test_a_client_that_leaves_stops_the_capture(site, reactor):
     reactor.advance(0)
     assert not reactor.alive() and reactor.getDelayedCalls() == []
     assert request.written == []
+
+
+def test_a_bug_is_a_500_not_a_hanging_request(site, reactor):
+    from twisted.logger import globalLogPublisher
+
+    logged = []
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        site.resource._grab = lambda camera_id: defer.fail(ZeroDivisionError("bug"))
+        request = site.get("/cameras/camera1000/snapshot.jpg", {b"authorization": f"Bearer {site.jwt()}".encode()})
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+    assert request.finished and request.responseCode == 500
+    assert any(e.get("log_failure") is not None and e["log_failure"].check(ZeroDivisionError) for e in logged)
