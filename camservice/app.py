@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from twisted.internet import threads
+from twisted.internet import defer, threads
 
 from camservice.auth.apikeys import ApiKeyStore
 from camservice.auth.authenticator import Authenticator
 from camservice.auth.settings import AuthSettings
 from camservice.auth.tokens import TokenAuthority
+from camservice.cameras.errors import UnknownCamera
 from camservice.cameras.external import ExternalStreams
 from camservice.cameras.monitor import CameraMonitor
 from camservice.cameras.prober import V4L2Prober
@@ -24,9 +25,15 @@ from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import LoggingSettings, make_observer
 from camservice.media.publishers import kill_publishers
 from camservice.media.stall import StallWatch
+from camservice.media.capture import FrameCapture
+from camservice.media.errors import MediaError
+from camservice.media.live_frames import LiveFrames
+from camservice.media.snapshot_settings import SnapshotSettings
+from camservice.media.snapshots import SnapshotService
+from camservice.media.still_tokens import StillTokens
 from camservice.media.streams import StreamManager
 from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
-from camservice.mediamtx.controller import MediaMTXController
+from camservice.mediamtx.controller import Health, MediaMTXController
 from camservice.mediamtx.config_file import MediaAccess, media_origins
 from camservice.mediamtx.holders import StreamHolders, hold_query
 from camservice.mediamtx.process import MediaMTXProcess
@@ -50,11 +57,13 @@ from camservice.rpc.methods import MethodTable
 from camservice.rpc.notifier import Notifier
 from camservice.rpc.ops_methods import OpsMethods
 from camservice.rpc.session_methods import SessionMethods
+from camservice.rpc.snapshot_methods import SnapshotMethods
 from camservice.rpc.sessions import SessionTable
 from camservice.rpc.stream_methods import StreamMethods
 from camservice.rpc.system_methods import SystemMethods
 from camservice.rpc.views import CameraPresenter
 from camservice.server.api_service import ApiServer
+from camservice.server.still import StillImageResource
 from camservice.security.targets import TargetPolicy, own_ports, resolver
 from camservice.service import ServiceTree
 from camservice.status import SystemStatus
@@ -88,6 +97,8 @@ class Overrides:
     :ivar systemd_notifier: instead of ``sd_notify`` to ``$NOTIFY_SOCKET``.
     :ivar end_publishers: ``camera_id -> Deferred[pids]`` instead of
         killing the processes publishing to the camera's path.
+    :ivar capture_reactor: runs the FFmpeg captures and live-frame
+        readers instead of ``reactor``.
     """
 
     mediamtx_api: Optional[IMediaMTXAPI] = None
@@ -102,6 +113,7 @@ class Overrides:
     reload_loader: Optional[Callable] = None
     systemd_notifier: Any = None
     end_publishers: Optional[Callable] = None
+    capture_reactor: Any = None
 
 
 def build_service(
@@ -122,6 +134,8 @@ def build_service(
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
     ``streams`` (who holds each camera's stream, see :mod:`camservice.media.streams`),
     ``stall-watch`` (restarts sources that stopped sending),
+    ``live-frames`` (the latest keyframe of held streams), ``frame-capture``
+    (FFmpeg captures for snapshots and still images),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
     (when ``manhole.enabled``), ``reload`` (the reload coordinator),
     ``systemd`` (READY=1, STATUS= and the watchdog under systemd). They stop
@@ -241,15 +255,35 @@ def build_service(
                              o.end_publishers or end_publishers)
     stall_watch.setName("stall-watch")
     stall_watch.setServiceParent(tree)
+    def in_thread(f, *args, **kwargs):
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
+
+    def held_camera(camera_id: str):
+        try:
+            return streams.streamable(camera_id)
+        except (UnknownCamera, MediaError):
+            return None
+
+    capture_reactor = o.capture_reactor or reactor
+    live_frames = LiveFrames(config.mediamtx, config.media, capture_reactor, lambda: streams.held(), held_camera,
+                             holders.query, ledger=ledger)
+    live_frames.setName("live-frames")
+    live_frames.setServiceParent(tree)
+    capture = FrameCapture(
+        config.mediamtx, config.media, capture_reactor, stream_secrets.internal_credential,
+        mediamtx_down=lambda: controller.health is Health.DOWN, run_blocking=o.run_blocking or in_thread,
+        live=live_frames,
+    )
+    capture.setName("frame-capture")
+    capture.setServiceParent(tree)
+    snapshots = SnapshotService(config.media, capture, streams.streamable, bus, reactor, o.run_blocking or in_thread)
+    still_tokens = StillTokens(stream_secrets, reactor, config.media.still_token_ttl)
 
     locator = StreamLocator(config.mediamtx, config.streams, stream_tokens if signed else None)
     presenter = CameraPresenter(locator.urls, locator.epoch)
     status = SystemStatus(reactor, registry, discovery_active=lambda: monitor.active or external.scanning)
     bus.subscribe(lambda event: metrics.count_cameras(registry.cameras()) if event.topic in CAMERA_TOPICS else None)
     notifier = Notifier(bus, reactor, metrics, presenter)
-
-    def in_thread(f, *args, **kwargs):
-        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
 
     sampler = SystemSampler(reactor, config.data_dir, run_blocking=o.run_blocking or in_thread)
     metrics.registry.register(ResourceCollector(sampler))
@@ -280,6 +314,7 @@ def build_service(
         ExternalStreamMethods(external, registry, reactor, audit),
         ControlMethods(registry, monitor),
         OpsMethods(recent_errors, reloader),
+        SnapshotMethods(snapshots, streams.streamable, still_tokens, lambda: _api_base_url(tree.config, api)),
     ):
         table.register_group(group)
     dispatcher = Dispatcher(
@@ -288,7 +323,12 @@ def build_service(
     # stops after the API: the summaries pending then are written
     audit.setName("audit")
     audit.setServiceParent(tree)
-    api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator)
+    still = StillImageResource(
+        lambda camera_id: defer.maybeDeferred(lambda: capture.capture(streams.streamable(camera_id))),
+        authenticator, still_tokens,
+    )
+    api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator,
+                    resources={b"cameras": still})
     api.setName("api")
     api.setServiceParent(tree)
 
@@ -311,6 +351,7 @@ def build_service(
         *([("stream-holders", holders)] if hasattr(holders, "reconfigService") else []),
         ("stall-watch", stall_watch),
         ("streams", StreamSettings(config, stream_tokens, stream_policy, locator)),
+        ("snapshots", SnapshotSettings(config, capture, snapshots, still_tokens, live_frames)),
         ("api", api),
     ]
 
@@ -355,4 +396,16 @@ def build_service(
     systemd.setName("systemd")
     systemd.setServiceParent(tree)
     return tree
+
+
+def _api_base_url(config: Config, api: ApiServer) -> str:
+    """The API port's URL as clients reach it: ``streams.public_host``,
+    else the bound host (``127.0.0.1`` for a wildcard)."""
+    host = config.streams.public_host or config.server.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    port = api.listening_port or config.server.port
+    return f"{'https' if config.server.tls.enabled else 'http'}://{host}:{port}"
 

@@ -239,6 +239,8 @@ class MediaConfig:
     snapshots_dir: Path = Path("snapshots")
     snapshot_timeout: float = 10
     snapshot_quality: int = 3
+    still_token_ttl: int = 300
+    live_snapshot_max_age: float = 3
     recording_format: str = "fmp4"
     part_duration: float = 1
     segment_duration: int = 60

@@ -6,6 +6,7 @@ __all__ = [
     "AlreadyRecording",
     "CameraNotConnected",
     "CaptureFailed",
+    "InvalidMediaName",
     "MediaError",
     "MediaFileExists",
     "MediaFileNotFound",
@@ -116,3 +117,16 @@ class CaptureFailed(MediaError):
     def __init__(self, camera_id: str, detail: str):
         super().__init__(f"{camera_id}: {detail}")
         self.camera_id, self.detail = camera_id, detail
+
+
+class InvalidMediaName(MediaError):
+    """A file name a client gave breaks the naming rules (API.md: a
+    plain name, at most 255 bytes).
+
+    :ivar param: the param that carried it.
+    :ivar rule: the rule broken, in words.
+    """
+
+    def __init__(self, param: str, rule: str):
+        super().__init__(f"{param} {rule}")
+        self.param, self.rule = param, rule

@@ -10,6 +10,7 @@ from camservice.media.errors import (
     AlreadyRecording,
     CameraNotConnected,
     CaptureFailed,
+    InvalidMediaName,
     MediaFileExists,
     MediaFileNotFound,
     NotRecording,
@@ -149,6 +150,9 @@ def to_rpc_error(exc: BaseException) -> Optional[RpcError]:
     if isinstance(exc, MediaFileExists):
         return InvalidState(state="file_exists", allowed_states=[], filename=exc.name,
                             reason=f"a {exc.kind} of that name exists and is never overwritten")
+    if isinstance(exc, InvalidMediaName):
+        return InvalidParams(param=exc.param, rule=exc.rule, reason=f"{exc.param} {exc.rule}",
+                             hint=f"give a plain file name in '{exc.param}'")
     if isinstance(exc, CaptureFailed):
         return DependencyFailed(dependency="ffmpeg", detail=exc.detail, reason="FFmpeg could not capture")
     if isinstance(exc, ReloadRefused):

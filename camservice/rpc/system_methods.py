@@ -34,6 +34,8 @@ CAPABILITIES = (
     "virtual_cameras",
     "network_cameras",
     "streaming",
+    "snapshots",
+    "still_images",
     "health_endpoints",
     "prometheus_metrics",
 )

@@ -3,7 +3,7 @@ clients cleanly."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Optional
+from typing import Mapping, Optional
 
 from twisted.logger import Logger
 
@@ -53,6 +53,8 @@ class ApiServer(Component):
         runs).
     :param authenticator: checks credentials for ``/metrics`` when it is
         not public.
+    :param resources: more HTTP resources by top-level path segment
+        (:func:`camservice.server.site.build_site`).
     :raises ConfigError: the TLS files cannot be used.
     """
 
@@ -69,6 +71,7 @@ class ApiServer(Component):
         reactor,
         sessions: SessionTable,
         authenticator: Authenticator,
+        resources: Mapping = {},
     ):
         super().__init__()
         self._config = config
@@ -97,6 +100,7 @@ class ApiServer(Component):
             reactor,
             config.request_timeout,
             self._metrics_authenticator(config),
+            resources,
         )
         self.port = None
         self._tls_loaded: Optional[dict] = None

@@ -14,7 +14,7 @@ health checks and metrics, with the door rules every connection meets.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 from autobahn.twisted.resource import WebSocketResource
 from prometheus_client.twisted import MetricsResource
@@ -236,12 +236,15 @@ def build_site(
     clock,
     request_timeout: float,
     metrics_authenticator: Optional[Authenticator] = None,
+    resources: Mapping[bytes, Resource] = {},
 ) -> ApiSite:
     """``websocket_path`` -> WebSocket, ``/health/*``, ``/metrics``.
 
     :param metrics_authenticator: when given, ``/metrics`` needs admin
         credentials checked by it; ``None`` leaves it public (the site's
         ``metrics_access.authenticator`` changes it later).
+    :param resources: more top-level resources by path segment (e.g.
+        ``b"cameras"``), each doing its own access checks.
     """
     root = Resource()
     parent = root
@@ -254,6 +257,8 @@ def build_site(
     root.putChild(b"health", HealthResource(status))
     metrics_resource = _AdminOnly(MetricsResource(registry=metrics.registry), metrics_authenticator)
     root.putChild(b"metrics", metrics_resource)
+    for segment, resource in resources.items():
+        root.putChild(segment, resource)
     site = ApiSite(root, gate, clock, request_timeout)
     #: whose credentials ``/metrics`` needs (``metrics_access.authenticator``)
     site.metrics_access = metrics_resource

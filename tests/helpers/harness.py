@@ -117,7 +117,12 @@ def make_harness(config: Config, clock, mediamtx=None) -> Harness:
     from fakes.udev import FakeUdevContext
     from fakes.mediamtx import FakeMediaMTX
 
+    from fakes.process_reactor import FakeProcessReactor
+
     mediamtx = mediamtx or FakeMediaMTX(clock)
+    # no FFmpeg here: a capture fails at once (-32050)
+    no_ffmpeg = FakeProcessReactor()
+    no_ffmpeg.spawn_error = OSError(2, "No such file or directory")
     probes = {}
 
     async def probe(url):
@@ -140,6 +145,7 @@ def make_harness(config: Config, clock, mediamtx=None) -> Harness:
             udev_context=FakeUdevContext,
             has_udev=lambda: False,
             resolve=lambda host: defer.fail(OSError(f"{host}: name not known")),
+            capture_reactor=no_ffmpeg,
         ),
     )
     tree.stream_probes = probes

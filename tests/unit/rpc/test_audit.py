@@ -17,6 +17,7 @@ AUDITED = {
     "set_discovery_interval": ("scan_interval",),
     "discover_external_streams": (),
     "reload_config": (),
+    "take_snapshot": ("device", "filename"),
 }
 
 
