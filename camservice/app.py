@@ -247,16 +247,16 @@ def build_service(
     streams.setName("streams")
     streams.setServiceParent(tree)
 
+    def in_thread(f, *args, **kwargs):
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
+
     def end_publishers(camera_id: str):
-        url = publish_url(controller.config, camera_id)
-        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), kill_publishers, url)
+        return in_thread(kill_publishers, publish_url(controller.config, camera_id))
 
     stall_watch = StallWatch(config.media, controller, registry, bus, metrics, reactor,
                              o.end_publishers or end_publishers)
     stall_watch.setName("stall-watch")
     stall_watch.setServiceParent(tree)
-    def in_thread(f, *args, **kwargs):
-        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
 
     def held_camera(camera_id: str):
         try:
@@ -265,8 +265,11 @@ def build_service(
             return None
 
     capture_reactor = o.capture_reactor or reactor
-    live_frames = LiveFrames(config.mediamtx, config.media, capture_reactor, lambda: streams.held(), held_camera,
-                             holders.query, ledger=ledger)
+    # keyframes are kept of every stream held or watched, so that a
+    # snapshot of a live camera answers at once
+    live_frames = LiveFrames(config.mediamtx, config.media, capture_reactor,
+                             lambda: set(streams.held()) | stall_watch.viewed, held_camera, holders.query,
+                             ledger=ledger)
     live_frames.setName("live-frames")
     live_frames.setServiceParent(tree)
     capture = FrameCapture(
@@ -288,8 +291,6 @@ def build_service(
     sampler = SystemSampler(reactor, config.data_dir, run_blocking=o.run_blocking or in_thread)
     metrics.registry.register(ResourceCollector(sampler))
     tree.sampler = sampler
-    def in_pool(f, *args):
-        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
 
     reloader = ReloadCoordinator(
         config,
@@ -300,7 +301,7 @@ def build_service(
         reactor,
         audit=audit,
         backups=ConfigBackups(config.data_dir / "config-backups"),
-        run_blocking=o.run_blocking or in_pool,
+        run_blocking=o.run_blocking or in_thread,
         on_commit=lambda new: setattr(tree, "config", new),
     )
     tree.reloader = reloader
@@ -345,7 +346,7 @@ def build_service(
         # it; MediaMTX's globals change before the controller's paths
         ("stream-auth", stream_auth),
         ("mediamtx-credentials", ControlApiCredentials(config.mediamtx, api_password, stream_policy, api_client,
-                                                       o.run_blocking or in_pool)),
+                                                       o.run_blocking or in_thread)),
         *([("mediamtx-process", process)] if config.mediamtx.mode == "managed" else []),
         ("mediamtx", controller),
         *([("stream-holders", holders)] if hasattr(holders, "reconfigService") else []),

@@ -1,4 +1,5 @@
-"""The ``stall-watch`` service: restarts a source that stopped sending.
+"""The ``stall-watch`` service: restarts a source that stopped sending,
+and knows which streams someone watches.
 
 A known failure of FFmpeg under MediaMTX: the publisher stops sending
 without exiting (stopped, or stuck in a driver); MediaMTX keeps the path
@@ -10,6 +11,10 @@ and the path is closed and opened again, so the next reader starts a new
 one at once. A recording across the stall continues: the path comes back
 with its recording settings. Each restart is a ``system.health`` event
 naming the camera.
+
+The same look tells which cameras have viewers besides camservice's own
+readers (:attr:`StallWatch.viewed`): the live-frame taps keep their latest
+keyframe, so that a snapshot of a watched camera answers at once.
 """
 from __future__ import annotations
 
@@ -73,6 +78,9 @@ class StallWatch(service.Service):
         self._end_publishers = end_publishers
         self._seen: dict[str, _Seen] = {}
         self._restarting: set[str] = set()
+        #: cameras whose ready stream has readers besides camservice's own,
+        #: as of the last look
+        self.viewed: frozenset[str] = frozenset()
         self._loop: Optional[task.LoopingCall] = None
 
     @property
@@ -113,9 +121,11 @@ class StallWatch(service.Service):
         """One look at every path; restarts those stalled."""
         if self._controller.health is not Health.UP:
             self._seen.clear()  # MediaMTX down or restarting: start afresh
+            self.viewed = frozenset()
             return
         try:
             paths = await self._controller.all_paths()
+            self.viewed = await self._viewed(paths)
         except MediaMTXError:
             return  # the controller reports MediaMTX's health
         now = self._clock.seconds()
@@ -134,6 +144,14 @@ class StallWatch(service.Service):
                 self._seen[name] = _Seen(figures["bytes_in"], now, online)
             elif now - seen.since >= self.config.stall_timeout and name not in self._restarting:
                 self._restart(name, now - seen.since)
+
+    async def _viewed(self, paths: dict) -> frozenset:
+        read = {name: len(path.get("readers") or []) for name, path in paths.items()
+                if OWNED_PATH.match(name) and path_figures(path, 0)["ready"] and path.get("readers")}
+        if not read:
+            return frozenset()
+        own = await self._controller.keepalive_reader_counts()
+        return frozenset(name for name, readers in read.items() if readers > own.get(name, 0))
 
     def _restart(self, camera_id: str, flat_for: float) -> None:
         self._restarting.add(camera_id)

@@ -200,13 +200,13 @@ class StreamManager(service.Service):
     async def figures(self, camera_id: str) -> tuple[Optional[dict], dict]:
         """``(path, figures)`` of the camera's stream (see
         :func:`camservice.mediamtx.paths.path_figures`), readers counted
-        without camservice's own keep-alive reader; ``kept_alive`` says
-        whether that reader is connected.
+        without camservice's own (keep-alive readers, live-frame taps);
+        ``kept_alive`` says whether one of those is connected.
 
         :raises MediaMTXError: MediaMTX cannot be asked.
         """
         path = await self._controller.path(camera_id)
-        own = await self._controller.keepalive_readers(camera_id) if self.holds(camera_id) else 0
+        own = await self._controller.keepalive_readers(camera_id) if (path or {}).get("readers") else 0
         figures = path_figures(path, self._clock.seconds())
         figures["readers"] = max(0, figures["readers"] - own)
         figures["kept_alive"] = own > 0
@@ -232,7 +232,8 @@ class StreamManager(service.Service):
         """
         paths = await self._controller.all_paths()
         names = sorted((n for n in paths if OWNED_PATH.match(n) and visible(n)), key=camera_number)
-        own = {name: await self._controller.keepalive_readers(name) for name in names if self.holds(name)}
+        read = any((paths[name] or {}).get("readers") for name in names)
+        own = await self._controller.keepalive_reader_counts() if read else {}
         now = self._clock.seconds()
         out = []
         for name in names:

@@ -542,23 +542,29 @@ class MediaMTXController(Component):
 
         return self._tracked(get())
 
-    def keepalive_readers(self, camera_id: str) -> defer.Deferred:
-        """How many of the path's readers are camservice's own keep-alive
-        readers (found by their query string in MediaMTX's RTSP sessions).
+    def keepalive_reader_counts(self) -> defer.Deferred:
+        """How many of each path's readers are camservice's own (keep-alive
+        readers and live-frame taps, found by their query string in
+        MediaMTX's RTSP sessions).
 
-        :returns: a Deferred firing with the count; fails with
-            :class:`MediaMTXError`.
+        :returns: a Deferred firing with ``{path: count}`` (paths without
+            any left out); fails with :class:`MediaMTXError`.
         """
 
         async def count():
             sessions = await self._call(self.api.list_rtsp_sessions)
-            return sum(
-                1
-                for s in sessions.values()
-                if s.get("path") == camera_id and s.get("state") == "read" and s.get("query") == self._hold_query
-            )
+            counts: dict[str, int] = {}
+            for s in sessions.values():
+                if s.get("state") == "read" and s.get("query") == self._hold_query:
+                    counts[s.get("path")] = counts.get(s.get("path"), 0) + 1
+            return counts
 
         return self._tracked(count())
+
+    def keepalive_readers(self, camera_id: str) -> defer.Deferred:
+        """How many of the path's readers are camservice's own; fails with
+        :class:`MediaMTXError`."""
+        return self.keepalive_reader_counts().addCallback(lambda counts: counts.get(camera_id, 0))
 
     def all_paths(self) -> defer.Deferred:
         """Every live path by name; fails with :class:`MediaMTXError`."""

@@ -114,3 +114,14 @@ def test_a_reload_changes_the_timeout(harness, watch):
     assert watch.killed == []
     advance(harness, 10)
     assert watch.killed == ["camera1000"]
+
+
+def test_viewed_streams_are_those_with_readers_besides_our_own(harness, watch):
+    live(harness)  # a viewer
+    harness.mediamtx.publish("camera1001")  # ready, no viewer
+    advance(harness, 1.5)
+    assert watch.viewed == {"camera1000"}
+    harness.mediamtx.live["camera1000"]["readers"] = []
+    harness.holders.hold("camera1000")  # only camservice's own reader left
+    advance(harness, 1.5)
+    assert watch.viewed == frozenset()

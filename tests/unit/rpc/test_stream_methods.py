@@ -210,13 +210,27 @@ def test_readers_leave_out_camservices_keepalive_reader(harness, operator):
     assert harness.call(viewer, "get_streams")["result"][0]["readers"] == 1
 
 
-def test_a_camera_not_held_has_every_reader_counted(harness, operator):
+def test_a_reader_that_only_looks_like_camservices_own_is_counted(harness, operator):
     harness.mediamtx.add_reader("camera1001")
-    # a session that looks like a keep-alive reader, but camservice holds nothing
+    # the keep-alive query without camservice's internal credential
     harness.mediamtx.rtsp_sessions["x"] = {"id": "x", "path": "camera1001", "state": "read",
                                            "query": "camservice=hold"}
     status = harness.call(operator, "get_stream_status", {"device": "camera1001"})["result"]
     assert status["mediamtx_path"]["readers"] == 1
+
+
+def test_camservices_own_reader_is_not_counted_even_when_nothing_holds_the_stream(harness, operator):
+    # a live-frame tap of a watched stream reads as the keep-alive readers do
+    harness.mediamtx.add_reader("camera1001")
+    harness.mediamtx.add_reader("camera1001")
+    harness.mediamtx.rtsp_sessions["tap"] = {"id": "tap", "path": "camera1001", "state": "read",
+                                             "query": harness.holders.query}
+    status = harness.call(operator, "get_stream_status", {"device": "camera1001"})["result"]
+    assert status["mediamtx_path"]["readers"] == 1
+
+
+def test_a_stream_nobody_reads_asks_mediamtx_nothing_more(harness, operator):
+    harness.call(operator, "get_stream_status", {"device": "camera1001"})
     assert not [c for c in harness.mediamtx.calls if c[0] == "list_rtsp_sessions"]
 
 
