@@ -18,8 +18,9 @@ request to the reply (the JPEG is on disk, fsynced, by then):
 - *still_live*: ``--stills`` ``GET /cameras/camera1000/snapshot.jpg`` with
   the stream still live (header auth), likewise;
 - *viewer_live*: ``--viewer`` snapshots while an RTSP viewer (FFmpeg)
-  reads the stream but nothing holds it: no keyframe is kept, so each
-  snapshot is a reader of its own that waits for the next keyframe;
+  reads the stream but nothing holds it (its keyframes are kept once the
+  stall watch has seen the viewer, within a second, and the tap has
+  decoded a keyframe: the snapshots start 5 s after the viewer);
 - *cold*: after ``stop_streaming`` and waiting until MediaMTX reports the
   path not ready (the on-demand source stopped), ``--cold`` snapshots,
   each of which starts the source.
@@ -160,7 +161,7 @@ async def main(args) -> dict:
         viewer = h.spawn(["ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", stream_url,
                           "-map", "0", "-c", "copy", "-f", "null", "-"], stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await asyncio.sleep(4)
+        await asyncio.sleep(5)
         viewed = []
         for i in range(args.viewer):
             await asyncio.sleep(random.uniform(0, 0.5))
