@@ -22,6 +22,9 @@ from camservice.children import ChildLedger, LeftoverChildren
 from camservice.config.model import Config
 from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import LoggingSettings, make_observer
+from camservice.media.files import MediaFiles
+from camservice.media.retention import Retention
+from camservice.media.storage import StorageMonitor
 from camservice.media.streams import StreamManager
 from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
 from camservice.mediamtx.controller import MediaMTXController
@@ -43,15 +46,18 @@ from camservice.rpc.control_methods import ControlMethods
 from camservice.rpc.dispatcher import Dispatcher
 from camservice.rpc.event_methods import EventMethods
 from camservice.rpc.external_methods import ExternalStreamMethods
+from camservice.rpc.file_methods import FileMethods
 from camservice.rpc.methods import MethodTable
 from camservice.rpc.notifier import Notifier
 from camservice.rpc.ops_methods import OpsMethods
 from camservice.rpc.session_methods import SessionMethods
 from camservice.rpc.sessions import SessionTable
+from camservice.rpc.storage_methods import StorageMethods
 from camservice.rpc.stream_methods import StreamMethods
 from camservice.rpc.system_methods import SystemMethods
 from camservice.rpc.views import CameraPresenter
 from camservice.server.api_service import ApiServer
+from camservice.server.files import FilesResource
 from camservice.security.targets import TargetPolicy, resolver
 from camservice.service import ServiceTree
 from camservice.status import SystemStatus
@@ -115,6 +121,8 @@ def build_service(
     on 127.0.0.1), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
     ``streams`` (who holds each camera's stream, see :mod:`camservice.media.streams`),
+    ``media-files`` (the index of finalized recordings and snapshots),
+    ``storage`` (disk space checks), ``retention`` (old files deleted),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
     (when ``manhole.enabled``), ``reload`` (the reload coordinator),
     ``systemd`` (READY=1, STATUS= and the watchdog under systemd). They stop
@@ -254,6 +262,26 @@ def build_service(
         on_commit=lambda new: setattr(tree, "config", new),
     )
     tree.reloader = reloader
+
+    # the media files: index, disk space, retention (producers of files
+    # call media_files.added and storage.check_writable)
+    media_files = MediaFiles(
+        config.media, config.data_dir / "media-cameras.json", reactor,
+        run_blocking=o.run_blocking or in_pool, ffprobe=_ffprobe(config),
+    )
+    media_files.setName("media-files")
+    media_files.setServiceParent(tree)
+    storage = StorageMonitor(config.media, media_files, bus, reactor, run_blocking=o.run_blocking or in_pool)
+    storage.setName("storage")
+    storage.setServiceParent(tree)
+    retention = Retention(
+        config.media.retention, config.data_dir / "retention.json", media_files, audit, reactor,
+        run_blocking=o.run_blocking or in_pool,
+    )
+    retention.setName("retention")
+    retention.setServiceParent(tree)
+    tree.media_files, tree.storage, tree.retention = media_files, storage, retention
+
     table = MethodTable()
     for group in (
         SessionMethods(authenticator, audit, sessions),
@@ -264,6 +292,8 @@ def build_service(
         ExternalStreamMethods(external, registry, reactor, audit),
         ControlMethods(registry, monitor),
         OpsMethods(recent_errors, reloader),
+        FileMethods(media_files),
+        StorageMethods(storage, retention),
     ):
         table.register_group(group)
     dispatcher = Dispatcher(
@@ -272,7 +302,8 @@ def build_service(
     # stops after the API: the summaries pending then are written
     audit.setName("audit")
     audit.setServiceParent(tree)
-    api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator)
+    api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator,
+                    files=FilesResource(media_files, authenticator))
     api.setName("api")
     api.setServiceParent(tree)
 
@@ -287,6 +318,8 @@ def build_service(
         ("external-streams", external),
         ("mediamtx", controller),
         ("streams", StreamSettings(config.streams, stream_tokens, stream_policy, locator)),
+        ("storage", storage),
+        ("retention", retention),
         ("api", api),
     ]
 
@@ -331,6 +364,20 @@ def build_service(
     systemd.setName("systemd")
     systemd.setServiceParent(tree)
     return tree
+
+
+def _ffprobe(config: Config) -> str:
+    """ffprobe: ``external_streams.ffprobe`` when set to a path, else the
+    one next to ``mediamtx.ffmpeg`` when that is a path, else from PATH."""
+    import os
+
+    chosen = config.external_streams.ffprobe
+    ffmpeg = config.mediamtx.ffmpeg
+    if os.sep not in chosen and os.sep in ffmpeg:
+        sibling = os.path.join(os.path.dirname(ffmpeg), "ffprobe")
+        if os.path.exists(sibling):
+            return sibling
+    return chosen
 
 
 def _own_ports(config: Config) -> tuple[int, ...]:

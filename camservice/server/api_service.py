@@ -53,6 +53,7 @@ class ApiServer(Component):
         runs).
     :param authenticator: checks credentials for ``/metrics`` when it is
         not public.
+    :param files: the ``/files`` resource (downloads), or ``None``.
     :raises ConfigError: the TLS files cannot be used.
     """
 
@@ -69,6 +70,7 @@ class ApiServer(Component):
         reactor,
         sessions: SessionTable,
         authenticator: Authenticator,
+        files=None,
     ):
         super().__init__()
         self._config = config
@@ -99,6 +101,7 @@ class ApiServer(Component):
             reactor,
             config.request_timeout,
             None if public_metrics else authenticator,
+            files=files,
         )
         self.port = None
         self._tls_loaded: Optional[dict] = None

@@ -10,7 +10,8 @@ health checks and metrics, with the door rules every connection meets.
   response on a kept-alive connection), so a client trickling headers
   ties nothing up for long.
 - ``/metrics`` is public or needs admin credentials
-  (``server.metrics_access``); ``/health/*`` is public.
+  (``server.metrics_access``); ``/health/*`` is public; ``/files/*``
+  needs a viewer's credentials (:mod:`camservice.server.files`).
 """
 from __future__ import annotations
 
@@ -232,11 +233,14 @@ def build_site(
     clock,
     request_timeout: float,
     metrics_authenticator: Optional[Authenticator] = None,
+    files: Optional[Resource] = None,
 ) -> ApiSite:
-    """``websocket_path`` -> WebSocket, ``/health/*``, ``/metrics``.
+    """``websocket_path`` -> WebSocket, ``/health/*``, ``/metrics``, and
+    ``/files/*`` when ``files`` is given.
 
     :param metrics_authenticator: when given, ``/metrics`` needs admin
         credentials checked by it; ``None`` leaves it public.
+    :param files: the ``/files`` resource (see :mod:`camservice.server.files`).
     """
     root = Resource()
     parent = root
@@ -251,4 +255,6 @@ def build_site(
     if metrics_authenticator is not None:
         metrics_resource = _AdminOnly(metrics_resource, metrics_authenticator)
     root.putChild(b"metrics", metrics_resource)
+    if files is not None:
+        root.putChild(b"files", files)
     return ApiSite(root, gate, clock, request_timeout)
