@@ -36,6 +36,10 @@ CAPABILITIES = (
     "streaming",
     "health_endpoints",
     "prometheus_metrics",
+    "file_management",
+    "file_downloads",
+    "storage_monitoring",
+    "retention_policy",
 )
 
 

@@ -108,8 +108,8 @@ class _FileResource(Resource):
             name = self._segment.decode("utf-8")
         except UnicodeDecodeError:
             return self._refuse(request, 400, "the file name is not UTF-8", principal.user_id)
-        if request.postpath or name in ("", ".", "..") or "/" in name or "\\" in name or "\x00" in name \
-                or len(self._segment) > 255:
+        if request.postpath or name in ("", ".", "..") or "/" in name or "\\" in name \
+                or any(ord(c) < 32 or ord(c) == 127 for c in name) or len(self._segment) > 255:
             return self._refuse(request, 400, "not a plain file name", principal.user_id)
         if not is_listable_name(name):
             return _plain(request, 404, "no such file")

@@ -17,6 +17,10 @@ AUDITED = {
     "set_discovery_interval": ("scan_interval",),
     "discover_external_streams": (),
     "reload_config": (),
+    "delete_recording": ("filename",),
+    "delete_snapshot": ("filename",),
+    "set_retention_policy": ("policy_type", "enabled", "max_age_days", "max_size_gb"),
+    "cleanup_old_files": (),
 }
 
 
