@@ -287,3 +287,21 @@ async def test_retention_by_age_and_size_never_a_held_file(live, folders, log_ev
     # the stored policy is what a restarted service starts with
     assert '"size"' in (live.config.data_dir / "retention.json").read_text()
     await client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_page_of_a_thousand(live, folders):
+    rec, _ = folders
+    rec.mkdir(parents=True, exist_ok=True)
+    base = time.time() - 2000
+    for i in range(1500):
+        path = rec / f"camera1000_{i:05d}.mp4"
+        path.write_bytes(b"")
+        os.utime(path, (base + i, base + i))
+    await _rescan(live)
+    client = await live.authed_client("viewer")
+    page = (await client.call("list_recordings", {"limit": 1000, "offset": 100}))["result"]
+    assert page["total"] == 1500 and len(page["files"]) == 1000
+    assert page["files"][0]["filename"] == "camera1000_01399.mp4"
+    assert page["files"][-1]["filename"] == "camera1000_00400.mp4"
+    await client.close()
