@@ -252,6 +252,8 @@ class MediaFiles(service.Service):
         #: newest first, rebuilt on the first read after a change
         self._sorted: dict[str, Optional[list[MediaFile]]] = {kind: None for kind in KINDS}
         self._sizes: dict[str, int] = {kind: 0 for kind in KINDS}
+        #: per allow list: (the sorted list it was made from, its files)
+        self._filtered: dict[str, dict[frozenset, tuple[list, list]]] = {kind: {} for kind in KINDS}
         #: kind -> name -> camera id, for names without the camera's prefix
         self._cameras: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
         self._holds: dict[tuple[str, str], int] = {}
@@ -362,7 +364,12 @@ class MediaFiles(service.Service):
         if principal is None or principal.cameras is None:
             return ordered
         allowed = principal.cameras
-        return [f for f in ordered if f.camera_id in allowed]
+        cached = self._filtered[kind].get(allowed)
+        if cached is None or cached[0] is not ordered:
+            if len(self._filtered[kind]) >= 64:
+                self._filtered[kind].clear()
+            cached = self._filtered[kind][allowed] = (ordered, [f for f in ordered if f.camera_id in allowed])
+        return cached[1]
 
     def page(
         self, kind: str, principal: Optional[Principal], limit: int, offset: int

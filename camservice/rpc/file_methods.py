@@ -23,6 +23,7 @@ from camservice.timeutil import iso_timestamp
 __all__ = ["FileMethods", "download_path"]
 
 DEFAULT_LIMIT = 50
+_ENTRIES_KEPT = 50_000
 _PAGE = object_schema({"limit": LIMIT, "offset": OFFSET})
 _NAMED = object_schema({"filename": FILENAME}, ["filename"])
 
@@ -57,6 +58,7 @@ class FileMethods:
     def __init__(self, files: MediaFiles, url_for: Callable[[str, str], str] = download_path):
         self._files = files
         self._url_for = url_for
+        self._entries: dict[MediaFile, dict] = {}
 
     def specs(self) -> list[MethodSpec]:
         page = {"limit": 10, "offset": 0}
@@ -86,19 +88,26 @@ class FileMethods:
         await self._files.ready()
         files, total = self._files.page(kind, call.principal, limit, offset)
         return {
-            "files": [
-                {
-                    "filename": f.name,
-                    "file_size": f.size,
-                    "modified_time": iso_timestamp(f.mtime),
-                    "download_url": self._url_for(kind, f.name),
-                }
-                for f in files
-            ],
+            "files": [self._entry(f) for f in files],
             "total": total,
             "limit": limit,
             "offset": offset,
         }
+
+    def _entry(self, f: MediaFile) -> dict:
+        """``f`` as lists show it; made once per file version (a page of
+        1000 then costs little more than its encoding)."""
+        entry = self._entries.get(f)
+        if entry is None:
+            if len(self._entries) >= _ENTRIES_KEPT:
+                self._entries.clear()
+            entry = self._entries[f] = {
+                "filename": f.name,
+                "file_size": f.size,
+                "modified_time": iso_timestamp(f.mtime),
+                "download_url": self._url_for(f.kind, f.name),
+            }
+        return entry
 
     def list_recordings(self, call: Call, params: dict):
         return self._list(RECORDINGS, call, params)

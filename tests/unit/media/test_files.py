@@ -253,3 +253,17 @@ def test_delete_unlinks_and_forgets(make, folders, tmp_path):
     assert (snap / "garden.jpg").exists()
     result_of(files.delete("snapshots", "garden.jpg", viewer("camera2")))
     assert json.loads((tmp_path / "media-cameras.json").read_text())["snapshots"] == {}
+
+
+def test_filtered_lists_follow_changes(make, folders):
+    rec, _ = folders
+    put(rec, "camera1_a.mp4", 1, 1000)
+    files = make()
+    files.startService()
+    one = viewer("camera1")
+    assert [f.name for f in files.files("recordings", one)] == ["camera1_a.mp4"]
+    put(rec, "camera1_b.mp4", 1, 2000)
+    result_of(files.added("recordings", "camera1_b.mp4", "camera1"))
+    assert [f.name for f in files.files("recordings", one)] == ["camera1_b.mp4", "camera1_a.mp4"]
+    result_of(files.delete("recordings", "camera1_a.mp4"))
+    assert [f.name for f in files.files("recordings", one)] == ["camera1_b.mp4"]
