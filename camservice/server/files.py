@@ -20,7 +20,7 @@ from typing import Optional
 from urllib.parse import quote
 
 from twisted.logger import Logger
-from twisted.web import server, static
+from twisted.web import server
 from twisted.web.resource import Resource
 
 from camservice.auth.authenticator import Authenticator
@@ -123,7 +123,7 @@ class _FileResource(Resource):
             return
         hold = self._files.hold(found.kind, found.name)
         request.notifyFinish().addBoth(lambda _: hold())
-        body = static.File(str(found.path), defaultType="application/octet-stream")
+        body = _static_file(str(found.path))
         body.type, body.encoding = content_type(found.name), None
         request.setHeader(b"Content-Disposition", _disposition(found.name))
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
@@ -163,6 +163,15 @@ class _FileResource(Resource):
         if code == 401:
             request.setHeader(b"WWW-Authenticate", b'Bearer realm="camservice"')
         return _plain(request, code, reason)
+
+
+def _static_file(path: str):
+    """A :class:`twisted.web.static.File` for ``path``. Imported on the
+    first download: the module reads the system's MIME types when it is
+    imported, which an idle service need not pay for."""
+    from twisted.web import static
+
+    return static.File(path, defaultType="application/octet-stream")
 
 
 def _plain(request, code: int, text: str) -> bytes:
