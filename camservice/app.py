@@ -303,7 +303,7 @@ def build_service(
     audit.setName("audit")
     audit.setServiceParent(tree)
     api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator,
-                    files=FilesResource(media_files, authenticator))
+                    files=FilesResource(media_files, authenticator, audit))
     api.setName("api")
     api.setServiceParent(tree)
 

@@ -468,16 +468,19 @@ class MediaFiles(service.Service):
             return self._durations[key]
         argv = [self.ffprobe, "-v", "error", "-protocol_whitelist", "file", "-show_entries", "format=duration",
                 "-of", "json", str(f.path)]
+        seconds: Optional[int] = None
         with self.hold(f.kind, f.name):
             try:
                 out = await run_checked(self._reactor, argv, PROBE_TIMEOUT)
             except ProcessFailed as e:
+                # the same file version gets the same answer: remembered too
                 self.log.warn("ffprobe could not read {filename}: {reason}", filename=f.name, reason=str(e))
-                return None
-        try:
-            seconds: Optional[int] = int(round(float(json.loads(out)["format"]["duration"])))
-        except (ValueError, KeyError, TypeError):
-            seconds = None
+                out = None
+        if out is not None:
+            try:
+                seconds = int(round(float(json.loads(out)["format"]["duration"])))
+            except (ValueError, KeyError, TypeError):
+                seconds = None
         self._durations[key] = seconds
         if len(self._durations) > _DURATIONS_KEPT:
             self._durations.popitem(last=False)
