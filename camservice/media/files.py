@@ -143,8 +143,15 @@ class FileHold:
 
 def _scan(folder: Path) -> dict[str, tuple[int, float]]:
     """``{name: (size, mtime)}`` of the regular files directly in
-    ``folder`` whose names are listable (runs in a thread)."""
+    ``folder`` whose names are listable (runs in a thread); the folder is
+    created when missing."""
     found: dict[str, tuple[int, float]] = {}
+    try:
+        # made here on the first scan when missing (group may read: media
+        # is for the administrator too)
+        os.makedirs(folder, mode=0o750, exist_ok=True)
+    except OSError:
+        pass  # scandir below says what is wrong, if anything
     try:
         entries = os.scandir(folder)
     except FileNotFoundError:
