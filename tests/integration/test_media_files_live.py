@@ -9,7 +9,7 @@ import time
 import pytest
 import pytest_twisted
 import treq
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import defer, protocol, reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
 from camservice.procutil import run_checked
@@ -304,4 +304,58 @@ async def test_a_page_of_a_thousand(live, folders):
     assert page["total"] == 1500 and len(page["files"]) == 1000
     assert page["files"][0]["filename"] == "camera1000_01399.mp4"
     assert page["files"][-1]["filename"] == "camera1000_00400.mp4"
+    await client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_names_beyond_ascii_are_quoted_and_served(live, folders):
+    _, snap = folders
+    name = "camera1000_café ü#1.jpg"
+    _put(snap, name, b"\xff\xd8caf\xc3\xa9\xff\xd9")
+    client = await live.authed_client("viewer")
+    info = (await client.call("get_snapshot_info", {"filename": name}))["result"]
+    assert info["download_url"] == "/files/snapshots/camera1000_caf%C3%A9%20%C3%BC%231.jpg"
+    r = await treq.get(live.http + info["download_url"], headers={"Authorization": [f"Bearer {live.token('viewer')}"]})
+    assert r.code == 200 and await r.content() == b"\xff\xd8caf\xc3\xa9\xff\xd9"
+    disposition = r.headers.getRawHeaders("content-disposition")[0]
+    assert disposition == "attachment; filename=\"camera1000_caf_ _#1.jpg\"; filename*=UTF-8''camera1000_caf%C3%A9%20%C3%BC%231.jpg"
+    await client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_file_being_downloaded_is_kept_from_retention(live, folders):
+    rec, _ = folders
+    big = rec / "camera1000_big.mp4"
+    rec.mkdir(parents=True, exist_ok=True)
+    with open(big, "wb") as f:
+        f.truncate(64 * 1024 * 1024)  # sparse: more than the socket buffers hold
+    old = time.time() - 30 * DAY
+    os.utime(big, (old, old))
+    await _rescan(live)
+    files = live.tree.media_files
+    # a client that asks and then does not read: the download stays under way
+    proto = _Raw()
+    await TCP4ClientEndpoint(reactor, "127.0.0.1", live.port, timeout=5).connect(
+        protocol.Factory.forProtocol(lambda: proto))
+    proto.transport.pauseProducing()
+    proto.transport.write(b"GET /files/recordings/camera1000_big.mp4 HTTP/1.1\r\nHost: x\r\n"
+                          + f"X-API-Key: {live.token('viewer')}\r\n\r\n".encode())
+    deadline = reactor.seconds() + 10
+    while not files.held("recordings", "camera1000_big.mp4"):
+        assert reactor.seconds() < deadline, "the download never started"
+        await task.deferLater(reactor, 0.02, lambda: None)
+    client = await live.authed_client("admin")
+    await client.call("set_retention_policy", {"policy_type": "age", "enabled": False, "max_age_days": 1})
+    done = (await client.call("cleanup_old_files"))["result"]
+    assert done["files_deleted"] == 0 and "1 in use kept" in done["message"]
+    assert big.exists()
+    # the client goes away: the hold goes with it, and retention may act
+    proto.transport.abortConnection()
+    await proto.lost
+    deadline = reactor.seconds() + 10
+    while files.held("recordings", "camera1000_big.mp4"):
+        assert reactor.seconds() < deadline, "the hold outlived the download"
+        await task.deferLater(reactor, 0.02, lambda: None)
+    done = (await client.call("cleanup_old_files"))["result"]
+    assert done["files_deleted"] == 1 and not big.exists()
     await client.close()
