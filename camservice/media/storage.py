@@ -24,7 +24,7 @@ from typing import Callable, Optional
 
 from twisted.application import service
 from twisted.internet import defer, task, threads
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from camservice._defer import async_to_deferred
 from camservice.config.model import MediaConfig, StorageConfig
@@ -206,7 +206,7 @@ class StorageMonitor(service.Service):
     def _check_logged(self) -> defer.Deferred:
         d = self.check()
         d.addErrback(lambda f: self.log.failure("could not measure the media filesystem", failure=f,
-                                                level=_error_level()))
+                                                level=LogLevel.error))
         return d
 
     def _set_state(self, state: str, usage: Usage) -> None:
@@ -242,9 +242,3 @@ class StorageMonitor(service.Service):
             self._stop_loop()
             self._start_loop()
         return defer.succeed(None)
-
-
-def _error_level():
-    from twisted.logger import LogLevel
-
-    return LogLevel.error
