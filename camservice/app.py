@@ -292,7 +292,7 @@ def build_service(
         ExternalStreamMethods(external, registry, reactor, audit),
         ControlMethods(registry, monitor),
         OpsMethods(recent_errors, reloader),
-        FileMethods(media_files),
+        FileMethods(media_files, audit=audit),
         StorageMethods(storage, retention),
     ):
         table.register_group(group)

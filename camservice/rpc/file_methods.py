@@ -9,11 +9,13 @@ against the ``http(s)://host:port`` it reached the WebSocket on.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 from urllib.parse import quote
 
+from camservice.auth.errors import PermissionDenied
 from camservice.auth.roles import Role
 from camservice.media.files import RECORDINGS, SNAPSHOTS, MediaFile, MediaFiles
+from camservice.rpc.audit import Audit
 from camservice.rpc.dispatcher import Call
 from camservice.rpc.errors import InvalidParams
 from camservice.rpc.methods import MethodSpec, object_schema
@@ -53,11 +55,15 @@ class FileMethods:
     :param files: the file index.
     :param url_for: ``url_for(kind, name) -> str``, the ``download_url``
         (default: :func:`download_path`).
+    :param audit: records a caller refused another camera's file (as the
+        dispatcher records its own camera denials).
     """
 
-    def __init__(self, files: MediaFiles, url_for: Callable[[str, str], str] = download_path):
+    def __init__(self, files: MediaFiles, url_for: Callable[[str, str], str] = download_path,
+                 audit: Optional[Audit] = None):
         self._files = files
         self._url_for = url_for
+        self._audit = audit
         self._entries: dict[MediaFile, dict] = {}
 
     def specs(self) -> list[MethodSpec]:
@@ -120,7 +126,15 @@ class FileMethods:
     async def _find(self, kind: str, call: Call, params: dict) -> MediaFile:
         name = _filename(params)
         await self._files.ready()
-        return await self._files.find(kind, name, call.principal)
+        try:
+            return await self._files.find(kind, name, call.principal)
+        except PermissionDenied as e:
+            self._denied(call, e)
+            raise
+
+    def _denied(self, call: Call, e: PermissionDenied) -> None:
+        if self._audit is not None:
+            self._audit.denied(call.session, call.request_id, call.method, call.principal, e.required_role, e.camera)
 
     def _info(self, f: MediaFile) -> dict:
         return {
@@ -146,7 +160,11 @@ class FileMethods:
     async def _delete(self, kind: str, call: Call, params: dict) -> dict:
         name = _filename(params)
         await self._files.ready()
-        f = await self._files.delete(kind, name, call.principal)
+        try:
+            f = await self._files.delete(kind, name, call.principal)
+        except PermissionDenied as e:
+            self._denied(call, e)
+            raise
         return {"filename": f.name, "deleted": True, "message": f"{f.singular} {f.name} deleted"}
 
     def delete_recording(self, call: Call, params: dict):

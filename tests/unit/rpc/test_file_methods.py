@@ -101,8 +101,9 @@ def test_delete_needs_admin_and_is_audited(harness, media, log_events):
     assert done and done[0]["params"] == {"filename": "camera1000_a.mp4"}
 
 
-def test_camera_allow_list_covers_list_info_and_delete(harness, media):
+def test_camera_allow_list_covers_list_info_and_delete(harness, media, log_events):
     put, rescan = media
+    audit = log_events("camservice.audit")
     put("recordings", "camera1000_a.mp4", 1, MTIME)
     put("recordings", "camera7_b.mp4", 1, MTIME + 1)
     put("snapshots", "garden.jpg", 1, MTIME)
@@ -118,6 +119,8 @@ def test_camera_allow_list_covers_list_info_and_delete(harness, media):
         assert reply["error"]["code"] == -32002, (method, reply)
         assert reply["error"]["data"]["camera"] == "camera7"
     assert (harness.config.media.recordings_dir / "camera7_b.mp4").exists()
+    denials = [e for e in audit if e.get("outcome") == "denied"]
+    assert denials and denials[0]["camera"] == "camera7" and denials[0]["what"] == "get_recording_info"
     everyone = harness.session("viewer")
     assert harness.call(everyone, "list_recordings")["result"]["total"] == 2
 
