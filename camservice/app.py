@@ -31,6 +31,9 @@ from camservice.media.live_frames import LiveFrames
 from camservice.media.snapshot_settings import SnapshotSettings
 from camservice.media.snapshots import SnapshotService
 from camservice.media.still_tokens import StillTokens
+from camservice.media.files import MediaFiles
+from camservice.media.retention import Retention
+from camservice.media.storage import StorageMonitor
 from camservice.media.streams import StreamManager
 from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
 from camservice.mediamtx.controller import Health, MediaMTXController
@@ -53,16 +56,19 @@ from camservice.rpc.control_methods import ControlMethods
 from camservice.rpc.dispatcher import Dispatcher
 from camservice.rpc.event_methods import EventMethods
 from camservice.rpc.external_methods import ExternalStreamMethods
+from camservice.rpc.file_methods import FileMethods
 from camservice.rpc.methods import MethodTable
 from camservice.rpc.notifier import Notifier
 from camservice.rpc.ops_methods import OpsMethods
 from camservice.rpc.session_methods import SessionMethods
 from camservice.rpc.snapshot_methods import SnapshotMethods
 from camservice.rpc.sessions import SessionTable
+from camservice.rpc.storage_methods import StorageMethods
 from camservice.rpc.stream_methods import StreamMethods
 from camservice.rpc.system_methods import SystemMethods
 from camservice.rpc.views import CameraPresenter
 from camservice.server.api_service import ApiServer
+from camservice.server.files import FilesResource
 from camservice.server.still import StillImageResource
 from camservice.security.targets import TargetPolicy, own_ports, resolver
 from camservice.service import ServiceTree
@@ -136,6 +142,8 @@ def build_service(
     ``stall-watch`` (restarts sources that stopped sending),
     ``live-frames`` (the latest keyframe of held streams), ``frame-capture``
     (FFmpeg captures for snapshots and still images),
+    ``media-files`` (the index of finalized recordings and snapshots),
+    ``storage`` (disk space checks), ``retention`` (old files deleted),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
     (when ``manhole.enabled``), ``reload`` (the reload coordinator),
     ``systemd`` (READY=1, STATUS= and the watchdog under systemd). They stop
@@ -258,6 +266,25 @@ def build_service(
     stall_watch.setName("stall-watch")
     stall_watch.setServiceParent(tree)
 
+    # the media files: index, disk space, retention (producers of files
+    # call media_files.added and storage.check_writable)
+    media_files = MediaFiles(
+        config.media, config.data_dir / "media-cameras.json", reactor,
+        run_blocking=o.run_blocking or in_thread, ffprobe=_ffprobe(config),
+    )
+    media_files.setName("media-files")
+    media_files.setServiceParent(tree)
+    storage = StorageMonitor(config.media, media_files, bus, reactor, run_blocking=o.run_blocking or in_thread)
+    storage.setName("storage")
+    storage.setServiceParent(tree)
+    retention = Retention(
+        config.media.retention, config.data_dir / "retention.json", media_files, audit, reactor,
+        run_blocking=o.run_blocking or in_thread,
+    )
+    retention.setName("retention")
+    retention.setServiceParent(tree)
+    tree.media_files, tree.storage, tree.retention = media_files, storage, retention
+
     def held_camera(camera_id: str):
         try:
             return streams.streamable(camera_id)
@@ -279,7 +306,8 @@ def build_service(
     )
     capture.setName("frame-capture")
     capture.setServiceParent(tree)
-    snapshots = SnapshotService(config.media, capture, streams.streamable, bus, reactor, o.run_blocking or in_thread)
+    snapshots = SnapshotService(config.media, capture, streams.streamable, bus, reactor, o.run_blocking or in_thread,
+                                files=media_files, storage=storage)
     still_tokens = StillTokens(stream_secrets, reactor, config.media.still_token_ttl)
 
     locator = StreamLocator(config.mediamtx, config.streams, stream_tokens if signed else None)
@@ -305,6 +333,7 @@ def build_service(
         on_commit=lambda new: setattr(tree, "config", new),
     )
     tree.reloader = reloader
+
     table = MethodTable()
     for group in (
         SessionMethods(authenticator, audit, sessions),
@@ -316,6 +345,8 @@ def build_service(
         ControlMethods(registry, monitor),
         OpsMethods(recent_errors, reloader),
         SnapshotMethods(snapshots, streams.streamable, still_tokens, lambda: _api_base_url(tree.config, api)),
+        FileMethods(media_files, audit=audit),
+        StorageMethods(storage, retention),
     ):
         table.register_group(group)
     dispatcher = Dispatcher(
@@ -329,7 +360,7 @@ def build_service(
         authenticator, still_tokens,
     )
     api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator,
-                    resources={b"cameras": still})
+                    resources={b"cameras": still, b"files": FilesResource(media_files, authenticator, audit)})
     api.setName("api")
     api.setServiceParent(tree)
 
@@ -353,6 +384,8 @@ def build_service(
         ("stall-watch", stall_watch),
         ("streams", StreamSettings(config, stream_tokens, stream_policy, locator)),
         ("snapshots", SnapshotSettings(config, capture, snapshots, still_tokens, live_frames)),
+        ("storage", storage),
+        ("retention", retention),
         ("api", api),
     ]
 
@@ -409,4 +442,17 @@ def _api_base_url(config: Config, api: ApiServer) -> str:
         host = f"[{host}]"
     port = api.listening_port or config.server.port
     return f"{'https' if config.server.tls.enabled else 'http'}://{host}:{port}"
+
+def _ffprobe(config: Config) -> str:
+    """ffprobe: ``external_streams.ffprobe`` when set to a path, else the
+    one next to ``mediamtx.ffmpeg`` when that is a path, else from PATH."""
+    import os
+
+    chosen = config.external_streams.ffprobe
+    ffmpeg = config.mediamtx.ffmpeg
+    if os.sep not in chosen and os.sep in ffmpeg:
+        sibling = os.path.join(os.path.dirname(ffmpeg), "ffprobe")
+        if os.path.exists(sibling):
+            return sibling
+    return chosen
 

@@ -38,6 +38,10 @@ CAPABILITIES = (
     "still_images",
     "health_endpoints",
     "prometheus_metrics",
+    "file_management",
+    "file_downloads",
+    "storage_monitoring",
+    "retention_policy",
 )
 
 

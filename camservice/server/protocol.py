@@ -149,6 +149,17 @@ class RpcProtocol(WebSocketServerProtocol):
             if self._backlog > self.factory.config.max_send_buffer:
                 self._overflow()
                 return
+        limit = self.maxMessagePayloadSize
+        if 0 < limit < len(payload):
+            # server.max_message_size bounds what clients send; Autobahn
+            # applies it to sending too, and would refuse a large reply
+            # (a page of 1000 files)
+            self.maxMessagePayloadSize = 0
+            try:
+                self.sendMessage(payload)
+            finally:
+                self.maxMessagePayloadSize = limit
+            return
         self.sendMessage(payload)
 
     # IPushProducer: the transport calls these as its buffer fills and drains

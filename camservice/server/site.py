@@ -10,7 +10,8 @@ health checks and metrics, with the door rules every connection meets.
   response on a kept-alive connection), so a client trickling headers
   ties nothing up for long.
 - ``/metrics`` is public or needs admin credentials
-  (``server.metrics_access``); ``/health/*`` is public.
+  (``server.metrics_access``); ``/health/*`` is public; ``/files/*``
+  needs a viewer's credentials (:mod:`camservice.server.files`).
 """
 from __future__ import annotations
 
@@ -238,7 +239,8 @@ def build_site(
     metrics_authenticator: Optional[Authenticator] = None,
     resources: Mapping[bytes, Resource] = {},
 ) -> ApiSite:
-    """``websocket_path`` -> WebSocket, ``/health/*``, ``/metrics``.
+    """``websocket_path`` -> WebSocket, ``/health/*``, ``/metrics``, and
+    ``/files/*`` when ``files`` is given.
 
     :param metrics_authenticator: when given, ``/metrics`` needs admin
         credentials checked by it; ``None`` leaves it public (the site's

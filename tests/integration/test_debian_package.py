@@ -137,17 +137,20 @@ async def test_the_debs_build_install_serve_and_purge(tmp_path, clean_env):
         await _ok(["apt-get", "remove", "-y", "-q", *PACKAGES], tmp_path, APT_ENV)
         # remove keeps state, media and config; the plugin is forgotten
         assert (STATE / "jwt-secret").exists() and (STATE / "recordings").is_dir()
+        assert (STATE / "snapshots").is_dir()
         assert CONF.exists()
         assert not _plugin_cached()
 
-        # purge removes state, logs and config, and keeps recordings made
+        # purge removes state, logs and config, and keeps recordings and snapshots made
         clip = STATE / "recordings" / "camera1000" / "clip.mp4"
         clip.parent.mkdir()
         clip.write_bytes(b"media")
         (STATE / "recordings" / "camera1001").mkdir()  # empty: goes
+        (STATE / "snapshots" / "camera1000_door.jpg").write_bytes(b"jpeg")
         await _ok(["apt-get", "purge", "-y", "-q", *PACKAGES], tmp_path, APT_ENV)
         assert sorted(str(p.relative_to(STATE)) for p in STATE.rglob("*")) == [
-            "recordings", "recordings/camera1000", "recordings/camera1000/clip.mp4"]
+            "recordings", "recordings/camera1000", "recordings/camera1000/clip.mp4",
+            "snapshots", "snapshots/camera1000_door.jpg"]
         shutil.rmtree(STATE)
         for gone in (LOGS, CONF.parent, UNIT_LINK):
             assert not os.path.lexists(gone), gone

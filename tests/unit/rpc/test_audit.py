@@ -18,6 +18,10 @@ AUDITED = {
     "discover_external_streams": (),
     "reload_config": (),
     "take_snapshot": ("device", "filename"),
+    "delete_recording": ("filename",),
+    "delete_snapshot": ("filename",),
+    "set_retention_policy": ("policy_type", "enabled", "max_age_days", "max_size_gb"),
+    "cleanup_old_files": (),
 }
 
 
