@@ -279,3 +279,45 @@ async def test_mediamtx_down_a_virtual_camera_has_no_picture(live, service_setti
         assert _visible(live.config.media.snapshots_dir) == []
     finally:
         await client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_snapshot_is_listed_downloadable_and_deletable_at_once(live):
+    client = await live.authed_client("admin")
+    try:
+        taken = (await client.call("take_snapshot", {"device": "camera1000", "filename": "porch"}))["result"]
+        assert taken["filename"] == "porch.jpg"
+        # indexed when written: no rescan needed
+        listed = (await client.call("list_snapshots"))["result"]
+        assert [f["filename"] for f in listed["files"]] == ["porch.jpg"]
+        assert listed["files"][0]["file_size"] == taken["file_size"]
+        info = (await client.call("get_snapshot_info", {"filename": "porch.jpg"}))["result"]
+        assert info["download_url"] == taken["file_path"]
+        response = await treq.get(live.http + taken["file_path"],
+                                  headers={"Authorization": f"Bearer {live.token('viewer')}"})
+        body = await response.content()
+        assert response.code == 200 and body == (live.config.media.snapshots_dir / "porch.jpg").read_bytes()
+        assert response.headers.getRawHeaders("content-type") == ["image/jpeg"]
+        deleted = (await client.call("delete_snapshot", {"filename": "porch.jpg"}))["result"]
+        assert deleted["deleted"] is True
+        assert (await client.call("list_snapshots"))["result"]["files"] == []
+        assert not (live.config.media.snapshots_dir / "porch.jpg").exists()
+    finally:
+        await client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_snapshot_on_a_full_disk(live):
+    import dataclasses
+
+    storage = live.tree.getServiceNamed("storage")
+    # any disk in use is "full" at these thresholds
+    storage.config = dataclasses.replace(storage.config, warn_percent=0.0005, block_percent=0.001)
+    client = await live.authed_client("operator")
+    try:
+        reply = await client.call("take_snapshot", {"device": "camera1000"})
+        assert reply["error"]["code"] == -32020, reply
+        assert reply["error"]["data"]["state"] == "storage_critical"
+        assert _visible(live.config.media.snapshots_dir) == []
+    finally:
+        await client.close()
