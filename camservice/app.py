@@ -22,9 +22,10 @@ from camservice.children import ChildLedger, LeftoverChildren
 from camservice.config.model import Config
 from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import LoggingSettings, make_observer
+from camservice.media.recordings import RecordingService
 from camservice.media.streams import StreamManager
 from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
-from camservice.mediamtx.controller import MediaMTXController
+from camservice.mediamtx.controller import Health, MediaMTXController
 from camservice.mediamtx.config_file import MediaAccess, media_origins
 from camservice.mediamtx.holders import StreamHolders, hold_query
 from camservice.mediamtx.process import MediaMTXProcess
@@ -46,6 +47,7 @@ from camservice.rpc.external_methods import ExternalStreamMethods
 from camservice.rpc.methods import MethodTable
 from camservice.rpc.notifier import Notifier
 from camservice.rpc.ops_methods import OpsMethods
+from camservice.rpc.recording_methods import RecordingMethods
 from camservice.rpc.session_methods import SessionMethods
 from camservice.rpc.sessions import SessionTable
 from camservice.rpc.stream_methods import StreamMethods
@@ -83,6 +85,11 @@ class Overrides:
     :ivar reload_loader: ``() -> Deferred[(Config, text)]`` instead of
         reading ``config.source`` and the environment in a thread.
     :ivar systemd_notifier: instead of ``sd_notify`` to ``$NOTIFY_SOCKET``.
+    :ivar storage: the media disk's checker (``check_writable() ->
+        Deferred`` failing with ``StorageCritical``), asked before each
+        recording starts.
+    :ivar files: the media file index (``added(kind=, name=, camera_id=)
+        -> Deferred``), told of each finalized recording.
     """
 
     mediamtx_api: Optional[IMediaMTXAPI] = None
@@ -96,6 +103,8 @@ class Overrides:
     resolve: Optional[Callable] = None
     reload_loader: Optional[Callable] = None
     systemd_notifier: Any = None
+    storage: Any = None
+    files: Any = None
 
 
 def build_service(
@@ -115,6 +124,7 @@ def build_service(
     on 127.0.0.1), ``mediamtx-process`` (managed mode only),
     ``mediamtx`` (the controller), ``stream-holders`` (keep-alive readers),
     ``streams`` (who holds each camera's stream, see :mod:`camservice.media.streams`),
+    ``recordings`` (recording sessions, see :mod:`camservice.media.recordings`),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
     (when ``manhole.enabled``), ``reload`` (the reload coordinator),
     ``systemd`` (READY=1, STATUS= and the watchdog under systemd). They stop
@@ -226,6 +236,27 @@ def build_service(
     streams.setName("streams")
     streams.setServiceParent(tree)
 
+    def in_thread_pool(f, *args, **kwargs):
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
+
+    recordings = RecordingService(
+        config.media,
+        config.data_dir / "recordings.json",
+        streams,
+        controller.reconcile,
+        lambda: controller.health is Health.UP,
+        bus,
+        reactor,
+        o.run_blocking or in_thread_pool,
+        ffmpeg=config.mediamtx.ffmpeg,
+        storage=o.storage,
+        files=o.files,
+    )
+    # recording on or off is part of each camera's path configuration
+    controller.path_extras = recordings.path_fields
+    recordings.setName("recordings")
+    recordings.setServiceParent(tree)
+
     locator = StreamLocator(config.mediamtx, config.streams, stream_tokens if signed else None)
     presenter = CameraPresenter(locator.urls, locator.epoch)
     status = SystemStatus(reactor, registry, discovery_active=lambda: monitor.active or external.scanning)
@@ -259,7 +290,9 @@ def build_service(
         SessionMethods(authenticator, audit, sessions),
         CameraMethods(registry, reactor, presenter, streams.camera_metrics),
         StreamMethods(streams, locator, reactor),
-        SystemMethods(reactor, registry, status, notifier, sampler, table, controller, streams.totals),
+        SystemMethods(reactor, registry, status, notifier, sampler, table, controller, streams.totals,
+                      recording_metrics=recordings.metrics),
+        RecordingMethods(recordings),
         EventMethods(notifier),
         ExternalStreamMethods(external, registry, reactor, audit),
         ControlMethods(registry, monitor),

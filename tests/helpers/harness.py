@@ -34,6 +34,7 @@ class Harness:
     def stop(self) -> None:
         """Stop what :func:`make_harness` started (its loops use the clock)."""
         self.tree.getServiceNamed("audit").stopService()
+        self.tree.getServiceNamed("recordings").stopService()
         self.tree.getServiceNamed("streams").stopService()
         self.tree.getServiceNamed("mediamtx").stopService()
         self.tree.getServiceNamed("external-streams").stopService()
@@ -150,4 +151,5 @@ def make_harness(config: Config, clock, mediamtx=None) -> Harness:
     tree.getServiceNamed("external-streams").startService()
     tree.getServiceNamed("mediamtx").startService()
     tree.getServiceNamed("streams").startService()
+    tree.getServiceNamed("recordings").startService()
     return Harness(config, clock, tree)
