@@ -243,15 +243,21 @@ async def test_mediamtx_killed_mid_recording_the_session_goes_on_and_the_file_pl
     started = (await client.call("start_recording", {"device": "camera1000", "format": "mp4"}))["result"]
     await sleep(3.0)
     process = live.tree.getServiceNamed("mediamtx-process")
-    os.kill(process.pid, signal.SIGKILL)
-    await sleep(1.0)
-    await live.wait_mediamtx_up(timeout=30)
+    killed = process.pid
+    os.kill(killed, signal.SIGKILL)
+
+    async def restarted():
+        return process.pid not in (None, killed) and live.controller.health.value == "up"
+
+    await _until(restarted, timeout=30)
 
     async def recording_again():
-        response = await treq.get(live.api("/v3/paths/get/camera1000"), auth=live.api_auth)
+        try:
+            response = await treq.get(live.api("/v3/paths/get/camera1000"), auth=live.api_auth)
+        except ConnectionError:
+            return False
         path = await response.json() if response.code == 200 else {}
-        parts = recordings_dir(live) / ".parts"
-        segments = [p for p in parts.rglob("*.mp4")]
+        segments = list((recordings_dir(live) / ".parts").rglob("*.mp4"))
         return path.get("ready") and len(segments) >= 2
 
     await _until(recording_again, timeout=30)
