@@ -404,7 +404,8 @@ class RecordingService(service.Service):
         """Recording off for ``session`` (under the camera's lock)."""
         camera_id = session.camera_id
         self._cancel_timer(camera_id)
-        session = session.evolve(state=SessionState.FINALIZING, end_time=self._clock.seconds(), stop_reason=reason)
+        end = min(self._clock.seconds(), session.planned_stop)
+        session = session.evolve(state=SessionState.FINALIZING, end_time=end, stop_reason=reason)
         del self._active[camera_id]
         self._finalizing[session.session_id] = session
         await self._persist()
@@ -418,13 +419,18 @@ class RecordingService(service.Service):
         await self._streams.let_go(camera_id, HOLD)
         return session
 
-    async def _finalize(self, session: RecordingSession) -> dict:
-        """Make the file of a stopped session and tell everyone."""
+    async def _finalize(self, session: RecordingSession, wait_close: bool = True) -> dict:
+        """Make the file of a stopped session and tell everyone.
+
+        :param wait_close: wait for MediaMTX to close the open segment
+            (not for a session left by a previous run: the MediaMTX that
+            wrote it is gone).
+        """
         parts = self.parts_dir(session)
         final = self.recordings_dir / session.filename
         started = time.monotonic()
         try:
-            if self._mediamtx_up():
+            if wait_close and self._mediamtx_up():
                 await self._wait_segment_closed(parts)
             size = await self._make_file(session, parts, final)
         except (_NoVideo, ProcessFailed, OSError) as e:
@@ -607,7 +613,7 @@ class RecordingService(service.Service):
 
     async def _finalize_quietly(self, session: RecordingSession) -> None:
         try:
-            await self._finalize(session)
+            await self._finalize(session, wait_close=False)
         except CaptureFailed:
             pass  # published as recording.error; the segments stay
 
