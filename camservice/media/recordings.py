@@ -92,19 +92,21 @@ RESUME_RETRY = 1.0
 
 
 def go_duration(seconds: float) -> str:
-    """``seconds`` as Go's ``time.Duration.String`` writes it (``"1s"``,
-    ``"1m0s"``, ``"500ms"``): what MediaMTX reports back, so reconciling
-    compares equal values."""
-    if seconds == 0:
-        return "0s"
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    whole_hours, rest = divmod(seconds, 3600)
+    """``seconds`` as MediaMTX writes a duration back (``conf.Duration``:
+    whole days as ``"1d"``, the rest as Go's ``time.Duration.String``,
+    e.g. ``"1s"``, ``"1m0s"``, ``"500ms"``; zero is ``""``), so that the
+    reconciliation compares equal values."""
+    days, rest = divmod(seconds, 86400)
+    out = f"{int(days)}d" if days else ""
+    if rest == 0:
+        return out
+    if rest < 1:
+        return out + f"{rest * 1000:g}ms"
+    hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    out = ""
-    if whole_hours:
-        out += f"{int(whole_hours)}h"
-    if whole_hours or minutes:
+    if hours:
+        out += f"{int(hours)}h"
+    if hours or minutes:
         out += f"{int(minutes)}m"
     return out + f"{secs:g}s"
 
@@ -249,7 +251,9 @@ class RecordingService(service.Service):
         its session's folder, while it records; off otherwise. MediaMTX
         changes all of them on a live path without closing it."""
         session = self._active.get(camera_id)
-        fields = {"record": session is not None, "recordDeleteAfter": "0s"}
+        # recordDeleteAfter off (camservice owns retention): MediaMTX
+        # writes a zero duration as ""
+        fields = {"record": session is not None, "recordDeleteAfter": go_duration(0)}
         if session is not None:
             fields.update({
                 "recordPath": str(self.parts_dir(session) / "%path_%Y-%m-%d_%H-%M-%S-%f"),

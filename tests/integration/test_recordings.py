@@ -16,6 +16,7 @@ import pytest_twisted
 import treq
 import yaml
 from twisted.internet import defer, reactor, task
+from twisted.internet.error import ConnectError
 
 from helpers.processes import Child, run
 
@@ -120,6 +121,12 @@ async def test_start_wait_stop_gives_one_file_of_the_right_duration(live, fmt, e
 
     again = await client.call("start_recording", {"device": "camera1000"})
     assert again["error"]["code"] == -32020 and again["error"]["data"]["state"] == "recording"
+    # MediaMTX reports the recording fields as camservice set them: the
+    # periodic reconciliation finds nothing to change
+    assert await live.controller.reconcile() == []
+    configs = await _path_configs(live)
+    assert configs["camera1000"]["record"] is True and configs["camera1001"]["record"] is False
+    assert configs["camera1000"]["recordDeleteAfter"] == ""  # off: camservice owns retention
 
     t0 = reactor.seconds()
     await sleep(3.0)
@@ -231,6 +238,11 @@ async def test_a_viewer_keeps_receiving_frames_through_start_and_stop(live):
     await client.close()
 
 
+async def _path_configs(live) -> dict:
+    response = await treq.get(live.api("/v3/config/paths/list"), auth=live.api_auth)
+    return {item["name"]: item for item in (await response.json())["items"]}
+
+
 async def _rtsp_readers(live) -> set:
     response = await treq.get(live.api("/v3/rtspsessions/list"), auth=live.api_auth)
     items = (await response.json())["items"]
@@ -254,7 +266,7 @@ async def test_mediamtx_killed_mid_recording_the_session_goes_on_and_the_file_pl
     async def recording_again():
         try:
             response = await treq.get(live.api("/v3/paths/get/camera1000"), auth=live.api_auth)
-        except ConnectionError:
+        except ConnectError:
             return False
         path = await response.json() if response.code == 200 else {}
         segments = list((recordings_dir(live) / ".parts").rglob("*.mp4"))
