@@ -634,6 +634,9 @@ class RecordingService(service.Service):
         while self.running and self._is_active(session):
             try:
                 await self._streams.keep_running(camera_id, HOLD)
+                if not self._is_active(session):
+                    # stopped while the hold was being taken
+                    await self._streams.let_go(camera_id, HOLD)
                 return
             except (MediaMTXError, SourceDidNotStart) as e:
                 self.log.debug("{camera_id}: stream not held yet: {reason}", camera_id=camera_id, reason=str(e))

@@ -306,3 +306,18 @@ async def test_a_camera_removed_mid_recording_is_finalized_with_the_reason(live,
     gone = await client.call("start_recording", {"device": "camera1001"})
     assert gone["error"]["code"] == -32010
     await client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_shutdown_finalizes_a_recording(live):
+    client = await live.authed_client("operator")
+    started = (await client.call("start_recording", {"device": "camera1000", "format": "mkv"}))["result"]
+    await sleep(2.5)
+    await client.close()
+    await live.tree.stopService()
+    path = recordings_dir(live) / started["filename"]
+    assert visible_files(live) == [started["filename"]]
+    assert (await probe(path))["duration"] >= 1.5
+    await decodes_end_to_end(path)
+    state = json.loads((live.config.data_dir / "recordings.json").read_text())
+    assert state["sessions"] == []

@@ -510,6 +510,21 @@ def test_a_resumed_session_waits_for_mediamtx_to_hold_its_stream(rig):
     _stop_all(rig)
 
 
+def test_a_resumed_session_stopped_while_its_hold_is_taken_lets_the_stream_go(rig):
+    _crashed(rig)
+    holding = defer.Deferred()
+    rig.streams.next_start = holding
+    service = rig.make()
+    d = service.stop("camera0")
+    for _ in range(40):
+        rig.reactor.advance(0.1)  # the open segment is waited for
+    rig.ffmpeg_finishes()
+    assert result_of(d)["status"] == "STOPPED"
+    holding.callback(rig.reactor.seconds())
+    assert rig.streams.held == {}
+    assert rig.streams.calls[-1] == ("let_go", "camera0", "recording")
+
+
 def test_a_session_past_its_planned_stop_is_finalized(rig):
     session = _crashed(rig, planned_in=-5.0)
     service = rig.make()
