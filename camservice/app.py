@@ -319,6 +319,7 @@ def build_service(
         ("camera-monitor", monitor),
         ("external-streams", external),
         ("mediamtx", controller),
+        ("recordings", recordings),
         ("streams", StreamSettings(config.streams, stream_tokens, stream_policy, locator)),
         ("api", api),
     ]

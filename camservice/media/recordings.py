@@ -29,6 +29,7 @@ stays in the sessions file and is finalized at the next start.
 """
 from __future__ import annotations
 
+import errno
 import time
 import uuid
 from pathlib import Path
@@ -232,6 +233,28 @@ class RecordingService(service.Service):
         for camera_id in list(self._timers):
             self._cancel_timer(camera_id)
 
+    # -- reload ----------------------------------------------------------
+
+    #: What a reload takes: the default format, the longest recording (for
+    #: recordings started from then on) and the part and segment lengths
+    #: (MediaMTX applies them to a live recording at once: it closes the
+    #: open segment and goes on in the same folder). The folder needs a
+    #: restart.
+    reloadable_keys = tuple(f"media.{k}" for k in (
+        "recording_format", "max_recording_duration", "part_duration", "segment_duration",
+    ))
+
+    def checkConfig(self, new) -> None:
+        """Nothing to refuse beyond what the schema does."""
+
+    @async_to_deferred
+    async def reconfigService(self, new) -> None:
+        old, self.config = self.config, new.media
+        if self._active and (old.part_duration, old.segment_duration) != (
+            new.media.part_duration, new.media.segment_duration
+        ):
+            await self._apply_quietly()
+
     def _background(self, coro) -> defer.Deferred:
         d = defer.ensureDeferred(coro)
         if not d.called:
@@ -343,12 +366,22 @@ class RecordingService(service.Service):
             session_id = self._new_id()
             taken = {s.filename for s in (*self._active.values(), *self._finalizing.values())}
             parts = self.recordings_dir / ".parts" / session_id
-            filename = await self._run_blocking(_prepare, self.recordings_dir, parts, camera_id, now, fmt, taken)
+            try:
+                filename = await self._run_blocking(_prepare, self.recordings_dir, parts, camera_id, now, fmt, taken)
+            except OSError as e:
+                if _disk_full(e):
+                    raise StorageCritical(f"cannot make the recording's folder: {e.strerror}") from e
+                raise
             session = RecordingSession(session_id, camera_id, filename, fmt, created=now, start_time=now,
                                        planned_stop=now + limit)
             self._active[camera_id] = session
             try:
-                await self._persist()
+                try:
+                    await self._persist(strict=True)
+                except OSError as e:
+                    if _disk_full(e):
+                        raise StorageCritical(f"cannot write the recording sessions file: {e.strerror}") from e
+                    raise
                 await self._apply_paths()  # recording on: MediaMTX records once the source is live
                 await self._streams.keep_running(camera_id, HOLD)
             except BaseException:
@@ -553,12 +586,23 @@ class RecordingService(service.Service):
 
     # -- persistence and restarts ----------------------------------------
 
-    async def _persist(self) -> None:
+    async def _persist(self, strict: bool = False) -> None:
         """Write every unfinished session (one write at a time, each with
-        the sessions as they are when it runs)."""
+        the sessions as they are when it runs).
+
+        :param strict: raise ``OSError`` if the file cannot be written
+            (a start must not go on then); otherwise it is logged, and the
+            file is brought up to date by the next write that succeeds.
+        """
         async with _Locked(self._persist_lock):
             sessions = sorted([*self._active.values(), *self._finalizing.values()], key=lambda s: s.session_id)
-            await self._run_blocking(save_sessions, self._state_file, sessions)
+            try:
+                await self._run_blocking(save_sessions, self._state_file, sessions)
+            except OSError as e:
+                if strict:
+                    raise
+                self.log.error("cannot write the recording sessions to {path}: {reason}",
+                               path=str(self._state_file), reason=e.strerror or str(e))
 
     @async_to_deferred
     async def _recover(self) -> None:
@@ -650,6 +694,12 @@ class RecordingService(service.Service):
     def _is_active(self, session: RecordingSession) -> bool:
         current = self._active.get(session.camera_id)
         return current is not None and current.session_id == session.session_id
+
+
+def _disk_full(error: OSError) -> bool:
+    """Whether ``error`` says the disk (or the quota) is full: a start
+    refused as storage critical, not a bug."""
+    return error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _prepare(directory: Path, parts: Path, camera_id: str, now: float, fmt: str, taken: set) -> str:

@@ -436,6 +436,36 @@ def test_the_storage_check_is_asked_before_a_start(rig):
     assert rig.persisted() == [] and rig.streams.held == {}
 
 
+def test_a_full_disk_at_start_is_storage_critical_and_leaves_nothing(rig, monkeypatch):
+    import errno
+
+    from camservice.media import recordings
+
+    service = rig.make()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(recordings, "save_sessions", full)
+    failure = failure_of(service.start("camera0"))
+    assert failure.check(StorageCritical) and "No space left" in failure.value.detail
+    assert service.status("camera0") is None and rig.streams.held == {}
+    assert not rig.parts("s1").exists()
+
+
+def test_a_reload_changing_part_or_segment_length_is_applied_to_live_recordings(rig):
+    service = rig.make()
+    result_of(service.start("camera0"))
+    applied = len(rig.applied)
+    new = type("New", (), {"media": MediaConfig(recordings_dir=rig.recordings, segment_duration=300,
+                                                recording_format="mkv")})()
+    result_of(service.reconfigService(new))
+    assert rig.applied[-1]["camera0"]["recordSegmentDuration"] == "5m0s" and len(rig.applied) == applied + 1
+    assert "media.recording_format" in service.reloadable_keys
+    assert result_of(service.start("camera1"))["filename"].endswith(".mkv")
+    _stop_all(rig)
+
+
 # -- shutdown ------------------------------------------------------------
 
 
