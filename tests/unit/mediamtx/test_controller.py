@@ -778,3 +778,19 @@ def test_a_managed_mediamtx_is_not_asked(make_world):
     world = make_world()
     world.start()
     assert world.calls("answers_anonymously") == []
+
+
+def test_path_extras_join_each_camera_path_and_a_change_is_reconciled(world):
+    recording = {"camera1000": {"record": True, "recordPath": "/r/.parts/s1/%path_%Y-%m-%d_%H-%M-%S-%f"}}
+    world.controller.path_extras = lambda camera_id: recording.get(camera_id, {"record": False})
+    outcome(world.controller.reconcile())
+    assert world.fake.configs["camera1000"]["record"] is True
+    assert world.fake.configs["camera1000"]["recordPath"].startswith("/r/.parts/s1/")
+    assert world.fake.configs["camera1001"]["record"] is False
+    assert world.fake.configs["camera1000"]["runOnDemand"] == world.desired("camera1000")["runOnDemand"]
+    del recording["camera1000"]
+    outcome(world.controller.reconcile())
+    assert world.fake.configs["camera1000"]["record"] is False
+    calls = len(world.calls("replace"))
+    world.clock.advance(RECONCILE)
+    assert len(world.calls("replace")) == calls  # nothing drifts
