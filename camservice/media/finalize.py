@@ -1,7 +1,9 @@
 """Turning a session's segments into one finished file.
 
 MediaMTX (``internal/recorder``, format fmp4) writes each segment under
-its final name, ``<recordPath with the segment's start time>.mp4``: an
+its final name, ``<recordPath with the segment's start time>.mp4``
+(camservice names them ``<camera>_<POSIX seconds>-<microseconds>.mp4``,
+so that names sort in time order): an
 ``ftyp`` and a ``moov`` box, then one ``moof``+``mdat`` fragment per part
 (at most ``recordPartDuration`` of video, flushed as it completes). When
 the segment closes (``recordSegmentDuration`` reached, record turned off,
@@ -92,7 +94,7 @@ def _has_media(path: Path) -> bool:
 
 def list_segments(parts_dir: Path) -> list[Path]:
     """The session's segments that hold video, oldest first (their names
-    start with the time they began). Blocking."""
+    are the time they began, in POSIX seconds). Blocking."""
     try:
         names = sorted(n for n in os.listdir(parts_dir) if n.endswith(_SEGMENT_SUFFIX) and not n.startswith("."))
     except FileNotFoundError:

@@ -29,6 +29,7 @@ stays in the sessions file and is finalized at the next start.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import time
 import uuid
@@ -83,6 +84,9 @@ FINALIZED_AFTER_RESTART = "finalized_after_restart"
 REASONS = (REQUESTED, DURATION_REACHED, CAMERA_DISCONNECTED, STORAGE_CRITICAL, SHUTDOWN,
            RESUMED_AFTER_RESTART, FINALIZED_AFTER_RESTART)
 
+#: MediaMTX's name for a session's segments (``recordPath`` must hold
+#: ``%path``, and ``%s`` or the date and time); it adds ``.mp4``
+SEGMENT_NAME = "%path_%s-%f"
 #: seconds shutdown waits for recordings to be finalized
 SHUTDOWN_FINALIZE_TIMEOUT = 20.0
 #: seconds to wait for MediaMTX to close the open segment once recording
@@ -249,7 +253,9 @@ class RecordingService(service.Service):
 
     @async_to_deferred
     async def reconfigService(self, new) -> None:
-        old, self.config = self.config, new.media
+        old = self.config
+        # the folder stays: sessions live in it until a restart
+        self.config = dataclasses.replace(new.media, recordings_dir=old.recordings_dir)
         if self._active and (old.part_duration, old.segment_duration) != (
             new.media.part_duration, new.media.segment_duration
         ):
@@ -279,7 +285,10 @@ class RecordingService(service.Service):
         fields = {"record": session is not None, "recordDeleteAfter": go_duration(0)}
         if session is not None:
             fields.update({
-                "recordPath": str(self.parts_dir(session) / "%path_%Y-%m-%d_%H-%M-%S-%f"),
+                # named by the segment's start in POSIX seconds: they sort
+                # in time order whatever the time zone (a local-time name
+                # goes back an hour at the end of summer time)
+                "recordPath": str(self.parts_dir(session) / SEGMENT_NAME),
                 "recordFormat": "fmp4",
                 "recordPartDuration": go_duration(self.config.part_duration),
                 "recordSegmentDuration": go_duration(self.config.segment_duration),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest_twisted
 import yaml
-from twisted.internet import defer, reactor, task
+from twisted.internet import reactor, task
 
 from helpers.processes import TWISTD, Child, free_port, media_ports, run, wait_for_http
 from helpers.wsclient import connect

@@ -781,7 +781,7 @@ def test_a_managed_mediamtx_is_not_asked(make_world):
 
 
 def test_path_extras_join_each_camera_path_and_a_change_is_reconciled(world):
-    recording = {"camera1000": {"record": True, "recordPath": "/r/.parts/s1/%path_%Y-%m-%d_%H-%M-%S-%f"}}
+    recording = {"camera1000": {"record": True, "recordPath": "/r/.parts/s1/%path_%s-%f"}}
     world.controller.path_extras = lambda camera_id: recording.get(camera_id, {"record": False})
     outcome(world.controller.reconcile())
     assert world.fake.configs["camera1000"]["record"] is True
