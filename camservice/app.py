@@ -289,7 +289,7 @@ def build_service(
     for group in (
         SessionMethods(authenticator, audit, sessions),
         CameraMethods(registry, reactor, presenter, streams.camera_metrics),
-        StreamMethods(streams, locator, reactor),
+        StreamMethods(streams, locator, reactor, recording=recordings.status),
         SystemMethods(reactor, registry, status, notifier, sampler, table, controller, streams.totals,
                       recording_metrics=recordings.metrics),
         RecordingMethods(recordings),

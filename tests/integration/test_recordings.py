@@ -321,3 +321,21 @@ async def test_shutdown_finalizes_a_recording(live):
     await decodes_end_to_end(path)
     state = json.loads((live.config.data_dir / "recordings.json").read_text())
     assert state["sessions"] == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_storage_critical_stops_the_recording_and_refuses_new_ones(live):
+    client = await live.authed_client("operator")
+    started = (await client.call("start_recording", {"device": "camera1000"}))["result"]
+    assert (await next_recording_update(client))["status"] == "STARTED"
+    await sleep(2.0)
+    live.tree.bus.publish("system.health", component="storage", status="critical", detail="96.0% used")
+    note = await next_recording_update(client)
+    assert note["status"] == "STOPPED" and note["reason"] == "storage_critical"
+    await decodes_end_to_end(recordings_dir(live) / started["filename"])
+    refused = await client.call("start_recording", {"device": "camera1001"})
+    assert refused["error"]["code"] == -32020
+    assert refused["error"]["data"]["state"] == "storage_critical" and refused["error"]["data"]["detail"] == "96.0% used"
+    live.tree.bus.publish("system.health", component="storage", status="ok", detail="40.0% used")
+    assert (await client.call("start_recording", {"device": "camera1001"}))["result"]["status"] == "RECORDING"
+    await client.close()

@@ -38,6 +38,11 @@ def test_start_recording_answers_with_the_file_and_turns_recording_on_in_the_pat
 
     metrics = harness.call(harness.session("admin"), "get_metrics")["result"]["recording_metrics"]
     assert metrics["active_recordings"] == 1 and metrics["recordings"]["camera1000"]["format"] == "mkv"
+    stream = harness.call(operator, "get_stream_status", {"device": "camera1000"})["result"]
+    assert stream["recording"]["filename"] == reply["result"]["filename"]
+    assert stream["recording"]["stops_at"] == iso_timestamp(now + 30)
+    other = harness.call(operator, "get_stream_status", {"device": "camera1001"})["result"]
+    assert other["recording"] is None
 
 
 def test_stop_recording_of_a_camera_not_recording_is_invalid_state(harness, operator):
