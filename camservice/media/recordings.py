@@ -197,6 +197,8 @@ class RecordingService(service.Service):
         self._tasks: set[defer.Deferred] = set()
         self._unsubscribe: Optional[Callable[[], None]] = None
         self._storage_critical: Optional[str] = None
+        #: ids of finalizing sessions whose file could not be made
+        self._unfinished: set[str] = set()
         #: what was done at start with sessions found unfinished
         self.recovered: list[dict] = []
         self.finalized = 0
@@ -429,7 +431,8 @@ class RecordingService(service.Service):
             duration, file_size, format}`` (``duration`` in seconds).
         :raises NotRecording: the camera does not record.
         :raises CaptureFailed: the file could not be made (the segments
-            are kept, and finalizing is tried again at the next start).
+            are kept, and finalizing is tried again when the storage is
+            no longer critical, and at the next start).
         """
         async with _Locked(self._lock(camera_id)):
             session = self._active.get(camera_id)
@@ -486,6 +489,8 @@ class RecordingService(service.Service):
                 self._finalizing.pop(session.session_id, None)
                 await self._run_blocking(finalize.remove_parts, parts)
                 await self._persist()
+            else:
+                self._unfinished.add(session.session_id)  # tried again when the disk recovers
             self.log.error("recording {filename} of {camera_id} failed: {detail}",
                            filename=session.filename, camera_id=session.camera_id, detail=detail)
             self._publish("recording.error", session, "FAILED", reason=session.stop_reason, detail=detail)
@@ -577,7 +582,19 @@ class RecordingService(service.Service):
                 for camera_id in list(self._active):
                     self._background(self._stop_quietly(camera_id, STORAGE_CRITICAL))
             else:
-                self._storage_critical = None
+                was_critical, self._storage_critical = self._storage_critical, None
+                if was_critical is not None:
+                    self._retry_unfinished()
+
+    def _retry_unfinished(self) -> None:
+        """Finalize again the sessions whose file could not be made (a full
+        disk, most often): the storage is fine again."""
+        for session_id in sorted(self._unfinished):
+            session = self._finalizing.get(session_id)
+            if session is not None:
+                self.log.info("finalizing {filename} again", filename=session.filename)
+                self._background(self._finalize_quietly(session))
+        self._unfinished.clear()
 
     def _publish(self, topic: str, session: RecordingSession, status: str, reason: Optional[str] = None,
                  **extra) -> None:

@@ -1,6 +1,7 @@
 """A recording whose disk fills up (a tmpfs of a few MB mounted by the
-test): finalizing fails cleanly, with FFmpeg's reason, and no partial file
-is ever visible in the recordings folder."""
+test): finalizing fails cleanly, with FFmpeg's reason, no partial file is
+ever visible in the recordings folder, and the file is made once the
+storage is fine again."""
 from __future__ import annotations
 
 import errno
@@ -10,6 +11,8 @@ import subprocess
 import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
+
+from helpers.processes import run
 
 
 @pytest.fixture
@@ -61,5 +64,22 @@ async def test_a_full_disk_fails_the_file_cleanly_and_shows_nothing_partial(live
     metrics = (await admin.call("get_metrics"))["result"]["recording_metrics"]
     assert metrics["failed"] == 1 and metrics["finalizing"] == 1
     assert started["filename"] not in os.listdir(folder)
+
+    # the storage monitor says the disk is critical, then, space freed, fine
+    live.tree.bus.publish("system.health", component="storage", status="critical", detail="100% used")
+    (small_disk / "filler").unlink()
+    live.tree.bus.publish("system.health", component="storage", status="ok", detail="5% used")
+
+    async def made():
+        return (folder / started["filename"]).exists()
+
+    deadline = reactor.seconds() + 20
+    while not await made():
+        assert reactor.seconds() < deadline, "the file was not made again"
+        await task.deferLater(reactor, 0.1, lambda: None)
+    code, _out, err = await run(reactor, ["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i",
+                                          str(folder / started["filename"]), "-f", "null", "-"])
+    assert code == 0 and not err.strip(), err
+    assert sorted(os.listdir(folder)) == sorted([".parts", started["filename"]])
     await admin.close()
     await client.close()

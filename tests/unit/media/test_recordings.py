@@ -318,6 +318,23 @@ def test_an_ffmpeg_failure_is_failed_keeps_the_segments_and_is_retried_at_the_ne
     assert rig.topics()[-1] == ("recording.stop", "camera0", "STOPPED", "requested")
 
 
+def test_a_file_that_failed_is_made_again_when_the_storage_recovers(rig):
+    service = rig.make()
+    result_of(service.start("camera0"))
+    rig.segments(n=1)
+    d = service.stop("camera0")
+    rig.bus.publish("system.health", component="storage", status="critical", detail="100% used")
+    rig.ffmpeg_finishes(code=1, stderr=b"No space left on device\n")
+    failure_of(d)
+    assert rig.reactor.alive() == []
+    rig.bus.publish("system.health", component="storage", status="warning", detail="85% used")
+    rig.ffmpeg_finishes()
+    assert rig.topics()[-1] == ("recording.stop", "camera0", "STOPPED", "requested")
+    assert rig.persisted() == [] and service.metrics()["finalizing"] == 0
+    rig.bus.publish("system.health", component="storage", status="ok")
+    assert rig.reactor.alive() == []
+
+
 def test_a_recording_without_video_fails_and_leaves_nothing(rig):
     service = rig.make()
     result_of(service.start("camera0"))
