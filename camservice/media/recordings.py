@@ -88,7 +88,7 @@ REASONS = (REQUESTED, DURATION_REACHED, CAMERA_DISCONNECTED, STORAGE_CRITICAL, S
 #: ``%path``, and ``%s`` or the date and time); it adds ``.mp4``
 SEGMENT_NAME = "%path_%s-%f"
 #: seconds shutdown waits for recordings to be finalized
-SHUTDOWN_FINALIZE_TIMEOUT = 20.0
+SHUTDOWN_FINALIZE_TIMEOUT = 15.0
 #: seconds to wait for MediaMTX to close the open segment once recording
 #: is off (it writes the segment's duration when it does)
 SEGMENT_CLOSE_WAIT = 3.0
