@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import os
 import time
 import uuid
 from pathlib import Path
@@ -638,6 +639,10 @@ class RecordingService(service.Service):
             self.log.error("cannot read the recording sessions in {path}: {reason}; they are not recovered",
                            path=str(self._state_file), reason=str(e))
             return
+        orphans = await self._run_blocking(_remove_orphans, self.recordings_dir / ".parts",
+                                           {s.session_id for s in found})
+        if orphans:
+            self.log.warn("removed segments of no recording session: {folders}", folders=", ".join(orphans))
         now = self._clock.seconds()
         resumed = []
         for session in found:
@@ -748,6 +753,21 @@ def _remove(path: Path) -> None:
         path.unlink()
     except FileNotFoundError:
         pass
+
+
+def _remove_orphans(parts_root: Path, sessions: set) -> list[str]:
+    """Remove the segment folders of no known session (MediaMTX wrote on
+    after a stop it could not be told of); the names removed. Blocking."""
+    try:
+        names = sorted(os.listdir(parts_root))
+    except FileNotFoundError:
+        return []
+    removed = []
+    for name in names:
+        if name not in sessions and (parts_root / name).is_dir():
+            finalize.remove_parts(parts_root / name)
+            removed.append(name)
+    return removed
 
 
 def _last_write(parts: Path) -> Optional[float]:

@@ -606,11 +606,21 @@ def test_a_file_made_before_the_crash_is_not_made_again(rig):
     assert rig.topics()[-1][:3] == ("recording.stop", "camera0", "STOPPED")
 
 
-def test_an_unreadable_sessions_file_is_left_alone(rig):
+def test_an_unreadable_sessions_file_is_left_alone_and_so_are_the_segments(rig):
     rig.state.write_text("{not json")
+    rig.segments("old", n=1)
     service = rig.make()
     assert service.metrics()["recovered"] == []
     assert rig.state.read_text() == "{not json"
+    assert rig.parts("old").exists()
+
+
+def test_segments_of_no_session_are_removed_at_start(rig):
+    _crashed(rig)
+    rig.segments("stray", n=1)
+    rig.make()
+    assert not rig.parts("stray").exists() and rig.parts("old").exists()
+    _stop_all(rig)
 
 
 # -- helpers -------------------------------------------------------------
