@@ -251,6 +251,7 @@ def build_service(
         ffmpeg=config.mediamtx.ffmpeg,
         storage=o.storage,
         files=o.files,
+        metrics=metrics,
     )
     # recording on or off is part of each camera's path configuration
     controller.path_extras = recordings.path_fields

@@ -157,6 +157,8 @@ class RecordingService(service.Service):
     :param files: optional file index; ``added(kind=, name=, camera_id=)
         -> Deferred`` told of every finalized file.
     :param new_id: makes session ids.
+    :param metrics: :class:`camservice.metrics.Metrics` (recordings
+        active, finished, finalize time), if any.
     """
 
     log = Logger(namespace="camservice.media.recordings")
@@ -175,6 +177,7 @@ class RecordingService(service.Service):
         storage=None,
         files=None,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        metrics=None,
     ):
         self.config = config
         self._state_file = Path(state_file)
@@ -188,6 +191,7 @@ class RecordingService(service.Service):
         self.storage = storage
         self.files = files
         self._new_id = new_id
+        self._metrics = metrics
         #: camera id -> its session while starting or recording
         self._active: dict[str, RecordingSession] = {}
         #: session id -> a session being (or left to be) finalized
@@ -405,6 +409,7 @@ class RecordingService(service.Service):
             self._active[camera_id] = session
             await self._persist()
             self._arm_timer(session)
+            self._count_active()
         self.log.info("{camera_id} recording to {filename} ({recording_format}, at most {limit} s)",
                       camera_id=camera_id, filename=filename, recording_format=fmt, limit=limit)
         self._publish("recording.start", session, "STARTED")
@@ -458,6 +463,7 @@ class RecordingService(service.Service):
         session = session.evolve(state=SessionState.FINALIZING, end_time=end, stop_reason=reason)
         del self._active[camera_id]
         self._finalizing[session.session_id] = session
+        self._count_active()
         await self._persist()
         try:
             await self._apply_paths()
@@ -486,6 +492,7 @@ class RecordingService(service.Service):
         except (_NoVideo, ProcessFailed, OSError) as e:
             detail = "no video was recorded" if isinstance(e, _NoVideo) else f"cannot finalize: {e}"
             self.failed += 1
+            self._count("failed")
             if isinstance(e, _NoVideo):
                 self._finalizing.pop(session.session_id, None)
                 await self._run_blocking(finalize.remove_parts, parts)
@@ -499,6 +506,7 @@ class RecordingService(service.Service):
         self._finalizing.pop(session.session_id, None)
         await self._persist()
         self.finalized += 1
+        self._count("stopped", time.monotonic() - started)
         self.log.info("{filename} finalized ({size} bytes, {seconds:.3f} s to join)",
                       filename=session.filename, size=size, seconds=time.monotonic() - started,
                       camera_id=session.camera_id)
@@ -556,6 +564,17 @@ class RecordingService(service.Service):
                 raise
         await self._run_blocking(finalize.remove_parts, parts)
         return size
+
+    def _count(self, outcome: str, seconds: Optional[float] = None) -> None:
+        if self._metrics is not None:
+            self._metrics.recordings_finished.labels(outcome).inc()
+            if seconds is not None:
+                self._metrics.recording_finalize_seconds.observe(seconds)
+
+    def _count_active(self) -> None:
+        if self._metrics is not None:
+            self._metrics.recordings_active.set(
+                sum(1 for s in self._active.values() if s.state == SessionState.RECORDING))
 
     # -- timers and events -----------------------------------------------
 
@@ -665,6 +684,7 @@ class RecordingService(service.Service):
                 self._note_recovered(session, "finalized")
         if not found:
             return
+        self._count_active()
         await self._persist()
         for session in resumed:
             self._arm_timer(session)

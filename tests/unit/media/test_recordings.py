@@ -155,6 +155,23 @@ def test_start_holds_the_stream_turns_recording_on_and_persists_the_session(rig)
     _stop_all(rig)
 
 
+def test_prometheus_counts_recordings(rig):
+    from camservice.metrics import Metrics
+
+    metrics = Metrics()
+    rig.make()
+    rig.service._metrics = metrics
+    result_of(rig.service.start("camera0"))
+    assert metrics.registry.get_sample_value("camservice_recordings_active") == 1
+    rig.segments(n=1)
+    d = rig.service.stop("camera0")
+    rig.ffmpeg_finishes()
+    result_of(d)
+    assert metrics.registry.get_sample_value("camservice_recordings_active") == 0
+    assert metrics.registry.get_sample_value("camservice_recordings_finished_total", {"outcome": "stopped"}) == 1
+    assert metrics.registry.get_sample_value("camservice_recording_finalize_seconds_count") == 1
+
+
 def test_the_default_format_is_the_configured_one(rig):
     service = rig.make(recording_format="mkv")
     assert result_of(service.start("camera0"))["filename"].endswith(".mkv")
