@@ -57,6 +57,7 @@ from camservice.media.errors import (
 )
 from camservice.media import finalize
 from camservice.media.sessions import (
+    FINALIZE,
     FORMATS,
     RESUME,
     RecordingSession,
@@ -666,7 +667,7 @@ class RecordingService(service.Service):
         resumed = []
         for session in found:
             if session.camera_id in self._active:
-                decision = "finalize"  # one recording per camera: the later one goes on
+                decision = FINALIZE  # one recording per camera at a time
             else:
                 decision = after_restart(session, now, self._can_stream(session.camera_id))
             if decision == RESUME:
