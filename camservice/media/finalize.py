@@ -1,4 +1,5 @@
-"""Turning a session's segments into one finished file.
+"""The files of a recording session: its name and segments folder, and
+joining the segments into one finished file.
 
 MediaMTX (``internal/recorder``, format fmp4) writes each segment under
 its final name, ``<recordPath with the segment's start time>.mp4``
@@ -24,6 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -32,8 +34,13 @@ from camservice.media.sessions import FORMATS
 __all__ = [
     "concat_list",
     "ffmpeg_argv",
+    "last_write",
     "list_segments",
+    "prepare_session",
     "publish_file",
+    "remove_file",
+    "remove_orphans",
+    "remove_parts",
     "segment_closed",
     "temporary_name",
 ]
@@ -167,3 +174,48 @@ def remove_parts(parts_dir: Path) -> None:
         _fsync_path(parts_dir.parent, directory=True)
     except FileNotFoundError:
         pass
+
+
+def prepare_session(directory: Path, parts: Path, camera_id: str, now: float, fmt: str, taken: set) -> str:
+    """A free file name for a recording of ``camera_id`` begun at ``now``
+    (``camera0_2025-01-15_14-30-00.mp4`` in UTC, then ``..._2.mp4`` ...;
+    ``taken``: names of other sessions), and the session's segments folder
+    made. Blocking."""
+    stem = f"{camera_id}_{time.strftime('%Y-%m-%d_%H-%M-%S', time.gmtime(now))}"
+    extension = FORMATS[fmt]
+    parts.mkdir(parents=True, exist_ok=True, mode=0o750)
+    n = 1
+    while True:
+        name = f"{stem}{extension}" if n == 1 else f"{stem}_{n}{extension}"
+        if name not in taken and not (directory / name).exists():
+            return name
+        n += 1
+
+
+def remove_file(path: Path) -> None:
+    """Remove ``path`` (gone already is fine). Blocking."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def remove_orphans(parts_root: Path, sessions: set) -> list[str]:
+    """Remove the segment folders of no known session (MediaMTX wrote on
+    after a stop it could not be told of); the names removed. Blocking."""
+    try:
+        names = sorted(os.listdir(parts_root))
+    except FileNotFoundError:
+        return []
+    removed = []
+    for name in names:
+        if name not in sessions and (parts_root / name).is_dir():
+            remove_parts(parts_root / name)
+            removed.append(name)
+    return removed
+
+
+def last_write(parts: Path) -> Optional[float]:
+    """POSIX time the newest segment was last written, if any. Blocking."""
+    times = [p.stat().st_mtime for p in list_segments(parts)]
+    return max(times) if times else None

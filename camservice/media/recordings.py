@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import os
 import time
 import uuid
 from pathlib import Path
@@ -56,6 +55,7 @@ from camservice.media.errors import (
     StorageCritical,
 )
 from camservice.media import finalize
+from camservice.media.record_fields import record_fields
 from camservice.media.sessions import (
     FINALIZE,
     FORMATS,
@@ -70,7 +70,7 @@ from camservice.mediamtx.errors import MediaMTXError
 from camservice.procutil import ProcessFailed, run_checked
 from camservice.timeutil import iso_timestamp
 
-__all__ = ["HOLD", "REASONS", "RecordingService", "go_duration"]
+__all__ = ["HOLD", "REASONS", "RecordingService"]
 
 #: the reason the recording holds a camera's stream with
 HOLD = "recording"
@@ -86,9 +86,6 @@ FINALIZED_AFTER_RESTART = "finalized_after_restart"
 REASONS = (REQUESTED, DURATION_REACHED, CAMERA_DISCONNECTED, STORAGE_CRITICAL, SHUTDOWN,
            RESUMED_AFTER_RESTART, FINALIZED_AFTER_RESTART)
 
-#: MediaMTX's name for a session's segments (``recordPath`` must hold
-#: ``%path``, and ``%s`` or the date and time); it adds ``.mp4``
-SEGMENT_NAME = "%path_%s-%f"
 #: seconds shutdown waits for recordings to be finalized
 SHUTDOWN_FINALIZE_TIMEOUT = 15.0
 #: seconds to wait for MediaMTX to close the open segment once recording
@@ -96,26 +93,6 @@ SHUTDOWN_FINALIZE_TIMEOUT = 15.0
 SEGMENT_CLOSE_WAIT = 3.0
 #: seconds between retries of holding a resumed session's stream
 RESUME_RETRY = 1.0
-
-
-def go_duration(seconds: float) -> str:
-    """``seconds`` as MediaMTX writes a duration back (``conf.Duration``:
-    whole days as ``"1d"``, the rest as Go's ``time.Duration.String``,
-    e.g. ``"1s"``, ``"1m0s"``, ``"500ms"``; zero is ``""``), so that the
-    reconciliation compares equal values."""
-    days, rest = divmod(seconds, 86400)
-    out = f"{int(days)}d" if days else ""
-    if rest == 0:
-        return out
-    if rest < 1:
-        return out + f"{rest * 1000:g}ms"
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        out += f"{int(hours)}h"
-    if hours or minutes:
-        out += f"{int(minutes)}m"
-    return out + f"{secs:g}s"
 
 
 class _NoVideo(Exception):
@@ -288,20 +265,9 @@ class RecordingService(service.Service):
         its session's folder, while it records; off otherwise. MediaMTX
         changes all of them on a live path without closing it."""
         session = self._active.get(camera_id)
-        # recordDeleteAfter off (camservice owns retention): MediaMTX
-        # writes a zero duration as ""
-        fields = {"record": session is not None, "recordDeleteAfter": go_duration(0)}
-        if session is not None:
-            fields.update({
-                # named by the segment's start in POSIX seconds: they sort
-                # in time order whatever the time zone (a local-time name
-                # goes back an hour at the end of summer time)
-                "recordPath": str(self.parts_dir(session) / SEGMENT_NAME),
-                "recordFormat": "fmp4",
-                "recordPartDuration": go_duration(self.config.part_duration),
-                "recordSegmentDuration": go_duration(self.config.segment_duration),
-            })
-        return fields
+        if session is None:
+            return record_fields(None)
+        return record_fields(self.parts_dir(session), self.config.part_duration, self.config.segment_duration)
 
     # -- status ----------------------------------------------------------
 
@@ -384,7 +350,7 @@ class RecordingService(service.Service):
             taken = {s.filename for s in (*self._active.values(), *self._finalizing.values())}
             parts = self.recordings_dir / ".parts" / session_id
             try:
-                filename = await self._run_blocking(_prepare, self.recordings_dir, parts, camera_id, now, fmt, taken)
+                filename = await self._run_blocking(finalize.prepare_session, self.recordings_dir, parts, camera_id, now, fmt, taken)
             except OSError as e:
                 if _disk_full(e):
                     raise StorageCritical(f"cannot make the recording's folder: {e.strerror}") from e
@@ -561,7 +527,7 @@ class RecordingService(service.Service):
                                   timeout=30 + seconds / 10)
                 size = await self._run_blocking(finalize.publish_file, temporary, final)
             except BaseException:
-                await self._run_blocking(_remove, temporary)
+                await self._run_blocking(finalize.remove_file, temporary)
                 raise
         await self._run_blocking(finalize.remove_parts, parts)
         return size
@@ -659,7 +625,7 @@ class RecordingService(service.Service):
             self.log.error("cannot read the recording sessions in {path}: {reason}; they are not recovered",
                            path=str(self._state_file), reason=str(e))
             return
-        orphans = await self._run_blocking(_remove_orphans, self.recordings_dir / ".parts",
+        orphans = await self._run_blocking(finalize.remove_orphans, self.recordings_dir / ".parts",
                                            {s.session_id for s in found})
         if orphans:
             self.log.warn("removed segments of no recording session: {folders}", folders=", ".join(orphans))
@@ -677,7 +643,7 @@ class RecordingService(service.Service):
                 self._note_recovered(session, "resumed")
             else:
                 if session.end_time is None:
-                    end = await self._run_blocking(_last_write, self.parts_dir(session))
+                    end = await self._run_blocking(finalize.last_write, self.parts_dir(session))
                     session = session.evolve(end_time=min(session.planned_stop, end or now))
                 session = session.evolve(state=SessionState.FINALIZING,
                                          stop_reason=session.stop_reason or FINALIZED_AFTER_RESTART)
@@ -752,46 +718,3 @@ def _disk_full(error: OSError) -> bool:
     """Whether ``error`` says the disk (or the quota) is full: a start
     refused as storage critical, not a bug."""
     return error.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
-def _prepare(directory: Path, parts: Path, camera_id: str, now: float, fmt: str, taken: set) -> str:
-    """A free file name for a recording of ``camera_id`` begun at ``now``
-    (``camera0_2025-01-15_14-30-00.mp4``, then ``..._2.mp4`` ...), and the
-    session's segments folder made. Blocking."""
-    stem = f"{camera_id}_{time.strftime('%Y-%m-%d_%H-%M-%S', time.gmtime(now))}"
-    extension = FORMATS[fmt]
-    parts.mkdir(parents=True, exist_ok=True, mode=0o750)
-    n = 1
-    while True:
-        name = f"{stem}{extension}" if n == 1 else f"{stem}_{n}{extension}"
-        if name not in taken and not (directory / name).exists():
-            return name
-        n += 1
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-
-
-def _remove_orphans(parts_root: Path, sessions: set) -> list[str]:
-    """Remove the segment folders of no known session (MediaMTX wrote on
-    after a stop it could not be told of); the names removed. Blocking."""
-    try:
-        names = sorted(os.listdir(parts_root))
-    except FileNotFoundError:
-        return []
-    removed = []
-    for name in names:
-        if name not in sessions and (parts_root / name).is_dir():
-            finalize.remove_parts(parts_root / name)
-            removed.append(name)
-    return removed
-
-
-def _last_write(parts: Path) -> Optional[float]:
-    """POSIX time the newest segment was last written, if any."""
-    times = [p.stat().st_mtime for p in finalize.list_segments(parts)]
-    return max(times) if times else None

@@ -13,7 +13,8 @@ from camservice.cameras.errors import UnknownCamera
 from camservice.config.model import MediaConfig
 from camservice.events import EventBus
 from camservice.media.errors import AlreadyRecording, CaptureFailed, NotRecording, SourceDidNotStart, StorageCritical
-from camservice.media.recordings import SEGMENT_CLOSE_WAIT, SHUTDOWN_FINALIZE_TIMEOUT, RecordingService, go_duration
+from camservice.media.record_fields import go_duration
+from camservice.media.recordings import SEGMENT_CLOSE_WAIT, SHUTDOWN_FINALIZE_TIMEOUT, RecordingService
 from camservice.media.sessions import RecordingSession, SessionState, load_sessions, save_sessions
 from camservice.mediamtx.errors import MediaMTXUnavailable
 from fakes.recording import FakeStreams, write_segment
