@@ -655,9 +655,6 @@ class RecordingService(service.Service):
         await self._persist()
         for session in resumed:
             self._arm_timer(session)
-            self.log.info("{camera_id}: recording {filename} resumed after a restart",
-                          camera_id=session.camera_id, filename=session.filename)
-            self._publish("recording.start", session, "STARTED", reason=RESUMED_AFTER_RESTART)
             self._background(self._hold_resumed(session))
         if resumed:
             self._background(self._apply_quietly())
@@ -699,6 +696,12 @@ class RecordingService(service.Service):
                 if not self._is_active(session):
                     # stopped while the hold was being taken
                     await self._streams.let_go(camera_id, HOLD)
+                    return
+                # announced once it records again: by then clients that
+                # lost their connection in the crash may be back
+                self.log.info("{camera_id}: recording {filename} resumed after a restart",
+                              camera_id=camera_id, filename=session.filename)
+                self._publish("recording.start", self._active[camera_id], "STARTED", reason=RESUMED_AFTER_RESTART)
                 return
             except (MediaMTXError, SourceDidNotStart) as e:
                 self.log.debug("{camera_id}: stream not held yet: {reason}", camera_id=camera_id, reason=str(e))

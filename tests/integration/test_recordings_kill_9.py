@@ -114,6 +114,8 @@ async def test_a_session_still_due_is_resumed_after_kill_9_and_its_file_plays(tm
                                          "filename": started["filename"], "action": "resumed"}]
         assert metrics["recordings"]["camera1000"]["resumed"] is True
         assert metrics["recordings"]["camera1000"]["start_time"] == started["start_time"]
+        stream = (await client.call("get_stream_status", {"device": "camera1000"}))["result"]
+        assert stream["recording"]["resumed"] is True and stream["recording"]["filename"] == started["filename"]
 
         parts = tmp_path / "state" / "recordings" / ".parts"
 

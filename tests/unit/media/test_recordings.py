@@ -568,9 +568,11 @@ def test_a_resumed_session_waits_for_mediamtx_to_hold_its_stream(rig):
     rig.streams.next_start = defer.fail(MediaMTXUnavailable("refused"))
     service = rig.make()
     assert rig.streams.held == {}
+    assert service.status("camera0")["resumed"] is True
+    assert rig.topics() == []  # announced once it records again
     rig.reactor.advance(1.0)
     assert rig.streams.held == {"camera0": "recording"}
-    assert service.status("camera0") is not None
+    assert rig.topics() == [("recording.start", "camera0", "STARTED", "resumed_after_restart")]
     _stop_all(rig)
 
 
