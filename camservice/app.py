@@ -34,6 +34,7 @@ from camservice.media.still_tokens import StillTokens
 from camservice.media.files import MediaFiles
 from camservice.media.retention import Retention
 from camservice.media.storage import StorageMonitor
+from camservice.media.recordings import RecordingService
 from camservice.media.streams import StreamManager
 from camservice.mediamtx.client import IMediaMTXAPI, MediaMTXClient
 from camservice.mediamtx.controller import Health, MediaMTXController
@@ -60,6 +61,7 @@ from camservice.rpc.file_methods import FileMethods
 from camservice.rpc.methods import MethodTable
 from camservice.rpc.notifier import Notifier
 from camservice.rpc.ops_methods import OpsMethods
+from camservice.rpc.recording_methods import RecordingMethods
 from camservice.rpc.session_methods import SessionMethods
 from camservice.rpc.snapshot_methods import SnapshotMethods
 from camservice.rpc.sessions import SessionTable
@@ -144,6 +146,7 @@ def build_service(
     (FFmpeg captures for snapshots and still images),
     ``media-files`` (the index of finalized recordings and snapshots),
     ``storage`` (disk space checks), ``retention`` (old files deleted),
+    ``recordings`` (recording sessions, see :mod:`camservice.media.recordings`),
     ``audit`` (audit events and their summaries), ``api``, ``manhole``
     (when ``manhole.enabled``), ``reload`` (the reload coordinator),
     ``systemd`` (READY=1, STATUS= and the watchdog under systemd). They stop
@@ -285,6 +288,25 @@ def build_service(
     retention.setServiceParent(tree)
     tree.media_files, tree.storage, tree.retention = media_files, storage, retention
 
+    recordings = RecordingService(
+        config.media,
+        config.data_dir / "recordings.json",
+        streams,
+        controller.reconcile,
+        lambda: controller.health is Health.UP,
+        bus,
+        reactor,
+        o.run_blocking or in_thread,
+        ffmpeg=config.mediamtx.ffmpeg,
+        storage=storage,
+        files=media_files,
+        metrics=metrics,
+    )
+    # recording on or off is part of each camera's path configuration
+    controller.path_extras = recordings.path_fields
+    recordings.setName("recordings")
+    recordings.setServiceParent(tree)
+
     def held_camera(camera_id: str):
         try:
             return streams.streamable(camera_id)
@@ -338,8 +360,10 @@ def build_service(
     for group in (
         SessionMethods(authenticator, audit, sessions),
         CameraMethods(registry, reactor, presenter, streams.camera_metrics),
-        StreamMethods(streams, locator, reactor),
-        SystemMethods(reactor, registry, status, notifier, sampler, table, controller, streams.totals),
+        StreamMethods(streams, locator, reactor, recording=recordings.status),
+        SystemMethods(reactor, registry, status, notifier, sampler, table, controller, streams.totals,
+                      recording_metrics=recordings.metrics),
+        RecordingMethods(recordings),
         EventMethods(notifier),
         ExternalStreamMethods(external, registry, reactor, audit),
         ControlMethods(registry, monitor),
@@ -382,6 +406,7 @@ def build_service(
         ("mediamtx", controller),
         *([("stream-holders", holders)] if hasattr(holders, "reconfigService") else []),
         ("stall-watch", stall_watch),
+        ("recordings", recordings),
         ("streams", StreamSettings(config, stream_tokens, stream_policy, locator)),
         ("snapshots", SnapshotSettings(config, capture, snapshots, still_tokens, live_frames)),
         ("storage", storage),

@@ -106,6 +106,23 @@ class Metrics:
             ["action"],
             registry=self.registry,
         )
+        self.recordings_active = Gauge(
+            "camservice_recordings_active",
+            "Cameras recording now.",
+            registry=self.registry,
+        )
+        self.recordings_finished = Counter(
+            "camservice_recordings_finished",
+            "Recordings finalized, by outcome (stopped: the file is in place; failed: it could not be made).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.recording_finalize_seconds = Histogram(
+            "camservice_recording_finalize_seconds",
+            "Seconds from a recording's stop to its file in place (segments joined, remuxed, fsynced).",
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
         self._request_children: dict = {}
         self._latency_children: dict = {}
 

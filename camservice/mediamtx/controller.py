@@ -110,6 +110,10 @@ class MediaMTXController(Component):
         self._unsubscribe = None
         self._recovering: Optional[defer.Deferred] = None
         self._starting_until: Optional[float] = None
+        #: ``camera_id -> dict`` of fields added to the camera's path
+        #: configuration (the recordings service's ``record*`` fields,
+        #: which MediaMTX changes on a live path without closing it)
+        self.path_extras: Optional[Callable[[str], dict]] = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -400,10 +404,12 @@ class MediaMTXController(Component):
     # -- reconciliation --------------------------------------------------
 
     def desired_paths(self) -> dict[str, dict]:
-        """One path per streamable camera that can be streamed."""
+        """One path per streamable camera that can be streamed (with
+        :attr:`path_extras`, if set)."""
         secret = self._publish_secret or (lambda camera_id: None)
+        extras = self.path_extras or (lambda camera_id: {})
         return {
-            camera.id: path_conf(camera, self.config, secret(camera.id))
+            camera.id: {**path_conf(camera, self.config, secret(camera.id)), **extras(camera.id)}
             for camera in self._registry.cameras()
             if camera.kind in _STREAMABLE
             and (

@@ -31,6 +31,8 @@ def notification_for(event: Event, clock, presenter: CameraPresenter) -> tuple[s
         return "camera_status_update", presenter.camera(event.subject)
     data = dict(event.data or {})
     if event.topic in RECORDING_TOPICS:
+        if event.device is not None:
+            data = {"device": event.device, **data}
         return "recording_status_update", data
     params = {"topic": event.topic, "timestamp": iso_timestamp(clock.seconds())}
     if event.device is not None:

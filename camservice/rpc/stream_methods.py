@@ -28,10 +28,13 @@ class StreamMethods:
     Reader counts leave out camservice's own keep-alive reader.
     """
 
-    def __init__(self, streams: StreamManager, locator: StreamLocator, clock):
+    def __init__(self, streams: StreamManager, locator: StreamLocator, clock, recording=None):
+        """:param recording: ``camera_id -> dict or None``: the camera's
+            recording now (the recordings service's ``status``)."""
         self._streams = streams
         self._locator = locator
         self._clock = clock
+        self._recording = recording
 
     def specs(self) -> list[MethodSpec]:
         example = {"device": "camera1000"}
@@ -126,6 +129,7 @@ class StreamMethods:
                 "fps": camera.fps if f["ready"] else 0,
             },
             "start_time": iso_timestamp(began) if began is not None else None,
+            "recording": self._recording(camera.id) if self._recording is not None else None,
         }
 
     async def get_streams(self, call: Call, params: dict) -> list:

@@ -12,6 +12,7 @@ from camservice.auth.roles import Role
 from camservice.cameras.model import CameraStatus
 from camservice.cameras.registry import CameraRegistry
 from camservice.codec import CODEC
+from camservice.media.sessions import FORMATS as RECORDING_FORMATS
 from camservice.mediamtx.controller import MediaMTXController
 from camservice.rpc.dispatcher import Call
 from camservice.rpc.methods import MethodSpec, MethodTable
@@ -36,6 +37,7 @@ CAPABILITIES = (
     "streaming",
     "snapshots",
     "still_images",
+    "recordings",
     "health_endpoints",
     "prometheus_metrics",
     "file_management",
@@ -58,6 +60,7 @@ class SystemMethods:
         table: MethodTable,
         controller: MediaMTXController,
         stream_totals=None,
+        recording_metrics=None,
     ):
         self._clock = clock
         self._registry = registry
@@ -67,6 +70,7 @@ class SystemMethods:
         self._table = table
         self._controller = controller
         self._stream_totals = stream_totals
+        self._recording_metrics = recording_metrics
 
     def specs(self) -> list[MethodSpec]:
         return [
@@ -105,7 +109,7 @@ class SystemMethods:
             "build_date": __build_date__,
             "architecture": platform.machine(),
             "capabilities": list(CAPABILITIES),
-            "supported_formats": [],
+            "supported_formats": list(RECORDING_FORMATS) if self._recording_metrics is not None else [],
             "max_cameras": self._registry.max_cameras,
             "api_version": API_VERSION,
             "methods": {spec.name: spec.version for spec in self._table},
@@ -152,8 +156,9 @@ class SystemMethods:
                     for c in cameras
                 },
             },
-            # Recording is not part of this version: nothing can be recording.
-            "recording_metrics": {"active_recordings": 0},
+            "recording_metrics": (
+                self._recording_metrics() if self._recording_metrics is not None else {"active_recordings": 0}
+            ),
             "stream_metrics": await self._stream_totals() if self._stream_totals is not None else None,
             "mediamtx": self._mediamtx_state(),
             "api_metrics": self._notifier.stats(),

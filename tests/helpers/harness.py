@@ -35,6 +35,7 @@ class Harness:
         """Stop what :func:`make_harness` started (its loops use the clock)."""
         self.tree.getServiceNamed("audit").stopService()
         self.tree.getServiceNamed("media-files").stopService()
+        self.tree.getServiceNamed("recordings").stopService()
         self.tree.getServiceNamed("streams").stopService()
         self.tree.getServiceNamed("mediamtx").stopService()
         self.tree.getServiceNamed("external-streams").stopService()
@@ -158,4 +159,5 @@ def make_harness(config: Config, clock, mediamtx=None) -> Harness:
     tree.getServiceNamed("mediamtx").startService()
     tree.getServiceNamed("streams").startService()
     tree.getServiceNamed("media-files").startService()
+    tree.getServiceNamed("recordings").startService()
     return Harness(config, clock, tree)

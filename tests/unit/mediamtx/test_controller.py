@@ -819,3 +819,19 @@ def test_in_external_mode_mediamtxs_own_settings_are_refused_by_name(make_world,
     assert all("external mode" in line and "restart camservice" in line for line in lines)
     # where camservice reaches it is camservice's own setting: accepted
     world.controller.checkConfig(_reloaded(world, write_config, api_port=19990, encoder="libx264"))
+
+
+def test_path_extras_join_each_camera_path_and_a_change_is_reconciled(world):
+    recording = {"camera1000": {"record": True, "recordPath": "/r/.parts/s1/%path_%s-%f"}}
+    world.controller.path_extras = lambda camera_id: recording.get(camera_id, {"record": False})
+    outcome(world.controller.reconcile())
+    assert world.fake.configs["camera1000"]["record"] is True
+    assert world.fake.configs["camera1000"]["recordPath"].startswith("/r/.parts/s1/")
+    assert world.fake.configs["camera1001"]["record"] is False
+    assert world.fake.configs["camera1000"]["runOnDemand"] == world.desired("camera1000")["runOnDemand"]
+    del recording["camera1000"]
+    outcome(world.controller.reconcile())
+    assert world.fake.configs["camera1000"]["record"] is False
+    calls = len(world.calls("replace"))
+    world.clock.advance(RECONCILE)
+    assert len(world.calls("replace")) == calls  # nothing drifts

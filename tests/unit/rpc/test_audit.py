@@ -11,6 +11,8 @@ from camservice.rpc.session import Session
 AUDITED = {
     "start_streaming": ("device",),
     "stop_streaming": ("device",),
+    "start_recording": ("device", "duration", "format"),
+    "stop_recording": ("device",),
     "add_external_stream": ("stream_url", "stream_name", "stream_type"),
     "remove_external_stream": ("stream_url",),
     "set_camera_control": ("device", "name", "value"),
