@@ -74,3 +74,37 @@ async def test_a_stopped_publisher_is_replaced_and_the_stream_plays_again(live):
         except ProcessLookupError:
             pass
     await task.deferLater(reactor, 0, lambda: None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_recording_across_a_stall_goes_on_in_the_same_session(live):
+    from test_recordings import decodes_end_to_end, probe, recordings_dir, sleep, visible_files
+
+    client = await live.authed_client("operator")
+    started = await client.call("start_recording", {"device": "camera1000"})
+    assert "result" in started, started
+    filename = started["result"]["filename"]
+    await sleep(2)
+    url = publish_url(live.config.mediamtx, "camera1000")
+    (pid,) = publisher_pids(url)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        async def replaced():
+            pids = publisher_pids(url)
+            return pids and pid not in pids
+        await _until(replaced, timeout=15)
+        await sleep(3)  # recording again from the new source
+        status = (await client.call("get_stream_status", {"device": "camera1000"}))["result"]
+        assert status["recording"]["filename"] == filename, status["recording"]
+        stopped = await client.call("stop_recording", {"device": "camera1000"})
+        assert stopped["result"]["filename"] == filename, stopped
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert visible_files(live) == [filename]
+    path = recordings_dir(live) / filename
+    # before the stall and after it; the stall itself left no frames
+    assert (await probe(path))["duration"] >= 3.5
+    assert await decodes_end_to_end(path) > 0
