@@ -1,18 +1,20 @@
-"""The ``live-frames`` service: the latest keyframe of every held stream,
-so that a snapshot of a live camera answers at once.
+"""The ``live-frames`` service: the latest keyframe of every held or
+watched stream, so that a snapshot of a live camera answers at once.
 
 A reader that joins a live H264 stream can decode nothing before the next
 keyframe (MediaMTX keeps no GOP for RTSP readers), and camservice's own
-sources make one every 2 s: a one-shot capture of a live stream takes up
+sources make one every second: a one-shot capture of a live stream takes up
 to that long. While a camera's stream is held (``start_streaming``, a
-recording), one FFmpeg reader per camera decodes only its keyframes
+recording) or watched by a viewer, one FFmpeg reader per camera decodes only its keyframes
 (``-skip_frame nokey``: a fraction of a full decode) and hands each over
 as a JPEG (``mpjpeg`` parts on stdout); :meth:`LiveFrames.latest` gives
 the newest one if it is at most ``media.live_snapshot_max_age`` seconds
 old. It reads as camservice's keep-alive readers do (their query string),
-so it is not counted as a viewer, and it runs only while the stream is
-held anyway, so it keeps no source running that would otherwise stop
-(for at most one check interval after the hold ends).
+so it is not counted as a viewer (nor as one by the stall watch, which
+says which streams are watched), and it runs only while the stream is
+held or watched anyway, so it keeps no source running that would
+otherwise stop (for at most one check interval after the last viewer or
+hold ends).
 """
 from __future__ import annotations
 

@@ -49,9 +49,14 @@ def publish_url(config: MediaMTXConfig, path: str, query: str | None = None) -> 
 
 def encoder_args(config: MediaMTXConfig, fps: int, encoder: str | None = None) -> list[str]:
     """FFmpeg arguments that encode to H264 with ``encoder`` (default: the
-    configured one); libx264 is tuned for latency."""
+    configured one); libx264 is tuned for latency.
+
+    A keyframe every second: a viewer joining, a snapshot of a stream
+    nobody holds, and a recording starting on a live stream each wait for
+    the next keyframe, so that is at most 1 s.
+    """
     encoder = encoder or config.encoder
-    gop = str(max(1, fps * 2))
+    gop = str(max(1, fps))
     if encoder == "libx264":
         return ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p", "-g", gop]
     return ["-c:v", encoder, "-g", gop]

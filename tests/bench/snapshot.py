@@ -5,7 +5,7 @@ FFmpeg.
 
 Starts camservice (``twistd -n --pidfile= camservice --config FILE``) with
 a managed MediaMTX on free loopback ports and one virtual camera (640x480
-at 15 fps, FFmpeg's test pattern; its encoder makes a keyframe every 2 s),
+at 15 fps, FFmpeg's test pattern; its encoder makes a keyframe every second),
 ``mediamtx.on_demand_close_after: 1``, then measures from sending the
 request to the reply (the JPEG is on disk, fsynced, by then):
 
@@ -130,7 +130,7 @@ async def main(args) -> dict:
         just_started, _ = await snap(client)
         log(f"just started: {just_started * 1000:.1f} ms")
         # live-frames looks at what is held every second, then waits for a
-        # keyframe (every 2 s)
+        # keyframe (every second)
         await asyncio.sleep(4)
         live = []
         first = None
@@ -184,7 +184,7 @@ async def main(args) -> dict:
     live_summary = summary(live)
     return {
         "bench": "snapshot",
-        "camera": "virtual 640x480 at 15 fps, keyframe every 2 s",
+        "camera": "virtual 640x480 at 15 fps, keyframe every second",
         "live": live_summary,
         "just_started_ms": round(just_started * 1000, 1),
         "still_live": summary(stills),

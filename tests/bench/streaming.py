@@ -22,7 +22,7 @@ Two RTSP probes, each run every 100 ms until it succeeds:
 - *first frame*: ``ffmpeg ... -frames:v 1 -f framecrc -``: one video frame
   decoded, i.e. a viewer has a picture (3 s timeout: a joining reader waits
   for the next keyframe, and the virtual camera's encoder makes one every
-  2 x fps frames = 2 s).
+  fps frames = 1 s).
 
 The obvious probe, ``ffprobe -v error -rtsp_transport tcp
 -select_streams v:0 -read_intervals %+#1 -count_frames -show_entries
@@ -209,8 +209,8 @@ FRAME_PROBE = ["ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-
                "-probesize", "32", "-threads", "1", "-i", "{url}", "-map", "0:v:0", "-frames:v", "1",
                "-f", "framecrc", "-"]
 #: seconds each probe may take: the packet probe 2 s; the
-#: frame probe one GOP (2 s: the virtual camera's encoder puts a keyframe
-#: every 2 x fps frames) plus setup, else a reader joining just after a
+#: frame probe one GOP (1 s: the virtual camera's encoder puts a keyframe
+#: every fps frames) plus setup, else a reader joining just after a
 #: keyframe would always time out
 PROBE_TIMEOUT_S = {"packet": 2.0, "frame": 3.0, "count_frames": 5.0}
 

@@ -157,7 +157,7 @@ def test_virtual_camera_runs_a_test_pattern_on_demand(make_config):
     assert argv[argv.index("-i") + 1] == "testsrc2=size=320x240:rate=10"
     assert argv[argv.index("-c:v") + 1] == "libx264"
     assert argv[argv.index("-pix_fmt") + 1] == "yuv420p"
-    assert argv[argv.index("-g") + 1] == "20"  # a key frame every 2 s
+    assert argv[argv.index("-g") + 1] == "10"  # a key frame every second
     assert argv[-3:] == ["-rtsp_transport", "tcp", "rtsp://127.0.0.1:8554/camera1000"]
 
 
@@ -167,7 +167,7 @@ def test_virtual_camera_follows_its_mode_and_the_configured_ports(make_config):
     argv = command_of(conf, "runOnDemand")
     assert argv[0] == "/opt/ffmpeg/bin/ffmpeg"
     assert "testsrc2=size=1280x720:rate=30" in argv
-    assert argv[argv.index("-g") + 1] == "60"
+    assert argv[argv.index("-g") + 1] == "30"
     assert argv[-1] == "rtsp://127.0.0.1:18554/camera12"
     assert conf["runOnDemandStartTimeout"] == "7s"
 
@@ -188,7 +188,7 @@ def test_hardware_encoder_name_passes_through(make_config):
     argv = command_of(path_conf(virtual(fps=15), config), "runOnDemand")
     assert argv[argv.index("-c:v") + 1] == "h264_v4l2m2m"
     assert "libx264" not in argv and "-preset" not in argv
-    assert argv[argv.index("-g") + 1] == "30"
+    assert argv[argv.index("-g") + 1] == "15"
 
 
 def test_publish_url_brackets_an_ipv6_host(make_config):
@@ -284,7 +284,7 @@ def test_usb_camera_without_a_known_mode_lets_ffmpeg_choose_it(make_config):
     argv = shlex.split(path_conf(camera, make_config().mediamtx)["runOnDemand"])
     assert "-video_size" not in argv and "-framerate" not in argv and "-input_format" not in argv
     assert argv[argv.index("-i") + 1] == "/dev/video3"
-    assert argv[argv.index("-g") + 1] == "60"  # key frames assuming 30 fps
+    assert argv[argv.index("-g") + 1] == "30"  # key frames assuming 30 fps
 
 
 def test_a_host_name_as_media_host_is_refused_by_the_config(make_config):
