@@ -13,7 +13,7 @@ from twisted.internet import defer
 
 _T = TypeVar("_T")
 
-__all__ = ["async_to_deferred", "when_all"]
+__all__ = ["async_to_deferred", "locked", "when_all"]
 
 
 def async_to_deferred(
@@ -45,3 +45,17 @@ def when_all(ds: list) -> defer.Deferred:
     return defer.gatherResults(ds, consumeErrors=True).addErrback(
         lambda f: f.value.subFailure if isinstance(f.value, defer.FirstError) else f
     )
+
+
+class locked:
+    """``async with locked(lock):`` for a ``DeferredLock`` (Twisted 22.4's
+    has no ``__aenter__``)."""
+
+    def __init__(self, lock: defer.DeferredLock):
+        self._lock = lock
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+
+    async def __aexit__(self, *exc) -> None:
+        self._lock.release()

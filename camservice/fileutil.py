@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "create_exclusive", "ensure_dir"]
+__all__ = ["atomic_write", "create_exclusive", "ensure_dir", "fsync_dir", "fsync_file"]
 
 
 def ensure_dir(path: Path, mode: int = 0o700) -> Path:
@@ -34,8 +34,19 @@ def _write_temp(path: Path, data: bytes, mode: int) -> str:
     return tmp
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make the names in ``directory`` (a rename, a link, an unlink)
+    durable."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    """Make the content of the file at ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -54,7 +65,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def create_exclusive(path: Path, data: bytes, mode: int = 0o600) -> bool:
@@ -74,5 +85,5 @@ def create_exclusive(path: Path, data: bytes, mode: int = 0o600) -> bool:
         return False
     finally:
         os.unlink(tmp)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return True

@@ -26,7 +26,7 @@ from camservice.children import dies_with_parent
 from camservice.config.model import MediaConfig, MediaMTXConfig
 from camservice.media.errors import CaptureFailed
 from camservice.mediamtx.errors import MediaMTXUnavailable
-from camservice.mediamtx.sources import FFMPEG_INPUT_FORMATS, publish_url
+from camservice.mediamtx.sources import publish_url, v4l2_input_args
 from camservice.security.redact import redact_text
 from camservice.supervisor import child_environment
 
@@ -112,14 +112,7 @@ def capture_argv(
     """
     argv = [mediamtx.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error"]
     if from_device:
-        argv += ["-f", "v4l2"]
-        if camera.input_format in FFMPEG_INPUT_FORMATS:
-            argv += ["-input_format", FFMPEG_INPUT_FORMATS[camera.input_format]]
-        if camera.resolution and "x" in camera.resolution:
-            argv += ["-video_size", camera.resolution]
-        if camera.fps:
-            argv += ["-framerate", str(camera.fps)]
-        argv += ["-i", camera.source]
+        argv += v4l2_input_args(camera)
     else:
         query = CAPTURE_QUERY + ("&token=" + credential if credential else "")
         # the parameters come with the SDP: no need to wait for more than

@@ -40,7 +40,7 @@ from camservice._defer import async_to_deferred
 from camservice.auth.errors import PermissionDenied
 from camservice.auth.principal import Principal
 from camservice.config.model import MediaConfig
-from camservice.fileutil import atomic_write
+from camservice.fileutil import atomic_write, fsync_dir
 from camservice.media.errors import MediaFileNotFound
 from camservice.procutil import ProcessFailed, run_checked
 
@@ -177,13 +177,6 @@ def _stat_file(path: Path) -> Optional[tuple[int, float]]:
     return (st.st_size, st.st_mtime) if stat.S_ISREG(st.st_mode) else None
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def _unlink_all(paths: list[Path]) -> list[Optional[str]]:
     """Delete each path (runs in a thread); per path ``None`` or why not.
@@ -202,7 +195,7 @@ def _unlink_all(paths: list[Path]) -> list[Optional[str]]:
             folders.add(path.parent)
     for folder in folders:
         try:
-            _fsync_dir(folder)
+            fsync_dir(folder)
         except OSError:
             pass  # the unlink happened; only its durability is unsure
     return outcomes

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from camservice.fileutil import fsync_dir, fsync_file
 from camservice.media.sessions import FORMATS
 
 __all__ = [
@@ -144,13 +145,6 @@ def ffmpeg_argv(ffmpeg: str, list_path: Path, output: Path, fmt: str) -> list[st
     return argv + [str(output)]
 
 
-def _fsync_path(path: Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def publish_file(temporary: Path, final: Path) -> int:
     """Make the complete ``temporary`` file visible as ``final``: fsync,
@@ -160,10 +154,10 @@ def publish_file(temporary: Path, final: Path) -> int:
     :returns: the file's size in bytes.
     :raises FileExistsError: ``final`` exists.
     """
-    _fsync_path(temporary)
+    fsync_file(temporary)
     os.link(temporary, final)
     os.unlink(temporary)
-    _fsync_path(final.parent, directory=True)
+    fsync_dir(final.parent)
     return final.stat().st_size
 
 
@@ -171,7 +165,7 @@ def remove_parts(parts_dir: Path) -> None:
     """Remove a session's segments folder (gone already is fine). Blocking."""
     shutil.rmtree(parts_dir, ignore_errors=True)
     try:
-        _fsync_path(parts_dir.parent, directory=True)
+        fsync_dir(parts_dir.parent)
     except FileNotFoundError:
         pass
 

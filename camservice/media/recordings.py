@@ -40,7 +40,7 @@ from twisted.application import service
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
-from camservice._defer import async_to_deferred
+from camservice._defer import async_to_deferred, locked
 from camservice.cameras.errors import UnknownCamera
 from camservice.config.model import MediaConfig
 from camservice.events import Event, EventBus
@@ -98,18 +98,6 @@ RESUME_RETRY = 1.0
 class _NoVideo(Exception):
     """MediaMTX wrote no segment with video for the session."""
 
-
-class _Locked:
-    """``async with`` for a ``DeferredLock`` (22.4's has no ``__aenter__``)."""
-
-    def __init__(self, lock: defer.DeferredLock):
-        self._lock = lock
-
-    async def __aenter__(self):
-        await self._lock.acquire()
-
-    async def __aexit__(self, *exc) -> None:
-        self._lock.release()
 
 
 class RecordingService(service.Service):
@@ -335,7 +323,7 @@ class RecordingService(service.Service):
         fmt = fmt or self.config.recording_format
         if fmt not in FORMATS:
             raise ValueError(f"unknown recording format {fmt!r}")
-        async with _Locked(self._lock(camera_id)):
+        async with locked(self._lock(camera_id)):
             current = self._active.get(camera_id)
             if current is not None:
                 raise AlreadyRecording(camera_id, current.filename)
@@ -407,7 +395,7 @@ class RecordingService(service.Service):
             are kept, and finalizing is tried again when the storage is
             no longer critical, and at the next start).
         """
-        async with _Locked(self._lock(camera_id)):
+        async with locked(self._lock(camera_id)):
             session = self._active.get(camera_id)
             if session is None or session.state != SessionState.RECORDING:
                 raise NotRecording(camera_id)
@@ -607,7 +595,7 @@ class RecordingService(service.Service):
             (a start must not go on then); otherwise it is logged, and the
             file is brought up to date by the next write that succeeds.
         """
-        async with _Locked(self._persist_lock):
+        async with locked(self._persist_lock):
             sessions = sorted([*self._active.values(), *self._finalizing.values()], key=lambda s: s.session_id)
             try:
                 await self._run_blocking(save_sessions, self._state_file, sessions)

@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from camservice._defer import async_to_deferred
 from camservice.config.model import MediaConfig
 from camservice.events import EventBus
-from camservice.fileutil import ensure_dir
+from camservice.fileutil import ensure_dir, fsync_dir
 from camservice.media.capture import FrameCapture
 from camservice.media.errors import CaptureFailed, InvalidMediaName, MediaFileExists, StorageCritical
 from camservice.timeutil import iso_timestamp
@@ -71,13 +71,6 @@ def default_name(camera_id: str, seconds: float, n: int = 0) -> str:
     return f"{camera_id}_{stamp}{'_' + str(n) if n else ''}.jpg"
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def store_snapshot(folder: Path, names: list[str], jpeg: bytes) -> tuple[str, int]:
     """Write ``jpeg`` under the first of ``names`` that is free (blocking:
@@ -103,7 +96,7 @@ def store_snapshot(folder: Path, names: list[str], jpeg: bytes) -> tuple[str, in
                 os.link(tmp, folder / name)
             except FileExistsError:
                 continue
-            _fsync_dir(folder)
+            fsync_dir(folder)
             return name, len(jpeg)
         raise MediaFileExists("snapshot", names[0])
     finally:

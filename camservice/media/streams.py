@@ -19,7 +19,7 @@ from twisted.application import service
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
-from camservice._defer import async_to_deferred
+from camservice._defer import async_to_deferred, locked
 from camservice.cameras.model import Camera, CameraKind, CameraStatus, camera_number
 from camservice.cameras.registry import CameraRegistry
 from camservice.events import Event, EventBus
@@ -130,7 +130,7 @@ class StreamManager(service.Service):
         :raises MediaMTXError: MediaMTX cannot be asked (the hold is taken
             back likewise).
         """
-        async with _locked(self.lock(camera_id)):
+        async with locked(self.lock(camera_id)):
             camera = self.streamable(camera_id)
             newly = not self.holds(camera_id, reason)
             if newly:
@@ -159,7 +159,7 @@ class StreamManager(service.Service):
             the last hold, with the time the hold began (``None`` if
             ``reason`` did not hold it).
         """
-        async with _locked(self.lock(camera_id)):
+        async with locked(self.lock(camera_id)):
             return await self._release(camera_id, reason)
 
     def _hold(self, camera_id: str, reason: str) -> None:
@@ -260,18 +260,3 @@ class StreamManager(service.Service):
             "total_streams": len(streams),
             "total_viewers": sum(s["readers"] for s in streams),
         }
-
-
-class _locked:
-    """``async with`` for a ``DeferredLock`` (Twisted 22.4's has no
-    ``__aenter__``)."""
-
-    def __init__(self, lock: defer.DeferredLock):
-        self._lock = lock
-
-    async def __aenter__(self):
-        await self._lock.acquire()
-
-    async def __aexit__(self, *exc) -> None:
-        self._lock.release()
-

@@ -16,7 +16,7 @@ from camservice.cameras.model import Camera, CameraKind
 from camservice.children import dies_with_parent
 from camservice.config.model import MediaMTXConfig
 
-__all__ = ["OWNED_PATH", "WILDCARDS", "encoder_args", "path_conf", "publish_url", "rtsp_host"]
+__all__ = ["OWNED_PATH", "WILDCARDS", "encoder_args", "path_conf", "publish_url", "rtsp_host", "v4l2_input_args"]
 
 #: MediaMTX paths camservice owns: one per camera, named by its id. Paths
 #: with other names are never touched.
@@ -83,15 +83,20 @@ FFMPEG_INPUT_FORMATS = {
 }
 
 
-def _usb_command(camera: Camera, config: MediaMTXConfig, secret: str | None) -> str:
-    argv = [config.ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "v4l2"]
+def v4l2_input_args(camera: Camera) -> list[str]:
+    """FFmpeg arguments that read a USB camera's device in its mode."""
+    argv = ["-f", "v4l2"]
     if camera.input_format in FFMPEG_INPUT_FORMATS:
         argv += ["-input_format", FFMPEG_INPUT_FORMATS[camera.input_format]]
     if camera.resolution and "x" in camera.resolution:
         argv += ["-video_size", camera.resolution]
     if camera.fps:
         argv += ["-framerate", str(camera.fps)]
-    argv += ["-i", camera.source]
+    return argv + ["-i", camera.source]
+
+
+def _usb_command(camera: Camera, config: MediaMTXConfig, secret: str | None) -> str:
+    argv = [config.ffmpeg, "-hide_banner", "-loglevel", "error"] + v4l2_input_args(camera)
     if camera.input_format == "H264":
         argv += ["-c:v", "copy"]  # the camera encodes: pass it through
     else:

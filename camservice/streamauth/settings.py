@@ -5,7 +5,7 @@ from typing import Callable
 
 from twisted.internet import defer
 
-from camservice.config.model import Config, MediaMTXConfig, StreamsConfig
+from camservice.config.model import Config, MediaMTXConfig
 from camservice.streamauth.secrets import load_api_password
 from camservice.mediamtx.urls import StreamLocator
 from camservice.streamauth.policy import StreamAccessPolicy, signed_urls_enabled

@@ -11,7 +11,6 @@ import treq
 from twisted.internet import defer, protocol, reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
-from helpers.wsclient import connect
 
 
 @pytest.fixture

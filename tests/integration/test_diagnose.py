@@ -4,7 +4,6 @@ the daemon's log file."""
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import re
 import sys

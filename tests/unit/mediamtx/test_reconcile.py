@@ -3,7 +3,6 @@ configuration of each kind of camera, the stream URLs clients get, the
 figures read from live paths, and the generated ``mediamtx.yml``."""
 from __future__ import annotations
 
-import ipaddress
 import shlex
 from datetime import datetime, timezone
 from pathlib import Path
@@ -459,7 +458,6 @@ def test_no_origin_may_call_the_api_and_media_origins_are_never_a_wildcard(make_
 
 
 def test_media_origins_are_the_consoles_plus_configured_ones(make_config):
-    from camservice.config import load_config
 
     config = make_config(None, {"allowed_origins": ["https://wall.example.org"]})
     assert media_origins(config.server, config.streams) == ("http://127.0.0.1:8002", "https://wall.example.org")
