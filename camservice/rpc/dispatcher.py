@@ -40,6 +40,8 @@ from camservice.timeutil import iso_timestamp
 __all__ = ["Call", "Dispatcher"]
 
 _UNKNOWN = "(unknown)"
+#: result types that are never coroutines
+_PLAIN = frozenset((dict, list, str, int, float, bool, type(None)))
 
 
 @dataclass
@@ -180,7 +182,8 @@ class Dispatcher:
                     "call {method}", method=name, conn_id=session.conn_id, request_id=request_id
                 )
             result = spec.handler(call, params)
-            if isinstance(result, Coroutine):
+            # plain results first: an ABC isinstance costs a microsecond
+            if type(result) not in _PLAIN and isinstance(result, Coroutine):
                 result = defer.ensureDeferred(result)
         except Exception as e:
             return self._error_reply(e, msg_id, is_notification, method, request_id, session, started, audited=audited)
