@@ -305,3 +305,18 @@ def test_frame_over_a_small_limit_closes_with_1009(factory, limit):
     frames = client.send(client_frame(b'"' + b"a" * 1500 + b'"'))
     assert _close_code(frames) == 1009
     assert not [p for op, p in frames if op == 0x1]
+
+
+def test_a_request_counts_as_traffic_for_the_auto_ping(factory, clock):
+    client = Client(factory)
+    proto = client.proto
+    assert proto.autoPingRestartOnAnyTraffic
+    # a ping went out and its pong is awaited (Autobahn's timers run on
+    # the real reactor, so the wait is set here on the test clock)
+    timed_out = []
+    proto.autoPingTimeoutCall = clock.callLater(factory.config.auto_ping_timeout, timed_out.append, True)
+    [reply] = client.replies(client_frame(_request("ping", 1)))
+    assert reply["result"] == "pong"
+    assert proto.autoPingTimeoutCall is None  # a data frame counts, as in Autobahn
+    clock.advance(factory.config.auto_ping_timeout + 0.1)
+    assert not timed_out
