@@ -8,13 +8,21 @@ the client reads, and past ``server.max_send_buffer`` bytes it closes the
 connection (1008); it closes a connection that has not authenticated
 within ``server.auth_timeout`` (4001) and one that keeps ignoring the rate
 limit (4005).
+
+Most messages are one small masked text frame that arrives whole in one
+read, and most replies one small text frame to a socket with nothing
+queued. Those take a short path (:meth:`RpcProtocol.dataReceived`,
+:meth:`RpcProtocol._send`) with the same checks as Autobahn's general
+one (frame and message size limits, UTF-8 validity closing with 1007,
+masking): anything else (fragments, control frames, partial frames,
+compression, frame logging, TLS) goes through Autobahn unchanged.
 """
 from __future__ import annotations
 
 from typing import Optional
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from twisted.internet import defer
+from twisted.internet import defer, tcp
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -54,6 +62,34 @@ _BINARY_REPLY = dumps(
 
 _audit = Logger(namespace="camservice.audit")
 
+_OPEN = WebSocketServerProtocol.STATE_OPEN
+_SEND_GROUND = WebSocketServerProtocol.SEND_STATE_GROUND
+#: FIN set, no RSV bits, opcode 1 (text): a whole text message in one frame
+_FIN_TEXT = 0x81
+
+
+def unmask(data: bytes, start: int, end: int) -> bytes:
+    """The payload ``data[start:end]`` unmasked with the 4 bytes before it.
+
+    One XOR of two big integers: for the small frames of requests it costs
+    less than setting up a masker object per frame.
+    """
+    n = end - start
+    if n == 0:
+        return b""
+    key = data[start - 4 : start] * ((n >> 2) + 1)
+    return (int.from_bytes(data[start:end], "little") ^ int.from_bytes(key[:n], "little")).to_bytes(n, "little")
+
+
+def text_frame(payload: bytes) -> bytes:
+    """``payload`` as one unmasked, final text frame (server to client)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((_FIN_TEXT, n)) + payload
+    if n < 65536:
+        return bytes((_FIN_TEXT, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((_FIN_TEXT, 127)) + n.to_bytes(8, "big") + payload
+
 
 @implementer(IPushProducer)
 class RpcProtocol(WebSocketServerProtocol):
@@ -72,6 +108,10 @@ class RpcProtocol(WebSocketServerProtocol):
     _seconds = None
     #: bytes sent while the transport's buffer was full; None: not paused
     _backlog: Optional[int] = None
+    #: whole single-frame messages may take the short path (set on open)
+    _fast = False
+    #: the plain TCP socket replies may be written to directly, or None
+    _socket = None
 
     def onConnect(self, request):
         factory: RpcWebSocketFactory = self.factory
@@ -98,6 +138,14 @@ class RpcProtocol(WebSocketServerProtocol):
         transport = self.transport
         transport.unregisterProducer()
         transport.registerProducer(self, True)
+        self._fast = (
+            self._perMessageCompress is None
+            and self.applyMask
+            and self.requireMaskedClientFrames
+            and not (self.logFrames or self.logOctets or self.trackedTimings)
+        )
+        if isinstance(transport, tcp.Connection) and hasattr(transport, "_tempDataLen"):
+            self._socket = transport.socket
         factory.opened(self)
         self._log.info("client connected from {peer}", peer=session.peer, conn_id=session.conn_id)
         if self._cert_principal is not None:
@@ -115,6 +163,62 @@ class RpcProtocol(WebSocketServerProtocol):
             )
         elif factory.config.auth_timeout:
             self._auth_deadline = factory.clock.callLater(factory.config.auth_timeout, self._auth_timed_out)
+
+    def dataReceived(self, data: bytes) -> None:
+        # Autobahn's own dataReceived formats a debug line per read
+        if (
+            self._fast
+            and self.state == _OPEN
+            and self.current_frame is None
+            and not self.inside_message
+            and not self.data
+        ):
+            data = self._take_messages(data)
+            if not data:
+                return
+        self._dataReceived(data)
+
+    def _take_messages(self, data: bytes) -> bytes:
+        """Deliver the whole small text messages at the start of ``data``.
+
+        :returns: what is left for Autobahn: the first frame that is not
+            a whole, masked, single-frame text message within the size
+            limits (Autobahn then applies its rules to it), and all after.
+        """
+        frame_limit = self.maxFramePayloadSize
+        message_limit = self.maxMessagePayloadSize
+        size = len(data)
+        pos = 0
+        while self.state == _OPEN and size - pos >= 6 and data[pos] == _FIN_TEXT:
+            n = data[pos + 1]
+            if n < 0x80:  # unmasked
+                break
+            n &= 0x7F
+            if n < 126:
+                start = pos + 6
+            elif n == 126 and size - pos >= 8:
+                n = (data[pos + 2] << 8) | data[pos + 3]
+                if n < 126:  # not the shortest encoding
+                    break
+                start = pos + 8
+            else:
+                break
+            end = start + n
+            if end > size or 0 < frame_limit < n or 0 < message_limit < n:
+                break
+            payload = unmask(data, start, end)
+            pos = end
+            if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
+                self._cancelAutoPingTimeoutCall()
+            try:
+                text = payload.decode("utf-8")
+            except UnicodeDecodeError as e:
+                self._invalid_payload(
+                    f"encountered invalid UTF-8 while processing text message at payload octet index {e.start}"
+                )
+                return b""
+            self.onMessage(text, False)
+        return data[pos:] if pos else data
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         session = self.session
@@ -149,6 +253,9 @@ class RpcProtocol(WebSocketServerProtocol):
             if self._backlog > self.factory.config.max_send_buffer:
                 self._overflow()
                 return
+        if self._fast and self.send_state == _SEND_GROUND and not self.send_queue and not self.autoFragmentSize:
+            self._write(text_frame(payload))
+            return
         limit = self.maxMessagePayloadSize
         if 0 < limit < len(payload):
             # server.max_message_size bounds what clients send; Autobahn
@@ -161,6 +268,28 @@ class RpcProtocol(WebSocketServerProtocol):
                 self.maxMessagePayloadSize = limit
             return
         self.sendMessage(payload)
+
+    def _write(self, data: bytes) -> None:
+        """Write ``data``: straight to the socket when nothing is queued
+        before it, which saves the reactor a round of write interest on
+        and off; the transport buffers whatever the socket does not take."""
+        transport = self.transport
+        sock = self._socket
+        if (
+            sock is not None
+            and not transport._tempDataLen
+            and transport.offset == len(transport.dataBuffer)
+            and transport.connected
+            and not transport.disconnecting
+        ):
+            try:
+                sent = sock.send(data)
+            except OSError:  # full (EAGAIN) or broken: the transport finds out
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        transport.write(data)
 
     # IPushProducer: the transport calls these as its buffer fills and drains
 

@@ -1,10 +1,12 @@
 """RPC latency and throughput of camservice under load.
 
     .venv/bin/python tests/bench/rpc_load.py [--quick] [--procs N] [--methods ping,get_camera_list]
+                                             [--rate-limit shipped|off] [--floors json,same|none]
 
-Starts camservice (``twistd -n camservice``, rate limit off, 2,000
-connections allowed) on a free loopback port and loads it from separate load
-generator processes (a lean asyncio WebSocket client, see ``_harness.py``):
+Starts camservice (``twistd -n camservice``, the rate limit as shipped,
+2,000 connections allowed) on a free loopback port and loads it from
+separate load generator processes (a lean asyncio WebSocket client, see
+``_harness.py``):
 
 - open loop (DESIGN.md "Performance budgets"): 100 clients x 10 requests/s and
   1,000 clients x 1 request/s, 10 s each; latency counts from each request's
@@ -12,7 +14,17 @@ generator processes (a lean asyncio WebSocket client, see ``_harness.py``):
 - closed loop: 1, 100 and 1,000 clients, each sending its next request as soon
   as the reply is in: requests/s and latency percentiles.
 
-``get_camera_list`` clients authenticate once with a viewer token.
+Every client authenticates once with a viewer token, so every check is on
+(authentication, role, params, rate limit, metrics, audit). Then the same
+loads run against the floor (``floor_server.py``: Twisted + Autobahn with
+nothing but parse, dispatch and serialise), by default once with the
+stdlib codec and once with the codec camservice uses, and
+``floor_ratios`` gives camservice's requests/s and p99 as ratios to each
+floor's, measured in the same run (absolute figures differ between
+machines; the ratios hold). One closed-loop client sends far more than
+the shipped limit of a connection (500 requests/s): with the rate limit on
+it is refused and closed as a client ignoring the limit should be, so that
+load is compared only with ``--rate-limit off``.
 By default (``--tls both``) every load runs twice, over ``ws://`` and over ``wss://``
 (a self-signed certificate, TLS 1.3 as negotiated by default), and adds
 ``tls_comparison``: open-loop p99 and closed-loop requests/s side by side. With two or
@@ -31,6 +43,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,7 +55,40 @@ import _harness as h  # noqa: E402
 #: DESIGN.md: status calls p99 < 2 ms in the open-loop loads
 STATUS_P99_BUDGET_MS = 2.0
 
-METHODS = {"ping": (None, False), "get_camera_list": ("{}", True)}
+METHODS = {"ping": (None, True), "get_camera_list": ("{}", True)}
+
+
+def shipped_rate_limit() -> dict:
+    """``server.rate_limit`` of the shipped configuration file."""
+    import yaml
+
+    with open(h.ROOT / "camservice" / "config" / "camservice.yaml") as f:
+        return yaml.safe_load(f)["server"]["rate_limit"]
+
+
+def run_loads(server, methods, loads, args, tls, results, label) -> None:
+    """Every load of ``loads`` for every method against ``server``."""
+    for method in methods:
+        params, auth = METHODS[method]
+        for model, clients, rate in loads:
+            duration = args.open_duration if model == "open" else args.closed_duration
+            warmup = 1.0 if model == "open" else 2.0
+            if args.quick:
+                warmup = 0.5
+            with h.Workers(server, clients, args.procs, method, params, rate or 0.0, auth) as w:
+                if w.connect_failures():
+                    print(f"warning: {w.ready}", file=sys.stderr)
+                r = w.run(duration, warmup)
+                row = {"server": label, "method": method, "tls": tls, "model": model, "clients": clients,
+                       "rate": rate, "offered_rps": clients * rate if rate else None,
+                       "connected": w.connected, "connect_failures": w.connect_failures(),
+                       "duration_s": duration, **r}
+            if model == "open" and label == "camservice":
+                row["p99_budget_ms"] = STATUS_P99_BUDGET_MS
+                row["within_budget"] = (r["p99_ms"] is not None and r["p99_ms"] < STATUS_P99_BUDGET_MS
+                                        and not r["errors"] and not row["connect_failures"])
+            results.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
 
 
 def main(argv=None) -> int:
@@ -55,6 +101,11 @@ def main(argv=None) -> int:
     ap.add_argument("--cameras", type=int, default=1, help="virtual cameras declared (default 1)")
     ap.add_argument("--tls", choices=("off", "on", "both"), default="both",
                     help="serve ws:// (off), wss:// (on), or run everything on both (default both)")
+    ap.add_argument("--rate-limit", choices=("shipped", "off"), default="shipped",
+                    help="server.rate_limit as shipped (default) or off")
+    ap.add_argument("--floors", default="json,same",
+                    help="codecs of the floors to compare with (json, orjson, ujson, same: camservice's own; "
+                         "none: no floor); default json,same")
     args = ap.parse_args(argv)
     if args.quick:
         args.open_duration, args.closed_duration = 3.0, 2.0
@@ -69,39 +120,32 @@ def main(argv=None) -> int:
     results = []
     started = time.monotonic()
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.tls]
-    for tls in modes:
-        with h.Service(max_connections=2000, cameras=args.cameras, tls=tls) as service:
-            for method in methods:
-                params, auth = METHODS[method]
-                for model, clients, rate in loads:
-                    duration = args.open_duration if model == "open" else args.closed_duration
-                    warmup = 1.0 if model == "open" else 2.0
-                    if args.quick:
-                        warmup = 0.5
-                    with h.Workers(service, clients, args.procs, method, params, rate or 0.0, auth) as w:
-                        if w.connect_failures():
-                            print(f"warning: {w.ready}", file=sys.stderr)
-                        r = w.run(duration, warmup)
-                        row = {"method": method, "tls": tls, "model": model, "clients": clients, "rate": rate,
-                               "offered_rps": clients * rate if rate else None,
-                               "connected": w.connected, "connect_failures": w.connect_failures(),
-                               "duration_s": duration, **r}
-                    if model == "open":
-                        row["p99_budget_ms"] = STATUS_P99_BUDGET_MS
-                        row["within_budget"] = (r["p99_ms"] is not None and r["p99_ms"] < STATUS_P99_BUDGET_MS
-                                                and not r["errors"] and not row["connect_failures"])
-                    results.append(row)
-                    print(json.dumps(row), file=sys.stderr, flush=True)
-            if service.proc.poll() is not None:
-                raise RuntimeError(f"camservice died: {service.log_text()[-2000:]}")
     from camservice.codec import CODEC
 
+    config_extra = {}
+    if args.rate_limit == "shipped":
+        config_extra = {"server": {"rate_limit": shipped_rate_limit()}}
+    for tls in modes:
+        with h.Service(max_connections=2000, cameras=args.cameras, tls=tls, config_extra=config_extra) as service:
+            run_loads(service, methods, loads, args, tls, results, "camservice")
+            if service.proc.poll() is not None:
+                raise RuntimeError(f"camservice died: {service.log_text()[-2000:]}")
+    floors = []
+    for name in args.floors.split(","):
+        name = CODEC if name == "same" else name
+        if name and name != "none" and name not in floors:
+            floors.append(name)
+    for name in floors:
+        with FloorServer(name) as floor:
+            run_loads(floor, methods, loads, args, False, results, f"floor-{name}")
+    ratios = floor_ratios(results, floors)
     comparison = []
     if len(modes) == 2:
         for method in methods:
             def pick(tls, model, clients, key):
                 for r in results:
-                    if r["method"] == method and r["tls"] is tls and r["model"] == model and r["clients"] == clients:
+                    if (r["server"] == "camservice" and r["method"] == method and r["tls"] is tls
+                            and r["model"] == model and r["clients"] == clients):
                         return r[key]
                 return None
             comparison.append({
@@ -115,6 +159,8 @@ def main(argv=None) -> int:
         "bench": "rpc_load",
         "results": results,
         "tls_comparison": comparison,
+        "floor_ratios": ratios,
+        "rate_limit": args.rate_limit,
         "codec": CODEC,
         "cpus": os.cpu_count(),
         "cameras": args.cameras,
@@ -125,6 +171,69 @@ def main(argv=None) -> int:
     }
     print(json.dumps(out))
     return 0
+
+
+class FloorServer:
+    """``floor_server.py`` with codec ``name`` on a free port (what
+    :class:`_harness.Workers` needs of a server: ``port``, ``pid``,
+    ``token``, ``ca_file``)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.port = h.free_port()
+        self.token = "floor"  # its authenticate accepts anything
+        self.ca_file = None
+        self.proc = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def __enter__(self) -> "FloorServer":
+        import socket
+
+        self.proc = h.spawn([sys.executable, Path(__file__).with_name("floor_server.py"), self.port, self.name],
+                            stdin=subprocess.DEVNULL, preexec_fn=h._pinned(h.SERVICE_CPUS))
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the {self.name} floor exited with {self.proc.returncode}")
+            try:
+                socket.create_connection((h.HOST, self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the {self.name} floor did not listen on {self.port}")
+                time.sleep(0.05)
+
+    def __exit__(self, *exc) -> None:
+        h.stop_process(self.proc)
+
+
+def floor_ratios(results: list, floors: list) -> list:
+    """camservice's requests/s and p99 over each floor's, load by load
+    (plain ws:// only: the floors serve no TLS)."""
+    out = []
+    for r in results:
+        if r["server"] != "camservice" or r["tls"]:
+            continue
+        row = {"method": r["method"], "model": r["model"], "clients": r["clients"], "rate": r["rate"]}
+        if r["errors"] or r["timeouts"]:
+            # one closed-loop client goes far past the shipped 500 requests/s
+            # of a connection: refused (-32040), then closed (4005)
+            row["not_compared"] = f"{r['errors']} errors, {r['timeouts']} timeouts (rate limit?)"
+            out.append(row)
+            continue
+        for name in floors:
+            for f in results:
+                if (f["server"] == f"floor-{name}" and f["method"] == r["method"] and f["model"] == r["model"]
+                        and f["clients"] == r["clients"]):
+                    if r["model"] == "closed":
+                        row[f"rps_vs_{name}"] = round(r["rps"] / f["rps"], 2) if f["rps"] else None
+                    row[f"p99_vs_{name}"] = (round(r["p99_ms"] / f["p99_ms"], 2)
+                                             if r["p99_ms"] and f["p99_ms"] else None)
+        out.append(row)
+    return out
 
 
 if __name__ == "__main__":

@@ -115,6 +115,27 @@ def test_metadata_on_success_and_error(harness, clock):
     assert ok["metadata"]["request_id"] != err["metadata"]["request_id"]
 
 
+@pytest.mark.parametrize(
+    "step, expected",
+    [
+        (0.0004, "2023-11-14T22:13:20.000Z"),  # the same millisecond: the same text
+        (0.001, "2023-11-14T22:13:20.001Z"),
+        (0.0999, "2023-11-14T22:13:20.099Z"),
+        (0.999, "2023-11-14T22:13:20.999Z"),
+        (1.0, "2023-11-14T22:13:21.000Z"),
+        (61.5, "2023-11-14T22:14:21.500Z"),
+    ],
+)
+def test_server_timestamp_follows_the_clock_to_the_millisecond(harness, clock, step, expected):
+    session = harness.session()
+    assert harness.call(session, "ping")["metadata"]["server_timestamp"] == "2023-11-14T22:13:20.000Z"
+    clock.advance(step)
+    assert harness.call(session, "ping")["metadata"]["server_timestamp"] == expected
+    # the request ids stay per request, whatever the timestamp does
+    ids = [harness.call(session, "ping")["metadata"]["request_id"] for _ in range(3)]
+    assert len(set(ids)) == 3
+
+
 # -- params -----------------------------------------------------------------
 
 @pytest.mark.parametrize(
