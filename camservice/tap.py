@@ -96,6 +96,12 @@ def makeService(options: Options):
         for line in e.lines():
             sys.stderr.write(f"camservice: config error: {line}\n")
         raise SystemExit(2)
+    from camservice.memory import freeze_startup_objects
+
+    # twistd starts the tree before it runs the reactor (tree.started is
+    # set by then); what exists once every child has started lives as long
+    # as the process
+    reactor.callWhenRunning(lambda: tree.started.addCallback(lambda _: freeze_startup_objects()))
     reload = tree.getServiceNamed("reload")
     signals = SignalService(reactor, on_reload=lambda: reload.reload("SIGHUP"))
     signals.setName("signals")
