@@ -34,7 +34,7 @@ GROUPS = {
     "pyyaml": ["yaml"],
     "jsonschema": ["jsonschema"],
     "twisted_reactor": ["twisted.internet.reactor"],
-    "twisted_web": ["twisted.web.server", "twisted.web.resource", "twisted.web.http"],
+    "twisted_web": ["twisted.web.server", "twisted.web.resource", "twisted.web.http", "twisted.web.client"],
     "autobahn": ["autobahn.twisted.websocket", "autobahn.twisted.resource"],
     "treq": ["treq"],
     "pyjwt": ["jwt"],
