@@ -11,6 +11,8 @@ own VmRSS from /proc/self/status after each import group:
   ``added_mb`` is what each group adds to the ones before it;
 - ``service_tls``: the same with TLS on (nothing kept out): the TLS
   libraries come with the reactor;
+- ``not_imported_mb``: what libraries the service does not import (treq,
+  the manhole's conch) would add to it;
 - ``alone``: each group imported alone into a fresh interpreter, minus the
   bare interpreter (groups share what they import, so these overlap).
 
@@ -36,7 +38,6 @@ GROUPS = {
     "twisted_reactor": ["twisted.internet.reactor"],
     "twisted_web": ["twisted.web.server", "twisted.web.resource", "twisted.web.http", "twisted.web.client"],
     "autobahn": ["autobahn.twisted.websocket", "autobahn.twisted.resource"],
-    "treq": ["treq"],
     "pyjwt": ["jwt"],
     "prometheus_client": ["prometheus_client", "prometheus_client.twisted"],
     "pyudev": ["pyudev"],
@@ -45,6 +46,9 @@ GROUPS = {
 #: What TLS on the API port adds (imported by camservice.security.tls).
 TLS_GROUP = ["OpenSSL", "cryptography.x509", "service_identity", "twisted.internet.ssl",
              "twisted.protocols.tls", "camservice.security.tls"]
+#: Libraries the service no longer imports, with what they would add to it:
+#: treq (the MediaMTX client uses Twisted's Agent), the manhole's conch.
+NOT_IMPORTED = {"treq": ["treq"], "conch_manhole": ["twisted.conch.manhole_ssh", "twisted.conch.manhole"]}
 
 #: Run in the fresh interpreter: argv[1] is a JSON spec
 #: ``{"groups": [[name, [modules]]...], "keep_out": [names]}``.
@@ -101,9 +105,13 @@ def measure(python: str, repeat: int) -> dict:
     result["service"] = chain(python, ordered, list(TLS_MODULES), repeat)
     print(f"{python}: service order, TLS on", file=sys.stderr, flush=True)
     result["service_tls"] = chain(python, ordered + [["tls", TLS_GROUP]], [], repeat)
+    result["not_imported_mb"] = {}
+    for name, mods in NOT_IMPORTED.items():
+        total = chain(python, ordered + [[name, mods]], list(TLS_MODULES) if name == "treq" else [], repeat)
+        result["not_imported_mb"][name] = total["groups"][-1]["added_mb"]
     base = result["service"]["groups"][0]["rss_mb"]
     alone = {}
-    for name, mods in list(GROUPS.items())[1:] + [("tls", TLS_GROUP)]:
+    for name, mods in list(GROUPS.items())[1:] + [("tls", TLS_GROUP)] + list(NOT_IMPORTED.items()):
         total = chain(python, [["interpreter", []], [name, mods]], [], repeat)["total_mb"]
         alone[name] = round(total - base, 2)
     result["alone_mb"] = alone
@@ -111,8 +119,8 @@ def measure(python: str, repeat: int) -> dict:
         print(f"  {row['group']:<18} +{row['added_mb']:6.2f} MB -> {row['rss_mb']:6.2f} MB"
               f"   (alone +{alone.get(row['group'], 0.0):.2f})", file=sys.stderr)
     print(f"  TLS on: {result['service_tls']['total_mb']} MB; kept out with TLS off: "
-          f"{round(result['service_tls']['total_mb'] - result['service']['total_mb'], 2)} MB",
-          file=sys.stderr, flush=True)
+          f"{round(result['service_tls']['total_mb'] - result['service']['total_mb'], 2)} MB; "
+          f"not imported: {result['not_imported_mb']}", file=sys.stderr, flush=True)
     return result
 
 
