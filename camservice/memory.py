@@ -12,7 +12,7 @@ import ctypes.util
 import gc
 from typing import Optional
 
-__all__ = ["MemoryTrimmer", "trim_memory"]
+__all__ = ["MemoryTrimmer", "freeze_startup_objects", "trim_memory"]
 
 
 def _libc_trim():
@@ -31,6 +31,16 @@ def trim_memory() -> None:
     gc.collect()
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
+
+
+def freeze_startup_objects() -> None:
+    """Collect, then move every object alive now (modules, the service tree,
+    its configuration) to the collector's permanent generation: later
+    collections no longer walk them, and a burst of clients is collected
+    without touching the pages they live on. Called once, when the service
+    has started (``gc.freeze``, Python 3.7+)."""
+    gc.collect()
+    gc.freeze()
 
 
 class MemoryTrimmer:

@@ -39,10 +39,12 @@ def makeService(options: Options):
 
     On a bad configuration it writes one line per problem to stderr and
     exits with status 2; nothing has been started.
-    """
-    from twisted.internet import reactor
 
-    from camservice.app import build_service
+    The configuration is read before the reactor is imported (twistd does
+    not import it before ``makeService`` unless ``--reactor`` is given), so
+    that libraries of features left off stay out of the process
+    (:mod:`camservice.optional_modules`).
+    """
     from camservice.auth.secret import load_or_create_secret
 
     try:
@@ -52,6 +54,16 @@ def makeService(options: Options):
         for line in e.lines():
             sys.stderr.write(f"camservice: config error: {line}\n")
         raise SystemExit(2)
+
+    from camservice.optional_modules import ModuleBlock, modules_to_keep_out
+
+    # for the life of the process: TLS and the manhole cannot be turned on
+    # without a restart
+    ModuleBlock(modules_to_keep_out(config)).block()
+
+    from twisted.internet import reactor
+
+    from camservice.app import build_service
 
     def on_start_failure(failure):
         # A child failed after the reactor started: stop rather than run
@@ -84,6 +96,12 @@ def makeService(options: Options):
         for line in e.lines():
             sys.stderr.write(f"camservice: config error: {line}\n")
         raise SystemExit(2)
+    from camservice.memory import freeze_startup_objects
+
+    # twistd starts the tree before it runs the reactor (tree.started is
+    # set by then); what exists once every child has started lives as long
+    # as the process
+    reactor.callWhenRunning(lambda: tree.started.addCallback(lambda _: freeze_startup_objects()))
     reload = tree.getServiceNamed("reload")
     signals = SignalService(reactor, on_reload=lambda: reload.reload("SIGHUP"))
     signals.setName("signals")

@@ -328,7 +328,10 @@ class Service:
     def start(self, timeout: float = 30.0) -> "Service":
         raise_nofile()
         self.token = self.mint_token("viewer")  # also creates the JWT secret
-        args = self.wrapper + [BIN / "twistd", "-n", "--pidfile="]
+        # .venv-debian has no twistd script of its own (Debian's is twistd3)
+        twistd = [BIN / "twistd"] if (BIN / "twistd").exists() else [
+            sys.executable, "-c", "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()"]
+        args = self.wrapper + twistd + ["-n", "--pidfile="]
         if self.profile:
             args += [f"--profile={self.profile}", "--profiler=cprofile", "--savestats"]
         args += ["camservice", "--config", self.config]

@@ -36,3 +36,93 @@ def test_trim_memory_without_glibc_only_collects(monkeypatch):
     monkeypatch.setattr(memory, "_MALLOC_TRIM", None)
     trim_memory()
     assert calls == ["collect"]
+
+
+class _Conn:
+    """What the factory sees of an open connection."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def end_session(self, *args, **kwargs):
+        pass
+
+
+def _burst(harness, count: int) -> list:
+    factory = harness.tree.getServiceNamed("api").factory
+    conns = [_Conn(harness.session("viewer")) for _ in range(count)]
+    for conn in conns:
+        factory.opened(conn)
+    return conns
+
+
+def test_memory_is_trimmed_after_a_burst_of_clients_has_left(harness):
+    from camservice.server.protocol import TRIM_AFTER_PEAK
+
+    factory = harness.tree.getServiceNamed("api").factory
+    trims = []
+    factory.trimmer = MemoryTrimmer(harness.clock, delay=5, trim=lambda: trims.append(harness.clock.seconds()))
+    conns = _burst(harness, TRIM_AFTER_PEAK)
+    for conn in conns[:-1]:
+        factory.closed(conn)
+    harness.clock.advance(60)
+    assert trims == []  # one client is still there
+    factory.closed(conns[-1])
+    harness.clock.advance(4.9)
+    assert trims == []
+    harness.clock.advance(0.2)
+    assert len(trims) == 1
+    harness.clock.advance(60)
+    assert len(trims) == 1  # once per burst
+
+
+def test_a_client_arriving_in_the_quiet_delay_puts_the_trim_off(harness):
+    from camservice.server.protocol import TRIM_AFTER_PEAK
+
+    factory = harness.tree.getServiceNamed("api").factory
+    trims = []
+    factory.trimmer = MemoryTrimmer(harness.clock, delay=5, trim=lambda: trims.append(harness.clock.seconds()))
+    for conn in _burst(harness, TRIM_AFTER_PEAK):
+        factory.closed(conn)
+    harness.clock.advance(2)
+    late = _burst(harness, 1)
+    harness.clock.advance(60)
+    assert trims == []
+    factory.closed(late[0])
+    harness.clock.advance(60)
+    assert trims == []  # a peak of one is no burst
+
+
+def test_a_few_clients_leaving_do_not_trim(harness):
+    from camservice.server.protocol import TRIM_AFTER_PEAK
+
+    factory = harness.tree.getServiceNamed("api").factory
+    trims = []
+    factory.trimmer = MemoryTrimmer(harness.clock, delay=5, trim=lambda: trims.append(1))
+    for conn in _burst(harness, TRIM_AFTER_PEAK - 1):
+        factory.closed(conn)
+    harness.clock.advance(60)
+    assert trims == []
+
+
+def test_startup_objects_are_frozen_after_a_collection(monkeypatch):
+    import camservice.memory as memory
+
+    calls = []
+    monkeypatch.setattr(memory.gc, "collect", lambda: calls.append("collect"))
+    monkeypatch.setattr(memory.gc, "freeze", lambda: calls.append("freeze"))
+    memory.freeze_startup_objects()
+    assert calls == ["collect", "freeze"]
+
+
+def test_freezing_moves_live_objects_to_the_permanent_generation():
+    import gc
+
+    from camservice.memory import freeze_startup_objects
+
+    kept = [object() for _ in range(10)]
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        gc.unfreeze()

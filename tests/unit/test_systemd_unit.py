@@ -82,3 +82,11 @@ def test_systemd_analyze_security_scores_it_ok(tmp_path):
     match = re.search(r"Overall exposure level for camservice.service: (\d+\.\d+)", result.stdout)
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= 2.0
+
+
+def test_the_unit_limits_malloc_arenas_and_the_package_installs_the_same_unit():
+    # glibc makes up to 8 arenas per core for the thread pool's threads;
+    # two keep what they hold resident small (see README, Memory)
+    assert "MALLOC_ARENA_MAX=2" in _service()["Environment"]
+    debian = ROOT / "debian" / "camservice.service"
+    assert debian.resolve() == UNIT.resolve()

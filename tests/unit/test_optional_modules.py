@@ -1,0 +1,109 @@
+"""Libraries of features left off stay out of ``twistd camservice``; TLS
+still works when it is configured."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from camservice.config import load_config
+from camservice.optional_modules import TLS_MODULES, ModuleBlock, is_blocked, modules_to_keep_out
+from helpers.certs import CertificateAuthority
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Runs twistd camservice as a user does and reports, once makeService has
+# built the service tree, which modules the process holds; it exits before
+# anything starts.
+_PROBE = r"""
+import json, os, sys
+import camservice.tap as tap
+WATCH = %r
+assert not any(sys.modules.get(name) for name in WATCH if name != "camservice.tap")
+build = tap.makeService
+def probe(options):
+    build(options)
+    loaded = {name: sys.modules.get(name) is not None for name in WATCH}
+    print("MODULES " + json.dumps(loaded), flush=True)
+    os._exit(0)
+tap.makeService = probe
+from twisted.scripts.twistd import run
+sys.argv = ["twistd", "-n", "--pidfile=", "camservice", "--config", sys.argv[1]]
+run()
+"""
+
+WATCH = ["OpenSSL", "service_identity", "twisted.internet.ssl", "twisted.protocols.tls",
+         "camservice.security.tls", "twisted.internet.reactor", "camservice.app", "treq"]
+
+
+def built_modules(config_path: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE % (WATCH,), str(config_path)],
+        cwd=str(config_path.parent), capture_output=True, text=True, timeout=120,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("MODULES ")]
+    assert lines, f"twistd did not build the service: {out.returncode}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+    return json.loads(lines[-1][len("MODULES "):])
+
+
+def test_without_tls_the_service_is_built_without_tls_libraries(write_config):
+    loaded = built_modules(write_config({"discovery": {"mode": "disabled"}}))
+    assert loaded["twisted.internet.reactor"] and loaded["camservice.app"]
+    assert not any(loaded[name] for name in ("OpenSSL", "service_identity", "twisted.internet.ssl",
+                                             "twisted.protocols.tls", "camservice.security.tls"))
+    assert not loaded["treq"]
+
+
+def test_with_tls_the_service_has_them(write_config, tmp_path):
+    cert, key = CertificateAuthority().server().write(tmp_path, "server")
+    loaded = built_modules(write_config({
+        "discovery": {"mode": "disabled"},
+        "server": {"tls": {"certificate": str(cert), "private_key": str(key)}},
+    }))
+    assert loaded["OpenSSL"] and loaded["twisted.protocols.tls"] and loaded["camservice.security.tls"]
+
+
+def test_with_the_manhole_nothing_is_kept_out(write_config, tmp_path):
+    keys = tmp_path / "authorized_keys"
+    keys.write_text("")
+    config = load_config(write_config({"manhole": {"enabled": True, "authorized_keys_file": str(keys)}}))
+    assert modules_to_keep_out(config) == ()
+
+
+def test_tls_libraries_are_kept_out_only_with_tls_and_the_manhole_off(write_config, tmp_path):
+    assert modules_to_keep_out(load_config(write_config({}))) == TLS_MODULES
+    cert, key = CertificateAuthority().server().write(tmp_path, "server")
+    tls = load_config(write_config({"server": {"tls": {"certificate": str(cert), "private_key": str(key)}}}))
+    assert modules_to_keep_out(tls) == ()
+
+
+def test_a_blocked_module_cannot_be_imported_until_released():
+    modules = dict(sys.modules)
+    name = "camservice_test_never_a_module"
+    block = ModuleBlock([name, "json"], modules).block()
+    # what is already imported is left alone
+    assert block.blocked == (name,)
+    assert is_blocked(name, modules) and not is_blocked("json", modules)
+    block.release()
+    assert name not in modules and modules["json"] is sys.modules["json"]
+    assert block.blocked == ()
+
+
+def test_a_blocked_module_raises_module_not_found_and_comes_back_after_release():
+    name = "camservice_test_blockable"
+    assert name not in sys.modules
+    with ModuleBlock([name]):
+        with pytest.raises(ModuleNotFoundError):
+            __import__(name)
+    assert name not in sys.modules
+
+
+def test_release_keeps_a_module_imported_meanwhile():
+    modules = {}
+    block = ModuleBlock(["x"], modules).block()
+    modules["x"] = object()  # someone put the real module there
+    block.release()
+    assert modules["x"] is not None
