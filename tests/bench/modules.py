@@ -11,8 +11,8 @@ own VmRSS from /proc/self/status after each import group:
   ``added_mb`` is what each group adds to the ones before it;
 - ``service_tls``: the same with TLS on (nothing kept out): the TLS
   libraries come with the reactor;
-- ``not_imported_mb``: what libraries the service does not import (treq,
-  the manhole's conch) would add to it;
+- ``not_imported_mb``: what libraries the service does not import by
+  default (the manhole's conch) would add to it;
 - ``alone``: each group imported alone into a fresh interpreter, minus the
   bare interpreter (groups share what they import, so these overlap).
 
@@ -37,6 +37,7 @@ GROUPS = {
     "jsonschema": ["jsonschema"],
     "twisted_reactor": ["twisted.internet.reactor"],
     "twisted_web": ["twisted.web.server", "twisted.web.resource", "twisted.web.http", "twisted.web.client"],
+    "treq": ["treq"],
     "autobahn": ["autobahn.twisted.websocket", "autobahn.twisted.resource"],
     "pyjwt": ["jwt"],
     "prometheus_client": ["prometheus_client", "prometheus_client.twisted"],
@@ -46,9 +47,9 @@ GROUPS = {
 #: What TLS on the API port adds (imported by camservice.security.tls).
 TLS_GROUP = ["OpenSSL", "cryptography.x509", "service_identity", "twisted.internet.ssl",
              "twisted.protocols.tls", "camservice.security.tls"]
-#: Libraries the service no longer imports, with what they would add to it:
-#: treq (the MediaMTX client uses Twisted's Agent), the manhole's conch.
-NOT_IMPORTED = {"treq": ["treq"], "conch_manhole": ["twisted.conch.manhole_ssh", "twisted.conch.manhole"]}
+#: Libraries the service imports only for a feature that is off by
+#: default, with what they would add to it: the manhole's conch.
+NOT_IMPORTED = {"conch_manhole": ["twisted.conch.manhole_ssh", "twisted.conch.manhole"]}
 
 #: Run in the fresh interpreter: argv[1] is a JSON spec
 #: ``{"groups": [[name, [modules]]...], "keep_out": [names]}``.
@@ -107,7 +108,8 @@ def measure(python: str, repeat: int) -> dict:
     result["service_tls"] = chain(python, ordered + [["tls", TLS_GROUP]], [], repeat)
     result["not_imported_mb"] = {}
     for name, mods in NOT_IMPORTED.items():
-        total = chain(python, ordered + [[name, mods]], list(TLS_MODULES) if name == "treq" else [], repeat)
+        # the manhole on: nothing is kept out (conch needs the TLS libraries)
+        total = chain(python, ordered + [[name, mods]], [], repeat)
         result["not_imported_mb"][name] = total["groups"][-1]["added_mb"]
     base = result["service"]["groups"][0]["rss_mb"]
     alone = {}

@@ -54,7 +54,6 @@ def test_without_tls_the_service_is_built_without_tls_libraries(write_config):
     assert loaded["twisted.internet.reactor"] and loaded["camservice.app"]
     assert not any(loaded[name] for name in ("OpenSSL", "service_identity", "twisted.internet.ssl",
                                              "twisted.protocols.tls", "camservice.security.tls"))
-    assert not loaded["treq"]
 
 
 def test_with_tls_the_service_has_them(write_config, tmp_path):
