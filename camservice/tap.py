@@ -43,7 +43,7 @@ def makeService(options: Options):
     The configuration is read before the reactor is imported (twistd does
     not import it before ``makeService`` unless ``--reactor`` is given), so
     that libraries of features left off stay out of the process
-    (:mod:`camservice.optional_modules`).
+    (:mod:`camservice.ops.optional_modules`).
     """
     from camservice.auth.secret import load_or_create_secret
 
@@ -55,7 +55,7 @@ def makeService(options: Options):
             sys.stderr.write(f"camservice: config error: {line}\n")
         raise SystemExit(2)
 
-    from camservice.optional_modules import ModuleBlock, modules_to_keep_out
+    from camservice.ops.optional_modules import ModuleBlock, modules_to_keep_out
 
     # for the life of the process: TLS and the manhole cannot be turned on
     # without a restart

@@ -7,7 +7,7 @@ own VmRSS from /proc/self/status after each import group:
 
 - ``service``: the groups in the order ``twistd camservice`` imports them,
   with the default configuration (TLS and the manhole off, so the TLS
-  libraries are kept out as :mod:`camservice.optional_modules` does);
+  libraries are kept out as :mod:`camservice.ops.optional_modules` does);
   ``added_mb`` is what each group adds to the ones before it;
 - ``service_tls``: the same with TLS on (nothing kept out): the TLS
   libraries come with the reactor;
@@ -63,7 +63,7 @@ def rss():
 spec = __import__("json").loads(sys.argv[1])
 block = None
 if spec["keep_out"]:
-    from camservice.optional_modules import ModuleBlock
+    from camservice.ops.optional_modules import ModuleBlock
     block = ModuleBlock(spec["keep_out"]).block()
 out = []
 for name, modules in spec["groups"]:
@@ -98,7 +98,7 @@ def chain(python: str, groups: list, keep_out: list, repeat: int) -> dict:
 
 
 def measure(python: str, repeat: int) -> dict:
-    from camservice.optional_modules import TLS_MODULES
+    from camservice.ops.optional_modules import TLS_MODULES
 
     ordered = [[name, mods] for name, mods in GROUPS.items()]
     result = {"python": python}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from camservice.config import load_config
-from camservice.optional_modules import TLS_MODULES, ModuleBlock, is_blocked, modules_to_keep_out
+from camservice.ops.optional_modules import TLS_MODULES, ModuleBlock, is_blocked, modules_to_keep_out
 from helpers.certs import CertificateAuthority
 
 ROOT = Path(__file__).resolve().parents[2]
