@@ -3,6 +3,7 @@ real WebSocket client; MediaMTX killed, paths tampered with, a network
 camera added and surviving a restart."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -232,8 +233,13 @@ async def test_network_camera_added_removed_and_kept_across_restart(live, tmp_pa
 
         # survives a restart of camservice
         await client.close()
+        port = live.port
         await live.tree.stopService()
-        again = start_live(load_config(live.config.source), reactor)
+        # on the port it served before, as a restart does: a new port 0 could
+        # be handed the number of a MediaMTX port free while MediaMTX restarts
+        config = load_config(live.config.source)
+        config = dataclasses.replace(config, server=dataclasses.replace(config.server, port=port))
+        again = start_live(config, reactor)
         try:
             await again.wait_mediamtx_up()
             client = await again.authed_client("operator")
