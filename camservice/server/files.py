@@ -29,18 +29,11 @@ from camservice.auth.roles import Role
 from camservice.media.errors import MediaFileNotFound
 from camservice.media.files import KINDS, MediaFiles, content_type, is_listable_name
 from camservice.security.networks import client_ip
+from camservice.server.credentials import header_credential
 
-__all__ = ["FilesResource", "credential_of"]
+__all__ = ["FilesResource"]
 
 _log = Logger(namespace="camservice.server.files")
-
-def credential_of(request) -> str:
-    """The credential a request carries in its headers, or ``""``."""
-    header = (request.getHeader(b"authorization") or b"").decode("latin-1")
-    credential = (request.getHeader(b"x-api-key") or b"").decode("latin-1").strip()
-    if not credential and header[:7].lower() == "bearer ":
-        credential = header[7:].strip()
-    return credential
 
 
 def _disposition(name: str) -> bytes:
@@ -97,7 +90,7 @@ class _FileResource(Resource):
         if request.method not in (b"GET", b"HEAD"):
             request.setHeader(b"Allow", b"GET, HEAD")
             return _plain(request, 405, "only GET and HEAD")
-        credential = credential_of(request)
+        credential = header_credential(request)
         if not credential:
             return self._refuse(request, 401, "credentials required", None)
         try:

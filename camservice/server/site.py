@@ -32,6 +32,7 @@ from camservice.security.networks import AddressGate, client_ip
 from camservice.server.health import HealthResource
 from camservice.server.protocol import RpcWebSocketFactory
 from camservice.status import SystemStatus
+from camservice.server.credentials import header_credential
 
 __all__ = ["ApiSite", "build_site"]
 
@@ -197,10 +198,7 @@ class _AdminOnly(Resource):
     def render(self, request):
         if self.authenticator is None:
             return self._inner.render(request)
-        header = (request.getHeader(b"authorization") or b"").decode("latin-1")
-        credential = (request.getHeader(b"x-api-key") or b"").decode("latin-1").strip()
-        if not credential and header[:7].lower() == "bearer ":
-            credential = header[7:].strip()
+        credential = header_credential(request)
         if not credential:
             return self._refuse(request, 401, "credentials required", None)
         try:

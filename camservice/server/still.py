@@ -41,21 +41,12 @@ from camservice.media.errors import CameraNotConnected, CaptureFailed, NotStream
 from camservice.media.still_tokens import StillTokenRefused, StillTokens
 from camservice.mediamtx.errors import MediaMTXError
 from camservice.security.networks import client_ip
+from camservice.server.credentials import header_credential
 
-__all__ = ["StillImageResource", "header_credential"]
+__all__ = ["StillImageResource"]
 
 _audit = Logger(namespace="camservice.audit")
 
-
-def header_credential(request) -> str:
-    """The JWT or API key in ``X-API-Key`` or ``Authorization: Bearer``
-    (empty when neither)."""
-    credential = (request.getHeader(b"x-api-key") or b"").decode("latin-1").strip()
-    if not credential:
-        header = (request.getHeader(b"authorization") or b"").decode("latin-1")
-        if header[:7].lower() == "bearer ":
-            credential = header[7:].strip()
-    return credential
 
 
 class StillImageResource(Resource):
