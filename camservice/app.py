@@ -381,7 +381,7 @@ def build_service(
     audit.setServiceParent(tree)
     still = StillImageResource(
         lambda camera_id: defer.maybeDeferred(lambda: capture.capture(streams.streamable(camera_id))),
-        authenticator, still_tokens,
+        authenticator, still_tokens, audit,
     )
     api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator,
                     resources={b"cameras": still, b"files": FilesResource(media_files, authenticator, audit)})
@@ -404,7 +404,7 @@ def build_service(
                                                        o.run_blocking or in_thread)),
         *([("mediamtx-process", process)] if config.mediamtx.mode == "managed" else []),
         ("mediamtx", controller),
-        *([("stream-holders", holders)] if hasattr(holders, "reconfigService") else []),
+        ("stream-holders", holders),
         ("stall-watch", stall_watch),
         ("recordings", recordings),
         ("streams", StreamSettings(config, stream_tokens, stream_policy, locator)),

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import time
 import uuid
 from pathlib import Path
 from typing import Callable, Optional
@@ -439,7 +438,7 @@ class RecordingService(service.Service):
         """
         parts = self.parts_dir(session)
         final = self.recordings_dir / session.filename
-        started = time.monotonic()
+        started = self._clock.seconds()
         try:
             if wait_close and self._mediamtx_up():
                 await self._wait_segment_closed(parts)
@@ -461,9 +460,10 @@ class RecordingService(service.Service):
         self._finalizing.pop(session.session_id, None)
         await self._persist()
         self.finalized += 1
-        self._count("stopped", time.monotonic() - started)
+        took = self._clock.seconds() - started
+        self._count("stopped", took)
         self.log.info("{filename} finalized ({size} bytes, {seconds:.3f} s to join)",
-                      filename=session.filename, size=size, seconds=time.monotonic() - started,
+                      filename=session.filename, size=size, seconds=took,
                       camera_id=session.camera_id)
         if self.files is not None:
             try:

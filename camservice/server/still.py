@@ -45,7 +45,6 @@ from camservice.server.credentials import header_credential
 
 __all__ = ["StillImageResource"]
 
-_audit = Logger(namespace="camservice.audit")
 
 
 
@@ -57,16 +56,19 @@ class StillImageResource(Resource):
         ``UnknownCamera``, ``NotStreamable``, ``CameraNotConnected``).
     :param authenticator: checks header credentials.
     :param tokens: checks still-image tokens.
+    :param audit: records refusals (a :class:`camservice.rpc.audit.Audit`).
     """
 
     isLeaf = True
     log = Logger(namespace="camservice.server.still")
 
-    def __init__(self, grab: Callable[[str], defer.Deferred], authenticator: Authenticator, tokens: StillTokens):
+    def __init__(self, grab: Callable[[str], defer.Deferred], authenticator: Authenticator, tokens: StillTokens,
+                 audit):
         super().__init__()
         self._grab = grab
         self._authenticator = authenticator
         self._tokens = tokens
+        self._audit = audit
 
     def render_GET(self, request):
         parts = request.postpath
@@ -136,15 +138,18 @@ class StillImageResource(Resource):
         request.finish()
 
     def _refuse(self, request, code: int, reason: str, user_id: Optional[str], camera_id: str) -> bytes:
-        _audit.warn(
-            "refused the still image of {camera_id} to {peer}: {reason}",
-            audit=True,
-            outcome="denied" if code == 403 else "failure",
+        # summarised per client and reason by the audit service, as the
+        # file downloads' refusals are
+        self._audit.record(
+            "still image",
+            "denied" if code == 403 else "failure",
+            peer=client_ip(request.getClientAddress()) or "",
+            who=user_id,
+            message="refused the still image of {camera} to {peer}: {reason}",
             path="/cameras/" + camera_id + "/snapshot.jpg",
-            camera_id=camera_id,
+            camera=camera_id,
             reason=reason,
-            user_id=user_id,
-            peer=client_ip(request.getClientAddress()),
+            status=code,
         )
         if code == 401:
             request.setHeader(b"WWW-Authenticate", b'Bearer realm="camservice"')

@@ -9,7 +9,7 @@ from __future__ import annotations
 from twisted.application import service
 from twisted.internet import defer
 
-from camservice.mediamtx.holders import HOLD_QUERY
+from camservice.mediamtx.holders import HOLD_QUERY, StreamHolders
 
 
 class FakeHolders(service.Service):
@@ -26,6 +26,17 @@ class FakeHolders(service.Service):
 
     def holds(self, camera_id: str) -> bool:
         return camera_id in self._held
+
+    #: a reload participant as the real holders are, taking the same keys
+    reloadable_keys = StreamHolders.reloadable_keys
+
+    def checkConfig(self, new) -> None:
+        """Nothing to refuse."""
+
+    def reconfigService(self, new) -> None:
+        """The fake readers have no address to move to: they stay
+        connected."""
+        return None
 
     def held(self) -> list[str]:
         return sorted(self._held)

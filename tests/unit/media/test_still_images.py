@@ -19,6 +19,8 @@ from camservice.config import load_config
 from camservice.media.capture import FrameCapture
 from camservice.media.errors import CameraNotConnected
 from camservice.media.still_tokens import StillTokenRefused, StillTokens
+from camservice.metrics import Metrics
+from camservice.rpc.audit import Audit
 from camservice.server.still import StillImageResource
 from camservice.streamauth.secrets import StreamSecrets
 from camservice.streamauth.tokens import StreamTokens, TokenRefused
@@ -98,7 +100,7 @@ class Site:
 
         self.resource = StillImageResource(
             lambda camera_id: defer.maybeDeferred(lambda: self.capture.capture(streamable(camera_id))),
-            authenticator, self.tokens,
+            authenticator, self.tokens, Audit(Metrics(), reactor, interval=60),
         )
 
     def jwt(self, role="viewer", cameras=None):
@@ -164,6 +166,20 @@ def test_refused_without_a_good_credential(site, reactor, headers, token, code):
     assert request.responseCode == code
     assert request.responseHeaders.getRawHeaders(b"www-authenticate") == [b'Bearer realm="camservice"']
     assert reactor.spawned == []
+
+
+def test_refusals_are_summarised_by_the_audit_service(site, log_events):
+    """A client hammering the endpoint costs one audit line per interval,
+    with the count of the rest, as the file downloads' refusals do."""
+    events = log_events("camservice.audit")
+    for _ in range(5):
+        assert site.get("/cameras/camera1000/snapshot.jpg", {}, "garbage").responseCode == 401
+    refusals = [e for e in events if e.get("what") == "still image"]
+    assert len(refusals) == 1
+    assert refusals[0]["camera"] == "camera1000" and refusals[0]["status"] == 401
+    site.reactor.advance(60)
+    summaries = [e for e in events if e.get("what") == "still image"][1:]
+    assert [e.get("count") for e in summaries] == [4]
 
 
 def test_refused_for_a_camera_the_caller_may_not_see(site, reactor):
