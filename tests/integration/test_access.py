@@ -11,6 +11,7 @@ import treq
 from twisted.internet import defer, protocol, reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
+from helpers.waiting import until
 
 
 @pytest.fixture
@@ -24,13 +25,6 @@ def service_settings():
             "metrics_access": "authenticated",
         }
     }
-
-
-async def _until(predicate, timeout=10.0):
-    deadline = reactor.seconds() + timeout
-    while not predicate():
-        assert reactor.seconds() < deadline, "condition not reached in time"
-        await task.deferLater(reactor, 0.02, lambda: None)
 
 
 def _can_bind(address: str) -> bool:
@@ -93,7 +87,7 @@ async def test_connection_flood_from_one_address_is_capped(live, log_events):
     clients = [await live.connect() for _ in range(4)]
     # a fifth connection that never handshakes still holds a slot
     idle = await _raw(live.port)
-    await _until(lambda: live.tree.getServiceNamed("api").gate.open_from("127.0.0.1") == 5)
+    await until(lambda: live.tree.getServiceNamed("api").gate.open_from("127.0.0.1") == 5)
     flood = [_raw(live.port) for _ in range(20)]
     refused = await defer.gatherResults([defer.ensureDeferred(f) for f in flood])
     await defer.gatherResults([r.lost for r in refused])
@@ -105,7 +99,7 @@ async def test_connection_flood_from_one_address_is_capped(live, log_events):
     for c in clients:
         assert (await c.call("ping"))["result"] == "pong"
     await clients[0].close()
-    await _until(lambda: live.tree.getServiceNamed("api").gate.open_from("127.0.0.1") == 4)
+    await until(lambda: live.tree.getServiceNamed("api").gate.open_from("127.0.0.1") == 4)
     again = await live.connect()
     assert (await again.call("ping"))["result"] == "pong"
     idle.transport.loseConnection()

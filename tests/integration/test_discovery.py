@@ -12,6 +12,7 @@ from camservice.config import load_config
 from helpers.live import start_live
 from helpers.processes import media_ports
 from helpers.udevbed import Bed, FakeV4L2, umockdev_active
+from helpers.waiting import until
 
 
 @pytest.fixture
@@ -58,16 +59,6 @@ def usb_live(bed, v4l2, write_config, discovery_settings):
         pytest_twisted.blockon(live["service"].tree.stopService())
 
 
-async def _until(check, timeout=10.0):
-    deadline = reactor.seconds() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert reactor.seconds() < deadline, "condition not reached in time"
-        await task.deferLater(reactor, 0.02, lambda: None)
-
-
 async def _notes(client, n, timeout=10.0):
     notes = []
     for _ in range(n):
@@ -102,7 +93,7 @@ async def test_a_webcam_plugged_and_unplugged(bed, v4l2, usb_live):
     assert caps["validation_status"] == "CONFIRMED"
     assert caps["formats"] == ["MJPG", "YUYV"]
     assert caps["resolutions"][0] == "1920x1080" and 30 in caps["fps_options"]
-    await _until(lambda: "camera0" in live.controller.desired_paths())
+    await until(lambda: "camera0" in live.controller.desired_paths())
 
     bed.unplug(0)
     (note,) = await _notes(client, 1)
@@ -140,7 +131,7 @@ async def test_present_before_start_is_found(bed, v4l2, usb_live):
     v4l2.set("/dev/video4", "h264_cam")
     bed.add_webcam(4)
     live = usb_live()
-    await _until(lambda: _ids(live) == ["camera4"])
+    await until(lambda: _ids(live) == ["camera4"])
     camera = live.registry.get("camera4")
     assert camera.input_format == "H264" and camera.resolution == "1920x1080" and camera.fps == 30
     assert camera.identity["serial"] == "Webcam_0004"
@@ -198,8 +189,8 @@ async def test_probe_failures_leave_the_camera_in_error_and_discovery_going(bed,
     bed.add_webcam(0)
     bed.add_webcam(2)
     bed.add_webcam(4)
-    await _until(lambda: len(_ids(live)) == 3, timeout=15)
-    await _until(lambda: live.registry.get("camera2").status.value == "ERROR", timeout=15)
+    await until(lambda: len(_ids(live)) == 3, timeout=15)
+    await until(lambda: live.registry.get("camera2").status.value == "ERROR", timeout=15)
     failed = live.registry.get("camera0")
     assert failed.status.value == "ERROR" and "Cannot open device" in failed.error
     assert "did not answer" in live.registry.get("camera2").error
@@ -223,7 +214,7 @@ async def test_settings_follow_the_camera_and_controls_work(bed, v4l2, usb_live,
     live = usb_live()
     bed.add_webcam(6, serial="DOOR-1", id_path="pci-0000:00:14.0-usb-0:3:1.0")
     bed.add_webcam(8, serial="SKIP-ME")
-    await _until(lambda: _ids(live) == ["camera6"] and v4l2.control_values("/dev/video6"))
+    await until(lambda: _ids(live) == ["camera6"] and v4l2.control_values("/dev/video6"))
     camera = live.registry.get("camera6")
     assert (camera.name, camera.input_format, camera.resolution, camera.fps) == ("Door", "YUYV", "640x480", 15)
     assert v4l2.control_values("/dev/video6") == {"brightness": 140}
@@ -244,10 +235,10 @@ async def test_settings_follow_the_camera_and_controls_work(bed, v4l2, usb_live,
 
     # replugged into another port and another node: same settings again
     bed.unplug(6)
-    await _until(lambda: _ids(live) == [])
+    await until(lambda: _ids(live) == [])
     v4l2.set("/dev/video10", "uvc_c920")
     bed.add_webcam(10, serial="DOOR-1", id_path="pci-0000:00:14.0-usb-0:4:1.0")
-    await _until(lambda: _ids(live) == ["camera10"] and v4l2.control_values("/dev/video10"))
+    await until(lambda: _ids(live) == ["camera10"] and v4l2.control_values("/dev/video10"))
     assert live.registry.get("camera10").name == "Door"
     assert v4l2.control_values("/dev/video10") == {"brightness": 140}
     await client.close()

@@ -13,6 +13,7 @@ from twisted.internet import defer, protocol, reactor, task
 
 from camservice.codec import codec
 from helpers.processes import free_port
+from helpers.waiting import until
 
 HANG_PORT = free_port()
 
@@ -45,13 +46,6 @@ def _ffprobe_children() -> list[int]:
         if name == "ffprobe" and ppid == me:
             found.append(int(entry.name))
     return found
-
-
-async def _until(predicate, timeout=10.0):
-    deadline = reactor.seconds() + timeout
-    while not predicate():
-        assert reactor.seconds() < deadline, "condition not reached in time"
-        await task.deferLater(reactor, 0.05, lambda: None)
 
 
 async def _pings_in_between(client, n=5):
@@ -111,12 +105,12 @@ async def test_quick_add_remove_pairs_leave_no_ffprobe_running(live):
         urls = [f"rtsp://127.0.0.1:{HANG_PORT}/wait{i}" for i in range(6)]
         adds = [operator.call("add_external_stream", {"stream_url": u, "stream_name": f"wait{i}"})
                 for i, u in enumerate(urls)]
-        await _until(lambda: len(_ffprobe_children()) == 2)
+        await until(lambda: len(_ffprobe_children()) == 2)
         await task.deferLater(reactor, 0.5, lambda: None)
         assert len(_ffprobe_children()) == 2
         removes = [operator.call("remove_external_stream", {"stream_url": u}) for u in urls]
         assert all("result" in r for r in await defer.gatherResults(adds + removes))
-        await _until(lambda: _ffprobe_children() == [], timeout=5)
+        await until(lambda: _ffprobe_children() == [], timeout=5)
 
         replies = []
         peak = 0
@@ -128,7 +122,7 @@ async def test_quick_add_remove_pairs_leave_no_ffprobe_running(live):
         answered = await defer.gatherResults(replies)
         assert all("result" in r for r in answered), [r for r in answered if "result" not in r]
         peak = max(peak, len(_ffprobe_children()))
-        await _until(lambda: _ffprobe_children() == [], timeout=5)  # TERM, not probe_timeout (20 s)
+        await until(lambda: _ffprobe_children() == [], timeout=5)  # TERM, not probe_timeout (20 s)
         assert peak <= 2
         listed = await operator.call("get_external_streams")
         assert listed["result"]["total_count"] == 0

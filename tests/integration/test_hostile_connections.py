@@ -4,6 +4,7 @@ reads the replies, one that does not read its notifications, and one that
 ignores -32040."""
 from __future__ import annotations
 
+import functools
 import sys
 
 import pytest
@@ -11,6 +12,7 @@ import pytest_twisted
 from twisted.internet import reactor, task
 
 from helpers.processes import Child
+from helpers.waiting import until
 
 #: a raw WebSocket client in a process of its own, with a tiny receive
 #: buffer: handshake, then batches of ``count`` pings as fast as the socket
@@ -49,11 +51,8 @@ def _rss_mb() -> float:
     raise RuntimeError("no VmRSS")
 
 
-async def _until(predicate, timeout=20.0, step=0.05):
-    deadline = reactor.seconds() + timeout
-    while not predicate():
-        assert reactor.seconds() < deadline, "condition not reached in time"
-        await task.deferLater(reactor, step, lambda: None)
+#: this file's conditions take up to 20 s unless a call says otherwise
+_until = functools.partial(until, timeout=20.0)
 
 
 @pytest.fixture

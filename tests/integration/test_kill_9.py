@@ -3,6 +3,7 @@ MediaMTX or FFmpeg child of that run survives, and the next start on the
 same ports succeeds."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -10,10 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest_twisted
-from twisted.internet import reactor, task
+from twisted.internet import reactor
 
 from camservice.children import process_identity
 from helpers.processes import free_port, media_ports, run, start_twistd, wait_for_http
+from helpers.waiting import until
 from helpers.wsclient import connect
 
 ADMIN = [sys.executable, "-m", "camservice.admin"]
@@ -62,14 +64,8 @@ def _descendants(root: int) -> dict[int, tuple[int, str]]:
     return found
 
 
-async def _until(check, timeout=20.0):
-    deadline = reactor.seconds() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert reactor.seconds() < deadline, "condition not reached in time"
-        await task.deferLater(reactor, 0.1, lambda: None)
+#: this file's conditions take up to 20 s unless a call says otherwise
+_until = functools.partial(until, timeout=20.0)
 
 
 async def _start_streaming(reactor, env, port):

@@ -6,6 +6,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
+from helpers.waiting import until
 
 
 @pytest.fixture
@@ -20,23 +21,16 @@ def service_settings():
     }
 
 
-async def _until(predicate, timeout=10.0):
-    deadline = reactor.seconds() + timeout
-    while not predicate():
-        assert reactor.seconds() < deadline, "condition not reached in time"
-        await task.deferLater(reactor, 0.05, lambda: None)
-
-
 @pytest_twisted.ensureDeferred
 async def test_live_peer_is_kept_and_dead_peer_is_dropped(live):
     factory = live.tree.getServiceNamed("api").factory
     alive = await live.connect()
     dead = await live.connect()
-    await _until(lambda: len(factory.open_protocols) == 2)
+    await until(lambda: len(factory.open_protocols) == 2)
     # the "dead" client stops reading: it will never answer a ping
     dead.proto.transport.pauseProducing()
     await task.deferLater(reactor, 3.5, lambda: None)
-    await _until(lambda: len(factory.open_protocols) == 1)
+    await until(lambda: len(factory.open_protocols) == 1)
     # the live one answered pings all along and still works
     assert (await alive.call("ping"))["result"] == "pong"
     dead.proto.transport.resumeProducing()
@@ -51,7 +45,7 @@ async def test_connections_beyond_the_cap_are_refused(live):
         await live.connect()
     assert "503" in str(info.value) or "maximum number of connections" in str(info.value)
     await clients[0].close()
-    await _until(lambda: len(live.tree.getServiceNamed("api").factory.open_protocols) == 2)
+    await until(lambda: len(live.tree.getServiceNamed("api").factory.open_protocols) == 2)
     fourth = await live.connect()
     assert (await fourth.call("ping"))["result"] == "pong"
     for c in clients[1:] + [fourth]:

@@ -4,6 +4,7 @@ camera added and surviving a restart."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from camservice.config import load_config
 from helpers.live import start_live
 from helpers.processes import Child, run
 from helpers.rtsp_source import RtspSource
+from helpers.waiting import until
 
 
 @pytest.fixture
@@ -34,14 +36,8 @@ def service_settings():
     }
 
 
-async def _until(check, timeout=20.0, interval=0.1):
-    deadline = reactor.seconds() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert reactor.seconds() < deadline, "condition not reached in time"
-        await task.deferLater(reactor, interval, lambda: None)
+#: this file's conditions take up to 20 s unless a call says otherwise
+_until = functools.partial(until, timeout=20.0)
 
 
 async def _video_packets(url: str, seconds: float = 1.0) -> int:

@@ -5,6 +5,7 @@ through start and stop, MediaMTX killed mid-recording and a camera
 removed mid-recording."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.error import ConnectError
 
 from helpers.processes import Child, run
+from helpers.waiting import until
 
 TWO_CAMERAS = {"declared": [
     {"id": "camera1000", "kind": "virtual", "name": "Pattern", "resolution": "320x240", "fps": 10},
@@ -35,14 +37,8 @@ def service_settings():
     }
 
 
-async def _until(check, timeout=20.0, interval=0.1):
-    deadline = reactor.seconds() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert reactor.seconds() < deadline, "condition not reached in time"
-        await task.deferLater(reactor, interval, lambda: None)
+#: this file's conditions take up to 20 s unless a call says otherwise
+_until = functools.partial(until, timeout=20.0)
 
 
 async def sleep(seconds: float) -> None:

@@ -4,6 +4,7 @@ is resumed, or finalized once past its planned stop, clients can tell
 which, and the finished file plays."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import yaml
 from twisted.internet import reactor, task
 
 from helpers.processes import TWISTD, Child, free_port, media_ports, run, wait_for_http
+from helpers.waiting import until
 from helpers.wsclient import connect
 
 ADMIN = [sys.executable, "-m", "camservice.admin"]
@@ -50,14 +52,8 @@ async def _operator(config: Path, port: int):
     return client
 
 
-async def _until(check, timeout=30.0):
-    deadline = reactor.seconds() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert reactor.seconds() < deadline, "condition not reached in time"
-        await task.deferLater(reactor, 0.2, lambda: None)
+#: this file's conditions take up to 30 s unless a call says otherwise
+_until = functools.partial(until, timeout=30.0)
 
 
 async def _kill_group(child: Child) -> None:

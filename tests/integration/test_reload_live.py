@@ -17,6 +17,7 @@ from twisted.logger import LogLevel
 from camservice.auth.roles import Role
 from camservice.auth.tokens import TokenAuthority
 from camservice.signals import SignalService
+from helpers.waiting import until
 
 
 @pytest.fixture
@@ -235,18 +236,10 @@ async def _mediamtx_paths(live) -> set:
     return {item["name"] for item in body["items"]}
 
 
-async def _until(predicate, timeout=10.0):
-    for _ in range(int(timeout / 0.1)):
-        if await predicate():
-            return True
-        await task.deferLater(reactor, 0.1, lambda: None)
-    return False
-
-
 @pytest_twisted.ensureDeferred
 async def test_declared_cameras_are_added_changed_and_removed(live):
     admin = await live.authed_client("admin")
-    assert await _until(lambda: defer.succeed("camera1000" in live.registry))
+    assert await until(lambda: defer.succeed("camera1000" in live.registry))
     added = {"id": "camera1001", "kind": "virtual", "name": "Second", "resolution": "320x240", "fps": 5}
     _edit(live, lambda d: d["cameras"].update(declared=[
         dict(d["cameras"]["declared"][0], name="Renamed"), added,
@@ -259,7 +252,7 @@ async def test_declared_cameras_are_added_changed_and_removed(live):
     async def both_paths():
         return {"camera1000", "camera1001"} <= await _mediamtx_paths(live)
 
-    assert await _until(both_paths)
+    assert await until(both_paths)
     _edit(live, lambda d: d["cameras"].update(declared=[added]))
     reply = await admin.call("reload_config")
     assert reply["result"]["status"] == "applied", reply
@@ -268,7 +261,7 @@ async def test_declared_cameras_are_added_changed_and_removed(live):
     async def first_gone():
         return "camera1000" not in await _mediamtx_paths(live)
 
-    assert await _until(first_gone)
+    assert await until(first_gone)
     updates = []
     while admin.notifications.pending:
         message = await admin.notifications.get()
@@ -379,7 +372,7 @@ async def test_mediamtx_ports_move_live_and_the_stream_plays_on_the_new_one(live
     (camera,) = (await viewer.call("get_camera_list"))["result"]["cameras"]
     assert camera["streams"]["hls"].startswith(f"http://127.0.0.1:{hls}/")
     # the paths' sources publish to the new port once reconciled; then it plays
-    assert await _until(lambda: defer.succeed(live.controller.health.value == "up"))
+    assert await until(lambda: defer.succeed(live.controller.health.value == "up"))
     assert await _h264_packets(url) > 0
     assert await _refused(old.rtsp_port)
     # the Control API moved, and still answers camservice's credentials only
@@ -498,7 +491,7 @@ async def test_a_port_mediamtx_cannot_take_rolls_back_and_the_stream_still_plays
         taken.close()
     assert live.tree.reloader.config is live.config
     # MediaMTX came back on its old settings; the paths are restored
-    assert await _until(lambda: defer.succeed(live.controller.health.value == "up"), timeout=20)
+    assert await until(lambda: defer.succeed(live.controller.health.value == "up"), timeout=20)
     assert (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"] == old_url
     assert await _h264_packets(old_url) > 0
     await _still_works(viewer)
@@ -521,12 +514,12 @@ async def test_a_new_mediamtx_binary_restarts_it_and_the_paths_come_back(live, t
     reply = await admin.call("reload_config")
     assert reply["result"]["status"] == "applied", reply
     assert process.pid != pid and process.binary == str(other)
-    assert await _until(lambda: defer.succeed(live.controller.health.value == "up"), timeout=20)
+    assert await until(lambda: defer.succeed(live.controller.health.value == "up"), timeout=20)
 
     async def restored():
         return "camera1000" in await _mediamtx_paths(live)
 
-    assert await _until(restored)
+    assert await until(restored)
     url = (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"]
     assert await _h264_packets(url) > 0
     await _still_works(viewer)

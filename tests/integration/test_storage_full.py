@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor, task
 
 from camservice.media.errors import StorageCritical
 from camservice.rpc.errors import to_rpc_error
+from helpers.waiting import until
 
 MB = 1024 * 1024
 
@@ -53,13 +53,6 @@ def _fill(path, size: int) -> None:
     os.rename(tmp, path)
 
 
-async def _until(predicate, timeout=10.0):
-    deadline = reactor.seconds() + timeout
-    while not predicate():
-        assert reactor.seconds() < deadline, "condition not reached in time"
-        await task.deferLater(reactor, 0.05, lambda: None)
-
-
 @pytest_twisted.ensureDeferred
 async def test_a_filling_disk_warns_then_blocks_then_recovers(live, small_disk):
     storage = live.tree.storage
@@ -74,7 +67,7 @@ async def test_a_filling_disk_warns_then_blocks_then_recovers(live, small_disk):
 
     _fill(small_disk / "recordings" / "camera1000_a.mp4", int(2.5 * MB))
     await live.tree.media_files.added("recordings", "camera1000_a.mp4", "camera1000")
-    await _until(lambda: storage.state == "low")
+    await until(lambda: storage.state == "low")
     info = (await client.call("get_storage_info"))["result"]
     assert info["low_space_warning"] is True and 55 < info["usage_percentage"] < 70
     assert info["recordings_size"] == int(2.5 * MB)
@@ -85,7 +78,7 @@ async def test_a_filling_disk_warns_then_blocks_then_recovers(live, small_disk):
         "system.health", "storage", "low")
 
     _fill(small_disk / "snapshots" / "camera1000_b.jpg", int(1.3 * MB))
-    await _until(lambda: storage.critical)
+    await until(lambda: storage.critical)
     try:
         await storage.check_writable()
     except StorageCritical as e:
@@ -102,7 +95,7 @@ async def test_a_filling_disk_warns_then_blocks_then_recovers(live, small_disk):
 
     deleted = await client.call("delete_recording", {"filename": "camera1000_a.mp4"})
     assert deleted["result"]["deleted"] is True
-    await _until(lambda: storage.state == "ok")
+    await until(lambda: storage.state == "ok")
     await storage.check_writable()
     assert health[-1]["status"] == "ok"
     await client.close()
