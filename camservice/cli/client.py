@@ -92,7 +92,8 @@ class ApiClient:
         factory.protocol = _Protocol
         factory.client = self
         factory.noisy = False
-        factory.setProtocolOptions(openHandshakeTimeout=target.timeout, closeHandshakeTimeout=2)
+        # the handshake deadline is ours (below), so that its expiry says so
+        factory.setProtocolOptions(openHandshakeTimeout=0, closeHandshakeTimeout=2)
         endpoint = HostnameEndpoint(self._reactor, target.host, target.port, timeout=target.timeout)
         if target.secure:
             from camservice.cli.tls import client_options
@@ -106,6 +107,9 @@ class ApiClient:
             self.abort()
             raise CliError(f"cannot connect to {target.url}: no answer within {target.timeout:g} s",
                            exits.CONNECTION) from None
+        except defer.CancelledError:  # interrupted: not a connection failure
+            self.abort()
+            raise
         except CliError:
             raise
         except Exception as e:  # ConnectError and its kin, DNS lookup failures

@@ -128,7 +128,7 @@ async def _fetch(reactor, http, target: Target, url: str, part: Path, have: int,
         headers[b"Range"] = [f"bytes={have}-".encode("ascii")]
     try:
         response = await http.get(url, headers=headers, timeout=target.timeout)
-    except CliError:
+    except (CliError, defer.CancelledError):
         raise
     except Exception as e:
         raise CliError(f"GET {url}: {_why(e)}", exits.CONNECTION) from None
@@ -158,9 +158,11 @@ async def _fetch(reactor, http, target: Target, url: str, part: Path, have: int,
         raise CliError(f"cannot write {part}: {e.strerror}") from None
     bar = ProgressBar(stderr, reactor, part.name[: -len(".part")], total, start)
     collecting = None
+    stalled = []
 
     def idle():
         if collecting is not None and not collecting.called:
+            stalled.append(True)
             collecting.cancel()
 
     sink = _Sink(handle, bar, reactor, max(target.timeout, 30.0), idle)
@@ -170,6 +172,8 @@ async def _fetch(reactor, http, target: Target, url: str, part: Path, have: int,
         collecting = treq.collect(response, sink)
         await collecting
     except defer.CancelledError:
+        if not stalled:  # interrupted: the part stays for the next run
+            raise
         raise CliError(f"GET {url}: no data for {max(target.timeout, 30.0):g} s; run again to resume",
                        exits.CONNECTION) from None
     except Exception as e:

@@ -32,7 +32,7 @@ class ProgressBar:
     def render(self) -> str:
         if self.total:
             fraction = min(1.0, self.done / self.total)
-            filled = int(round(fraction * self._width))
+            filled = int(fraction * self._width)
             bar = "#" * filled + " " * (self._width - filled)
             return f"{self._label}  {int(fraction * 100):3d}% [{bar}] {human_size(self.done)} / {human_size(self.total)}"
         return f"{self._label}  {human_size(self.done)}"

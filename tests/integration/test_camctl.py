@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 import yaml
-from twisted.internet import reactor, task
+from twisted.internet import protocol, reactor, task
 
 from camservice.auth.apikeys import ApiKeyStore
 from camservice.auth.roles import Role
@@ -288,6 +288,27 @@ async def test_exit_codes(service, tmp_path):
     refused = await camctl(service, "snapshot", CAMERA, "--name", ".hidden", "-o", str(tmp_path / "h.jpg"),
                            role="operator")
     assert refused.code == 2 and "Invalid params" in refused.err
+
+
+class _Silent(protocol.Protocol):
+    """Accepts the connection and never answers."""
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_server_that_never_answers_times_out_or_is_interrupted(service):
+    port = reactor.listenTCP(0, protocol.Factory.forProtocol(_Silent), interface="127.0.0.1")
+    try:
+        env = {"CAMCTL_URL": f"ws://127.0.0.1:{port.getHost().port}/ws"}
+        timed_out = await camctl(service, "cameras", "--timeout", "1", env=env)
+        assert timed_out.code == 3 and "no answer within 1 s" in timed_out.err
+        # Ctrl-C while it waits: 130 (watch alone ends with 0)
+        waiting = Child(reactor, [CAMCTL, "cameras", "--timeout", "60"], env=_env(service, **env))
+        await _sleep(1.5)
+        waiting.signal("INT")
+        assert await waiting.ended == 130, waiting.stderr
+        assert "interrupted" in waiting.stderr
+    finally:
+        await port.stopListening()
 
 
 @pytest_twisted.ensureDeferred
