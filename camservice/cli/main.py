@@ -10,7 +10,7 @@ from typing import Mapping, Optional, Sequence, TextIO
 from camservice.cli import exits
 from camservice.cli.args import parse
 from camservice.cli.exits import CliError
-from camservice.cli.output import Output
+from camservice.cli.output import Output, reader_gone
 
 __all__ = ["main", "run"]
 
@@ -53,7 +53,14 @@ def run(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, str
         if args.command == "fleet":
             from camservice.cli.fleet import fleet
 
-            return fleet(args, out, environ)
+            try:
+                return fleet(args, out, environ)
+            except KeyboardInterrupt:  # paho's loop runs in this thread, no reactor
+                out.error("interrupted", exits.INTERRUPTED)
+                return exits.INTERRUPTED
+            except BrokenPipeError:
+                reader_gone(stdout)
+                return exits.FAILED
         from camservice.cli.target import resolve
 
         target = resolve(args.url, args.token, args.api_key, args.ca_file, args.timeout, environ)
@@ -82,7 +89,6 @@ def _start(reactor, command, args, target, out: Output):
 
     ctx = Context(reactor, target, out)
     finished: defer.Deferred = defer.Deferred()
-    interrupted = []
 
     async def guarded():
         try:
@@ -97,6 +103,9 @@ def _start(reactor, command, args, target, out: Output):
         except CliError as e:
             out.error(e.message, e.exit_code, e.detail)
             code = e.exit_code
+        except BrokenPipeError:  # `camctl files | head`: the reader is done
+            reader_gone(out.stdout)
+            code = exits.FAILED
         except Exception as e:  # the top-level boundary: a bug, said in one line
             out.error(f"unexpected error: {type(e).__name__}: {e}", exits.FAILED)
             code = exits.FAILED
@@ -113,7 +122,6 @@ def _start(reactor, command, args, target, out: Output):
     def on_shutdown():
         if finished.called:
             return None
-        interrupted.append(True)
         running.cancel()
         return finished.addTimeout(5, reactor).addErrback(lambda _f: None)
 

@@ -4,9 +4,10 @@ one line on stderr."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Iterable, Optional, Sequence, TextIO
 
-__all__ = ["Output", "human_size", "table"]
+__all__ = ["Output", "human_size", "reader_gone", "table"]
 
 
 def human_size(size: Any) -> str:
@@ -56,6 +57,17 @@ def fields(pairs: Iterable[tuple[str, Any]]) -> list[str]:
     pairs = [(k, cell(v)) for k, v in pairs]
     width = max((len(k) for k, _ in pairs), default=0) + 1
     return [f"{(k + ':').ljust(width)} {v}" for k, v in pairs]
+
+
+def reader_gone(stdout) -> None:
+    """stdout's reader closed the pipe (``camctl files | head``): point
+    stdout at /dev/null so that nothing complains when it is flushed at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file: nothing to silence
+        pass
 
 
 class Output:

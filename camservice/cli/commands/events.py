@@ -1,5 +1,6 @@
 """``watch``: subscribe and print the server's notifications as they
-come, until Ctrl-C, ``--count`` events, or the server closing."""
+come, until Ctrl-C, ``--count`` events, the reader of a pipe leaving
+(all three end with 0), or the server closing."""
 from __future__ import annotations
 
 import datetime
@@ -10,6 +11,7 @@ from twisted.internet import defer
 from camservice.cli import exits
 from camservice.cli.args import TOPICS
 from camservice.cli.client import Closed
+from camservice.cli.output import reader_gone
 
 __all__ = ["describe", "watch"]
 
@@ -49,12 +51,20 @@ async def watch(ctx, args) -> int:
     def on_notification(message: dict) -> None:
         if message.get("method") == "session_ended":
             return  # reported as the reason of the close
+        if done.called:
+            return
         received_at = _now(ctx.reactor)
-        if out.json_mode:
-            out.json_line({"received_at": received_at, "method": message.get("method"), "params": message.get("params")})
-        else:
-            out.stdout.write(describe(message, received_at) + "\n")
-            out.stdout.flush()
+        try:
+            if out.json_mode:
+                out.json_line({"received_at": received_at, "method": message.get("method"),
+                               "params": message.get("params")})
+            else:
+                out.stdout.write(describe(message, received_at) + "\n")
+                out.stdout.flush()
+        except BrokenPipeError:  # `camctl watch | head`: the reader has had enough
+            reader_gone(out.stdout)
+            done.callback(None)
+            return
         seen[0] += 1
         if args.count is not None and seen[0] >= args.count and not done.called:
             done.callback(None)
