@@ -359,6 +359,27 @@ async def test_watch_prints_events_until_count_and_stops_on_ctrl_c(service, tmp_
 
 
 @pytest_twisted.ensureDeferred
+async def test_watch_into_a_pipe_ends_quietly_when_the_reader_leaves(service, tmp_path):
+    piped = Child(reactor, ["bash", "-c", f'{CAMCTL} watch snapshot.taken | head -n 1; echo "rc=${{PIPESTATUS[0]}}"'],
+                  env=_env(service, "viewer"))
+    try:
+        await _wait_for(piped, "# watching")
+        names = []
+        for n in range(2):  # head takes the first; writing the second finds the pipe closed
+            snap = (await camctl(service, "snapshot", CAMERA, "-o", str(tmp_path / f"{n}.jpg"), "--json",
+                                 role="operator")).json()
+            names.append(snap["filename"])
+        assert await piped.ended == 0
+        first, status = piped.stdout.splitlines()
+        assert names[0] in first and status == "rc=0"
+        assert "Traceback" not in piped.stderr and "Broken pipe" not in piped.stderr
+    finally:
+        await piped.stop()
+    for name in names:
+        assert (await camctl(service, "delete", name)).code == 0
+
+
+@pytest_twisted.ensureDeferred
 async def test_sessions_and_a_watch_ended_by_an_admin(service):
     watcher = Child(reactor, [CAMCTL, "watch", "system.health"], env=_env(service, "viewer"))
     try:
