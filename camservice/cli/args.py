@@ -8,7 +8,7 @@ from typing import Optional
 
 from camservice import __version__
 from camservice.cli import exits
-from camservice.cli.target import DEFAULT_URL, ENV_API_KEY, ENV_CA_FILE, ENV_TOKEN, ENV_URL
+from camservice.cli.target import DEFAULT_URL, ENV_API_KEY, ENV_CA_FILE, ENV_CERT, ENV_KEY, ENV_TOKEN, ENV_URL
 
 __all__ = ["FORMATS", "PROTOCOLS", "TOPICS", "build_parser", "parse"]
 
@@ -27,7 +27,8 @@ _CAMERA = re.compile(r"camera[0-9]+")
 #: option dest -> its default, filled in after parsing (the options are
 #: defined with SUPPRESS so that a value given before the subcommand is
 #: not reset by the subcommand's copy of the option)
-_COMMON_DEFAULTS = {"url": None, "token": None, "api_key": None, "ca_file": None, "timeout": 10.0, "json": False}
+_COMMON_DEFAULTS = {"url": None, "token": None, "api_key": None, "ca_file": None, "cert": None, "key": None,
+                    "timeout": 10.0, "json": False}
 
 
 def camera_id(text: str) -> str:
@@ -84,6 +85,7 @@ def _epilog() -> str:
         f"  {ENV_TOKEN:<15} a JWT (camservice-admin token --role ROLE)\n"
         f"  {ENV_API_KEY:<15} an API key (camservice-admin keys add --role ROLE)\n"
         f"  {ENV_CA_FILE:<15} CA certificate(s), PEM, to trust for wss:// and https://\n"
+        f"  {ENV_CERT:<15} a client certificate, PEM, with its key unless {ENV_KEY} names it\n"
         "  A flag wins over its variable. Prefer the variables for credentials:\n"
         "  command lines are visible to other users of the machine.\n\n"
         f"exit codes:\n{codes}"
@@ -102,6 +104,9 @@ def _common(fleet: bool = False) -> argparse.ArgumentParser:
         g.add_argument("--api-key", default=S, metavar="KEY", help=f"authenticate with this API key (env {ENV_API_KEY})")
         g.add_argument("--ca-file", default=S, metavar="FILE",
                        help=f"trust these CA certificates (PEM) for wss:// (env {ENV_CA_FILE}; default: the system's)")
+        g.add_argument("--cert", default=S, metavar="FILE",
+                       help=f"present this client certificate (PEM, with its key unless --key) for mTLS (env {ENV_CERT})")
+        g.add_argument("--key", default=S, metavar="FILE", help=f"the client certificate's key, PEM (env {ENV_KEY})")
         g.add_argument("--timeout", default=S, type=_seconds, metavar="S",
                        help="seconds to connect and for each reply (default 10)")
     g.add_argument("--json", default=S, action="store_true", help="print one JSON document on stdout, for scripts")

@@ -19,13 +19,13 @@ _camctl() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         word="${COMP_WORDS[i]}"
         case "$word" in
-            --api-key|--ca-file|--timeout|--token|--url) ((i++)) ;;
+            --api-key|--ca-file|--cert|--key|--timeout|--token|--url) ((i++)) ;;
             -*) ;;
             *) cmd="$word"; break ;;
         esac
     done
     case "$prev" in
-        --ca-file|--output|--password-file|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --ca-file|--cert|--key|--output|--password-file|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --camera) COMPREPLY=($(compgen -W "$(_camctl_cameras)" -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W "fmp4 mp4 mkv" -- "$cur")); return ;;
         --kind) COMPREPLY=($(compgen -W "recordings snapshots" -- "$cur")); return ;;
@@ -34,18 +34,18 @@ _camctl() {
     esac
     local opts="" positional=""
     case "$cmd" in
-        "") opts="--api-key --ca-file --help --json --timeout --token --url --version -h"; positional="cameras status snapshot record stop files download delete watch stream-url sessions completion fleet" ;;
-        cameras) opts="--api-key --ca-file --help --json --timeout --token --url -h"; positional="" ;;
-        status) opts="--api-key --ca-file --help --json --timeout --token --url -h"; positional="@cameras" ;;
-        snapshot) opts="--api-key --ca-file --force --help --json --name --output --timeout --token --url -h -o"; positional="@cameras" ;;
-        record) opts="--api-key --ca-file --duration --format --help --json --timeout --token --url -h"; positional="@cameras" ;;
-        stop) opts="--api-key --ca-file --help --json --timeout --token --url -h"; positional="@cameras" ;;
-        files) opts="--all --api-key --ca-file --help --json --limit --offset --timeout --token --url -h"; positional="recordings snapshots" ;;
-        download) opts="--api-key --ca-file --force --help --json --kind --output --timeout --token --url -h -o"; positional="@files" ;;
-        delete) opts="--api-key --ca-file --help --json --kind --timeout --token --url -h"; positional="@files" ;;
-        watch) opts="--api-key --ca-file --camera --count --help --json --timeout --token --url -h"; positional="camera.connected camera.disconnected camera.status_change recording.start recording.stop recording.error snapshot.taken system.health system.startup system.shutdown system.config_changed" ;;
-        stream-url) opts="--api-key --ca-file --help --json --protocol --timeout --token --url -h"; positional="@cameras" ;;
-        sessions) opts="--api-key --ca-file --help --json --timeout --token --url -h"; positional="" ;;
+        "") opts="--api-key --ca-file --cert --help --json --key --timeout --token --url --version -h"; positional="cameras status snapshot record stop files download delete watch stream-url sessions completion fleet" ;;
+        cameras) opts="--api-key --ca-file --cert --help --json --key --timeout --token --url -h"; positional="" ;;
+        status) opts="--api-key --ca-file --cert --help --json --key --timeout --token --url -h"; positional="@cameras" ;;
+        snapshot) opts="--api-key --ca-file --cert --force --help --json --key --name --output --timeout --token --url -h -o"; positional="@cameras" ;;
+        record) opts="--api-key --ca-file --cert --duration --format --help --json --key --timeout --token --url -h"; positional="@cameras" ;;
+        stop) opts="--api-key --ca-file --cert --help --json --key --timeout --token --url -h"; positional="@cameras" ;;
+        files) opts="--all --api-key --ca-file --cert --help --json --key --limit --offset --timeout --token --url -h"; positional="recordings snapshots" ;;
+        download) opts="--api-key --ca-file --cert --force --help --json --key --kind --output --timeout --token --url -h -o"; positional="@files" ;;
+        delete) opts="--api-key --ca-file --cert --help --json --key --kind --timeout --token --url -h"; positional="@files" ;;
+        watch) opts="--api-key --ca-file --camera --cert --count --help --json --key --timeout --token --url -h"; positional="camera.connected camera.disconnected camera.status_change recording.start recording.stop recording.error snapshot.taken system.health system.startup system.shutdown system.config_changed" ;;
+        stream-url) opts="--api-key --ca-file --cert --help --json --key --protocol --timeout --token --url -h"; positional="@cameras" ;;
+        sessions) opts="--api-key --ca-file --cert --help --json --key --timeout --token --url -h"; positional="" ;;
         completion) opts="--help -h"; positional="bash" ;;
         fleet) opts="--broker --ca-file --help --json --password-file --prefix --settle --timeout --username -h"; positional="" ;;
     esac

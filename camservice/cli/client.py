@@ -98,7 +98,7 @@ class ApiClient:
         if target.secure:
             from camservice.cli.tls import client_options
 
-            endpoint = wrapClientTLS(client_options(target.host, target.ca_file), endpoint)
+            endpoint = wrapClientTLS(client_options(target), endpoint)
         self._open = defer.Deferred()
         try:
             await endpoint.connect(factory).addTimeout(target.timeout, self._reactor)

@@ -18,7 +18,7 @@ from importlib import resources
 __all__ = ["generate", "script"]
 
 #: options whose value is a local file
-_FILE_OPTIONS = {"-o", "--output", "--ca-file", "--password-file"}
+_FILE_OPTIONS = {"-o", "--output", "--ca-file", "--password-file", "--cert", "--key"}
 #: positionals (by dest) and options completed by asking the server
 _CAMERA = {"camera", "--camera"}
 _NAMES = {"name"}

@@ -76,7 +76,7 @@ def _http_client(reactor, target: Target):
     if target.secure:
         from camservice.cli.tls import https_policy
 
-        return HTTPClient(Agent(reactor, contextFactory=https_policy(target.ca_file), pool=pool))
+        return HTTPClient(Agent(reactor, contextFactory=https_policy(target), pool=pool))
     return HTTPClient(Agent(reactor, pool=pool))
 
 

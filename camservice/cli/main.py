@@ -63,7 +63,7 @@ def run(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, str
                 return exits.FAILED
         from camservice.cli.target import resolve
 
-        target = resolve(args.url, args.token, args.api_key, args.ca_file, args.timeout, environ)
+        target = resolve(args.url, args.token, args.api_key, args.ca_file, args.timeout, environ, args.cert, args.key)
     except CliError as e:
         out.error(e.message, e.exit_code, e.detail)
         return e.exit_code

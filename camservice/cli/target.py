@@ -9,13 +9,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from camservice.cli.exits import USAGE, CliError
 
-__all__ = ["DEFAULT_URL", "ENV_API_KEY", "ENV_CA_FILE", "ENV_TOKEN", "ENV_URL", "Target", "resolve"]
+__all__ = ["DEFAULT_URL", "ENV_API_KEY", "ENV_CA_FILE", "ENV_CERT", "ENV_KEY", "ENV_TOKEN", "ENV_URL", "Target", "resolve"]
 
 DEFAULT_URL = "ws://127.0.0.1:8002/ws"
 ENV_URL = "CAMCTL_URL"
 ENV_TOKEN = "CAMCTL_TOKEN"
 ENV_API_KEY = "CAMCTL_API_KEY"
 ENV_CA_FILE = "CAMCTL_CA_FILE"
+ENV_CERT = "CAMCTL_CERT"
+ENV_KEY = "CAMCTL_KEY"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Target:
         it (``Authorization: Bearer`` or ``X-API-Key``).
     :ivar ca_file: PEM of the CA(s) to trust for ``wss://``/``https://``;
         ``None``: the system's trust store.
+    :ivar client_cert: PEM of a client certificate to present (mTLS), with
+        its key unless ``client_key`` names another file.
     """
 
     url: str
@@ -38,6 +42,8 @@ class Target:
     credential_kind: Optional[str] = None
     ca_file: Optional[Path] = None
     timeout: float = 10.0
+    client_cert: Optional[Path] = None
+    client_key: Optional[Path] = None
 
     @property
     def http_base(self) -> str:
@@ -73,7 +79,8 @@ def parse_url(url: str) -> tuple[str, int, bool]:
 
 
 def resolve(url: Optional[str], token: Optional[str], api_key: Optional[str], ca_file: Optional[str],
-            timeout: float, environ: Mapping[str, str]) -> Target:
+            timeout: float, environ: Mapping[str, str], cert: Optional[str] = None,
+            key: Optional[str] = None) -> Target:
     """The :class:`Target` of the flags (``None`` when not given) and ``environ``.
 
     A flag wins over the environment; ``--token`` and ``--api-key`` (or
@@ -95,6 +102,13 @@ def resolve(url: Optional[str], token: Optional[str], api_key: Optional[str], ca
     ca_path = Path(ca) if ca else None
     if ca_path is not None and not secure:
         raise CliError(f"--ca-file is for wss:// URLs; {url} is not one", USAGE)
+    cert = cert or environ.get(ENV_CERT) or None
+    key = key or environ.get(ENV_KEY) or None
+    if key and not cert:
+        raise CliError(f"--key goes with --cert ({ENV_KEY} with {ENV_CERT})", USAGE)
+    if cert and not secure:
+        raise CliError(f"--cert is for wss:// URLs; {url} is not one", USAGE)
     if timeout <= 0:
         raise CliError("--timeout must be more than 0 seconds", USAGE)
-    return Target(url, host, port, secure, credential, kind, ca_path, timeout)
+    return Target(url, host, port, secure, credential, kind, ca_path, timeout,
+                  Path(cert) if cert else None, Path(key) if key else None)

@@ -419,11 +419,16 @@ async def test_bash_completion_is_printed_and_completes_from_the_server(service,
 @pytest.fixture
 def service_settings(tmp_path):
     cert, key = CA.server().write(tmp_path, "server")
-    return {"server": {"tls": {"certificate": str(cert), "private_key": str(key)}}}
+    ca = tmp_path / "clients-ca.pem"
+    ca.write_bytes(CA.cert_pem)
+    return {"server": {"tls": {
+        "certificate": str(cert), "private_key": str(key), "client_certificates": "optional", "client_ca": str(ca),
+        "client_identities": [{"name": "kiosk.cameras.test", "role": "viewer"}],
+    }}}
 
 
 @pytest_twisted.ensureDeferred
-async def test_wss_and_https_with_a_ca_file(live, tmp_path):
+async def test_wss_https_and_a_client_certificate(live, tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_bytes(CA.cert_pem)
     assert live.url.startswith("wss://127.0.0.1:")
@@ -443,3 +448,14 @@ async def test_wss_and_https_with_a_ca_file(live, tmp_path):
     # plain ws:// to the TLS port
     plain = await camctl(live, "cameras", env=dict(env, CAMCTL_URL=live.url.replace("wss:", "ws:")))
     assert plain.code == 3
+    # a client certificate mapped to a role: no token needed, and that role's limits
+    cert, key = CA.issue("kiosk", ("kiosk.cameras.test",), client=True).write(tmp_path, "kiosk")
+    by_cert = dict(env, CAMCTL_TOKEN="", CAMCTL_CA_FILE=str(ca))
+    listed = (await camctl(live, "cameras", "--json", "--cert", str(cert), "--key", str(key), env=by_cert)).json()
+    assert listed["total"] == 1
+    assert (await camctl(live, "record", CAMERA, "--cert", str(cert), "--key", str(key), env=by_cert)).code == 4
+    (tmp_path / "kiosk-both.pem").write_bytes(cert.read_bytes() + key.read_bytes())
+    both = dict(by_cert, CAMCTL_CERT=str(tmp_path / "kiosk-both.pem"))
+    assert (await camctl(live, "status", CAMERA, "--json", env=both)).json()["device"] == CAMERA
+    # without it, no token: not authenticated
+    assert (await camctl(live, "cameras", env=by_cert)).code == 4

@@ -10,8 +10,8 @@ from camservice.cli.exits import USAGE, CliError
 from camservice.cli.target import resolve
 
 
-def _resolve(url=None, token=None, api_key=None, ca=None, timeout=10.0, **env):
-    return resolve(url, token, api_key, ca, timeout, env)
+def _resolve(url=None, token=None, api_key=None, ca=None, timeout=10.0, cert=None, key=None, **env):
+    return resolve(url, token, api_key, ca, timeout, env, cert, key)
 
 
 def test_defaults():
@@ -41,6 +41,13 @@ def test_an_api_key_from_the_environment():
     assert target.credential_kind == "api_key" and target.credential == "csk_" + "a" * 40
 
 
+def test_a_client_certificate():
+    target = _resolve(url="wss://h/ws", cert="/me.pem")
+    assert (target.client_cert, target.client_key, target.credential) == (Path("/me.pem"), None, None)
+    env = _resolve(url="wss://h/ws", CAMCTL_CERT="/c.pem", CAMCTL_KEY="/k.pem")
+    assert (env.client_cert, env.client_key) == (Path("/c.pem"), Path("/k.pem"))
+
+
 def test_an_ipv6_url():
     target = _resolve(url="ws://[::1]:8002/ws")
     assert (target.host, target.port) == ("::1", 8002)
@@ -56,6 +63,8 @@ def test_an_ipv6_url():
     ({"token": "  "}, "empty"),
     ({"ca": "/ca.pem"}, "for wss:// URLs"),
     ({"timeout": 0}, "more than 0"),
+    ({"cert": "/c.pem"}, "for wss:// URLs"),
+    ({"url": "wss://h/ws", "key": "/k.pem"}, "goes with --cert"),
 ])
 def test_usage_errors(kwargs, says):
     with pytest.raises(CliError) as caught:
