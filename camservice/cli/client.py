@@ -76,6 +76,7 @@ class ApiClient:
         self._pending: dict[int, tuple[str, defer.Deferred]] = {}
         self._open: Optional[defer.Deferred] = None
         self._proto: Optional[_Protocol] = None
+        self._connected: Optional[_Protocol] = None  # TCP (and TLS) up, WebSocket maybe not yet
         self._lost_reason = None
         #: the notification the server sent before closing for a reason of its own
         self.session_ended: Optional[dict] = None
@@ -101,7 +102,7 @@ class ApiClient:
             endpoint = wrapClientTLS(client_options(target), endpoint)
         self._open = defer.Deferred()
         try:
-            await endpoint.connect(factory).addTimeout(target.timeout, self._reactor)
+            self._connected = await endpoint.connect(factory).addTimeout(target.timeout, self._reactor)
             await self._open.addTimeout(target.timeout, self._reactor)
         except defer.TimeoutError:
             self.abort()
@@ -142,10 +143,8 @@ class ApiClient:
             lost = self._lost_reason.value if self._lost_reason is not None else None
             if _is_tls_error(lost):
                 text = f"TLS handshake failed: {_describe(lost)}"
-            elif self._proto is None and code is not None and code != 1006:
-                text = f"the WebSocket handshake failed ({reason})"
             else:
-                text = "the server closed the connection during the handshake"
+                text = "the server closed the connection during the WebSocket handshake" + (f" ({reason})" if reason else "")
             self._open.errback(CliError(f"cannot connect to {self._target.url}: {text}", exits.CONNECTION))
         ended = self.session_ended or {}
         why = ended.get("reason") or reason or "no reason given"
@@ -190,8 +189,11 @@ class ApiClient:
         return await self.call("authenticate", {"auth_token": self._target.credential})
 
     def abort(self) -> None:
-        if self._proto is not None:
-            self._proto.dropConnection(abort=True)
+        """Drop the connection at once, opened or still opening."""
+        proto = self._proto or self._connected
+        transport = getattr(proto, "transport", None)
+        if transport is not None:
+            transport.abortConnection()
 
     async def close(self) -> None:
         """Close cleanly; waits a little for the server's close, then drops."""
