@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import textwrap
 from typing import Optional
 
 from camservice import __version__
@@ -77,8 +78,11 @@ def file_name(text: str) -> str:
     return text
 
 
+def _codes() -> str:
+    return "exit codes:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in exits.TABLE)
+
+
 def _epilog() -> str:
-    codes = "\n".join(f"  {code:<4} {meaning}" for code, meaning in exits.TABLE)
     return (
         "environment:\n"
         f"  {ENV_URL:<15} the WebSocket URL (default {DEFAULT_URL})\n"
@@ -87,8 +91,7 @@ def _epilog() -> str:
         f"  {ENV_CA_FILE:<15} CA certificate(s), PEM, to trust for wss:// and https://\n"
         f"  {ENV_CERT:<15} a client certificate, PEM, with its key unless {ENV_KEY} names it\n"
         "  A flag wins over its variable. Prefer the variables for credentials:\n"
-        "  command lines are visible to other users of the machine.\n\n"
-        f"exit codes:\n{codes}"
+        "  command lines are visible to other users of the machine.\n\n" + _codes()
     )
 
 
@@ -126,9 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"camctl (camservice) {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str, description: Optional[str] = None, parents=(common,)):
-        return sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
-                              parents=list(parents), formatter_class=formatter, epilog=_epilog())
+    def command(name: str, help: str, description: Optional[str] = None, parents=(common,), epilog=None):
+        text = textwrap.fill(description or help[:1].upper() + help[1:] + ".", 79)
+        return sub.add_parser(name, help=help, description=text, parents=list(parents), formatter_class=formatter,
+                              epilog=epilog or _epilog())
 
     command("cameras", "list the cameras (get_camera_list)")
     s = command("status", "a camera's status, or the service's without CAMERA",
@@ -193,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "List every camservice node's cameras from the retained topics of an MQTT broker alone "
                 "(<prefix>/<node>/availability and <prefix>/<node>/cameras/<id>/state): "
                 "subscribe, collect until the broker has been quiet for --settle seconds, print.",
-                parents=(_common(fleet=True),))
+                parents=(_common(fleet=True),), epilog=_codes())
     s.add_argument("--broker", required=True, metavar="HOST[:PORT]", help="the broker (port 1883, 8883 with --ca-file)")
     s.add_argument("--prefix", default="camservice", help="the topic prefix of the nodes (default camservice)")
     s.add_argument("--username", help="MQTT user name")

@@ -24,7 +24,7 @@ INTERRUPTED = 130
 TABLE = (
     (OK, "success"),
     (FAILED, "any other error (server internal error, rate limited, a local file error)"),
-    (USAGE, "bad command line, or parameters the server refused (-32602)"),
+    (USAGE, "bad command line (an option's file unreadable too), or parameters the server refused (-32602)"),
     (CONNECTION, "cannot connect, TLS or WebSocket handshake failed, connection lost, no reply in time"),
     (AUTH, "authentication failed (-32001, HTTP 401) or not allowed (-32002, HTTP 403)"),
     (NOT_FOUND, "camera, file or session not found (-32010, HTTP 404)"),
