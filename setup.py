@@ -25,7 +25,7 @@ setup(
     license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["camservice", "camservice.*"]) + ["twisted.plugins"],
-    package_data={"camservice.config": ["*.yaml", "*.json"]},
+    package_data={"camservice.config": ["*.yaml", "*.json"], "camservice.cli": ["camctl.bash"]},
     include_package_data=True,
     install_requires=[
         "twisted>=22.4",
@@ -42,11 +42,14 @@ setup(
         "fast": ["orjson"],
         # the SSH manhole (manhole.enabled): twisted.conch's dependencies
         "manhole": ["twisted[conch]"],
-        "test": ["pytest", "pytest-twisted", "twisted[conch]"],
+        # camctl fleet: reading the fleet's retained topics from an MQTT broker
+        "mqtt": ["paho-mqtt>=1.6"],
+        "test": ["pytest", "pytest-twisted", "twisted[conch]", "paho-mqtt>=1.6"],
     },
     entry_points={
         "console_scripts": [
             "camservice-admin = camservice.admin:main",
+            "camctl = camservice.cli.main:main",
         ],
     },
     classifiers=[
