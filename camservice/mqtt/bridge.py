@@ -151,7 +151,7 @@ class MqttBridge(service.Service):
 
     def stopService(self) -> defer.Deferred:
         super().stopService()
-        return self._stop_session()
+        return defer.ensureDeferred(self._stop_session())
 
     def checkConfig(self, new: Config) -> None:
         """Refuse files that are named but missing."""
