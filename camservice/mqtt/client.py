@@ -15,6 +15,7 @@ rest of the service alone.
 """
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 from dataclasses import dataclass
@@ -284,6 +285,14 @@ class ReactorMqttClient:
         rc = client.reconnect()
         if compat.reason_value(rc) != 0:
             raise ConnectionError(f"paho refused to connect: rc {rc}")
+        # small messages go out at once: with Nagle's algorithm, a reply
+        # written right after a PUBACK waits for the broker's delayed ACK
+        sock = client.socket()
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, AttributeError):
+                pass
 
     def _opened(self, _result, client) -> None:
         self._attempt_done = None
