@@ -41,3 +41,19 @@ def test_values_that_would_break_topics_are_refused_by_name(write_config, sectio
     with pytest.raises(ConfigError) as e:
         load_config(write_config({"mqtt": section}))
     assert key in str(e.value)
+
+
+def test_the_bridges_metrics_and_health_are_documented():
+    from pathlib import Path
+
+    from prometheus_client import CollectorRegistry
+
+    from camservice.mqtt.metrics import MqttMetrics
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "api.rst").read_text("utf-8")
+    registry = CollectorRegistry()
+    MqttMetrics(registry)
+    for family in registry.collect():
+        exposed = family.name + ("_total" if family.type == "counter" else "")
+        assert f"``{exposed}``" in text, f"docs/api.rst does not list the metric {exposed}"
+    assert "``/health/mqtt``" in text
