@@ -91,13 +91,19 @@ class Peer:
         self.client.loop_stop()
 
 
-async def connect_peer(reactor, broker, user: str) -> Peer:
+async def connect_peer(reactor, broker, user: str, tls: Optional[tuple] = None, host: Optional[str] = None) -> Peer:
     """A connected peer logged in as ``user`` of ``broker``
-    (:class:`helpers.broker.Broker`)."""
+    (:class:`helpers.broker.Broker`, or anything with ``host``, ``port``
+    and ``users``); with ``tls`` = ``(ca_file, cert_file, key_file)`` it
+    connects with TLS and that client certificate instead of a password."""
     client = compat.make_client(f"test-{user}-{next(_ids)}")
-    client.username_pw_set(user, broker.users[user])
+    if tls is not None:
+        ca, cert, key = tls
+        client.tls_set(ca_certs=str(ca), certfile=str(cert), keyfile=str(key))
+    else:
+        client.username_pw_set(user, broker.users[user])
     peer = Peer(reactor, client)
-    client.connect(broker.host, broker.port, keepalive=30)
+    client.connect(host or broker.host, broker.port, keepalive=30)
     client.loop_start()
     await peer.until(lambda p: p.client.is_connected(), 10, f"{user} connected")
     return peer
