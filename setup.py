@@ -42,7 +42,9 @@ setup(
         "fast": ["orjson"],
         # the SSH manhole (manhole.enabled): twisted.conch's dependencies
         "manhole": ["twisted[conch]"],
-        "test": ["pytest", "pytest-twisted", "twisted[conch]"],
+        # the MQTT bridge (mqtt.enabled): paho-mqtt 1.6 (Debian 12) or 2.x
+        "mqtt": ["paho-mqtt>=1.6"],
+        "test": ["pytest", "pytest-twisted", "twisted[conch]", "paho-mqtt>=1.6"],
     },
     entry_points={
         "console_scripts": [

@@ -13,6 +13,9 @@ camera change.
 
 The broker is never waited for: while it is away, retained state is kept
 and sent once it is back (events of that time are dropped).
+
+paho-mqtt is imported only when the bridge is enabled: an idle service
+does not carry it (and runs without it installed).
 """
 from __future__ import annotations
 
@@ -31,9 +34,7 @@ from camservice.codec import dumps
 from camservice.config import ConfigError, ConfigProblem
 from camservice.config.model import Config, MqttConfig, ServerConfig
 from camservice.events import ADMIN_TOPICS, CAMERA_TOPICS, RECORDING_TOPICS, Event, EventBus
-from camservice.mqtt import compat
 from camservice.mqtt.backoff import Backoff
-from camservice.mqtt.client import ClientState, ConnectionSettings, ReactorMqttClient
 from camservice.mqtt.metrics import MqttMetrics
 from camservice.mqtt.publisher import Coalescer, Publisher
 from camservice.mqtt.rpc import MqttRpc
@@ -133,7 +134,9 @@ class MqttBridge(service.Service):
         self._run_blocking = run_blocking
         self.rpc = MqttRpc(dispatcher, reactor, server.rate_limit, self._reply, server.max_message_size,
                            counted=lambda outcome: metrics.rpc.labels(outcome).inc())
-        self.client: Optional[ReactorMqttClient] = None
+        self.client = None
+        #: why the bridge cannot run although enabled (paho-mqtt missing)
+        self.problem: Optional[str] = None
         self.topics: Optional[Topics] = None
         self.publisher: Optional[Publisher] = None
         self.ha = None
@@ -151,7 +154,7 @@ class MqttBridge(service.Service):
 
     def stopService(self) -> defer.Deferred:
         super().stopService()
-        return self._stop_session()
+        return defer.ensureDeferred(self._stop_session())
 
     def checkConfig(self, new: Config) -> None:
         """Refuse files that are named but missing."""
@@ -177,6 +180,7 @@ class MqttBridge(service.Service):
             return
         await self._stop_session()
         self.config = new.mqtt
+        self.problem = None
         if self.running and self.config.enabled:
             self._start_session()
 
@@ -187,12 +191,14 @@ class MqttBridge(service.Service):
         """``disabled``, ``connecting`` or ``connected``."""
         if self.client is None:
             return "disabled"
-        return "connected" if self.client.state is ClientState.CONNECTED else "connecting"
+        return "connected" if self.client.connected else "connecting"
 
     def health(self) -> tuple[bool, dict]:
         """``/health/mqtt``: good when connected, or disabled."""
         state = self.state
         body: dict = {"status": state}
+        if self.problem is not None:
+            return False, {"status": state, "detail": self.problem}
         if self.client is not None:
             body.update(node_id=self.topics.node, topic_prefix=self.topics.prefix)
             if self.client.detail:
@@ -205,6 +211,13 @@ class MqttBridge(service.Service):
     # -- session ---------------------------------------------------------------
 
     def _start_session(self) -> None:
+        try:
+            from camservice.mqtt.client import ConnectionSettings, ReactorMqttClient
+        except ImportError as e:
+            self.problem = f"mqtt.enabled is true but paho-mqtt cannot be imported: {e}"
+            self.log.error("MQTT: {problem}", problem=self.problem)
+            return
+        self.problem = None
         c = self.config
         node = self.node_id()
         self.topics = topics = Topics(c.topic_prefix, node)
@@ -289,7 +302,9 @@ class MqttBridge(service.Service):
         client = self.client
         if client is None:
             return
-        props = compat.publish_properties(correlation, "application/json")
+        from camservice.mqtt.compat import publish_properties
+
+        props = publish_properties(correlation, "application/json")
         try:
             if client.publish(topic, payload, self.config.qos, False, properties=props):
                 self._metrics.published.labels("rpc").inc()

@@ -29,7 +29,6 @@ __all__ = [
     "paho_major",
     "publish_properties",
     "reason_value",
-    "user_properties",
 ]
 
 PAHO_VERSION: str = getattr(paho.mqtt, "__version__", "0")
@@ -82,13 +81,3 @@ def publish_properties(correlation_data: Optional[bytes] = None, content_type: O
     if content_type is not None:
         props.ContentType = content_type
     return props
-
-
-def user_properties(properties: Any) -> list[tuple[str, str]]:
-    """A message's user properties as ``(name, value)`` pairs."""
-    pairs = getattr(properties, "UserProperty", None) if properties is not None else None
-    if not pairs:
-        return []
-    if isinstance(pairs, tuple) and len(pairs) == 2 and isinstance(pairs[0], str):
-        return [pairs]
-    return [(str(k), str(v)) for k, v in pairs]

@@ -26,13 +26,12 @@ from twisted.logger import Logger
 
 from camservice.codec import dumps, loads
 from camservice.config.model import RateLimitConfig
-from camservice.mqtt import compat
 from camservice.rpc.dispatcher import Dispatcher
 from camservice.rpc.errors import InvalidRequest, RateLimited
 from camservice.rpc.ratelimit import TokenBucket
 from camservice.rpc.session import Session
 
-__all__ = ["MqttRpc", "credential_from"]
+__all__ = ["MqttRpc", "credential_from", "user_properties"]
 
 #: requests being answered at once; more are refused (-32040)
 MAX_IN_FLIGHT = 64
@@ -42,9 +41,19 @@ MAX_BUCKETS = 1024
 Reply = Callable[[str, bytes, Optional[bytes]], None]
 
 
+def user_properties(properties: Any) -> list[tuple[str, str]]:
+    """A message's MQTT 5 user properties as ``(name, value)`` pairs."""
+    pairs = getattr(properties, "UserProperty", None) if properties is not None else None
+    if not pairs:
+        return []
+    if isinstance(pairs, tuple) and len(pairs) == 2 and isinstance(pairs[0], str):
+        return [pairs]
+    return [(str(k), str(v)) for k, v in pairs]
+
+
 def credential_from(properties: Any) -> Optional[str]:
     """The credential in a request's user properties, or ``None``."""
-    for name, value in compat.user_properties(properties):
+    for name, value in user_properties(properties):
         key = name.lower()
         if key == "authorization":
             scheme, _, rest = value.strip().partition(" ")
