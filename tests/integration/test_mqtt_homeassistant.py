@@ -62,8 +62,9 @@ def service_settings(broker, tmp_path):
     }
 
 
-def _configs(watcher):
-    return {t: m for t, m in watcher.latest(lambda t: t.startswith(f"{DISCOVERY}/") and t.endswith("/config")).items()}
+def _configs(watcher) -> dict:
+    """config topic -> its last message (retained removals dropped)."""
+    return watcher.latest(lambda t: t.startswith(f"{DISCOVERY}/") and t.endswith("/config"))
 
 
 async def _publish(broker, topic: str, payload: str, user: str = "watcher", retain: bool = False):
