@@ -289,13 +289,9 @@ class MqttBridge(service.Service):
         return client is not None and client.publish(topic, payload, self.config.qos, retain)
 
     def _ha_publish(self, topic: str, payload: bytes, retain: bool) -> None:
-        if self.client is None:
-            return
-        if retain:
-            sent = self.publisher.retain(topic, payload)
-        else:
-            sent = self._send(topic, payload, False)
-        if sent:
+        # sent as asked: discovery keeps its own configs and sends them
+        # again on each session and on Home Assistant's birth
+        if self._send(topic, payload, retain):
             self._metrics.published.labels("homeassistant").inc()
 
     def _reply(self, topic: str, payload: bytes, correlation: Optional[bytes]) -> None:

@@ -76,6 +76,9 @@ def read_password(path: Optional[Path]) -> Optional[str]:
     return lines[0].strip() if lines else ""
 
 
+_log = Logger()
+
+
 @implementer(IReadDescriptor, IWriteDescriptor)
 class _SocketDescriptor:
     """paho's socket as the reactor sees it."""
@@ -89,14 +92,22 @@ class _SocketDescriptor:
         return self._fd
 
     def doRead(self) -> None:
-        self._client.loop_read(READ_PACKETS)
-        # TLS may hold decrypted bytes the socket no longer signals
-        sock = self._sock
-        while isinstance(sock, ssl.SSLSocket) and self._client.socket() is sock and sock.pending():
-            self._client.loop_read()
+        # never raise: the reactor would drop the descriptor while paho
+        # still thinks itself connected
+        try:
+            self._client.loop_read(READ_PACKETS)
+            # TLS may hold decrypted bytes the socket no longer signals
+            sock = self._sock
+            while isinstance(sock, ssl.SSLSocket) and self._client.socket() is sock and sock.pending():
+                self._client.loop_read(READ_PACKETS)
+        except Exception:
+            _log.failure("MQTT: reading from the broker failed")
 
     def doWrite(self) -> None:
-        self._client.loop_write()
+        try:
+            self._client.loop_write()
+        except Exception:
+            _log.failure("MQTT: writing to the broker failed")
 
     def connectionLost(self, reason) -> None:
         """paho closes its socket itself and tells us."""
@@ -152,6 +163,9 @@ class ReactorMqttClient:
         self._connack_timer = None
         self._stopped: Optional[defer.Deferred] = None
         self._attempt_done: Optional[defer.Deferred] = None
+        #: mids of QoS 1/2 messages not yet acknowledged (this session)
+        self._unacked: set[int] = set()
+        self._acked_waiters: list[Callable[[], None]] = []
 
     # -- life ----------------------------------------------------------------
 
@@ -171,9 +185,12 @@ class ReactorMqttClient:
         client = self._client
         if was is ClientState.CONNECTED and client is not None:
             done = self._stopped = defer.Deferred()
-            client.disconnect()
             timer = self._reactor.callLater(STOP_TIMEOUT, self._drop, client)
             done.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
+            # the last messages acknowledged first: closing with the
+            # broker's PUBACKs unread would reset the connection (RST),
+            # and the broker could lose the DISCONNECT and send the will
+            self._when_acked(lambda: client.disconnect() if client is self._client else None)
             return done
         if self._attempt_done is not None:
             # the thread opening a socket finishes; that socket is dropped
@@ -195,7 +212,27 @@ class ReactorMqttClient:
         if self.state is not ClientState.CONNECTED or self._client is None:
             return False
         info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
-        return compat.reason_value(info.rc) == 0
+        if compat.reason_value(info.rc) != 0:
+            return False
+        if qos > 0:
+            self._unacked.add(info.mid)
+        return True
+
+    def _when_acked(self, then: Callable[[], None]) -> None:
+        """``then()`` once every QoS 1/2 message sent is acknowledged."""
+        if not self._unacked:
+            then()
+        else:
+            self._acked_waiters.append(then)
+
+    def _paho_publish(self, client, userdata, mid, *rest) -> None:
+        if client is not self._client:
+            return
+        self._unacked.discard(mid)
+        if not self._unacked:
+            waiters, self._acked_waiters = self._acked_waiters, []
+            for then in waiters:
+                then()
 
     def subscribe(self, topics: list[str], qos: int) -> None:
         if self.state is ClientState.CONNECTED and self._client is not None and topics:
@@ -210,6 +247,7 @@ class ReactorMqttClient:
     def _attempt(self) -> None:
         self._retry = None
         self.state = ClientState.CONNECTING
+        self._unacked.clear()
         client = self._client = self._new_client()
         self._on_attempt()
         done = self._attempt_done = self._run_blocking(self._open, client, self.settings)
@@ -221,6 +259,7 @@ class ReactorMqttClient:
         client.on_connect = self._paho_connect
         client.on_disconnect = self._paho_disconnect
         client.on_message = self._paho_message
+        client.on_publish = self._paho_publish
         client.on_socket_open = lambda c, u, sock: self._in_reactor(self._socket_open, c, sock)
         client.on_socket_close = lambda c, u, sock: self._in_reactor(self._socket_close, c, sock)
         client.on_socket_register_write = lambda c, u, sock: self._in_reactor(self._want_write, c, sock, True)
@@ -295,6 +334,7 @@ class ReactorMqttClient:
         self._socket_close(client, sock)
         if client is self._client:
             self._client = None
+            self._acked_waiters = []
         self._fire_stopped()
 
     def _cancel_timers(self) -> None:
@@ -376,6 +416,7 @@ class ReactorMqttClient:
         self._remove_descriptor()
         self._stop_misc()
         self._client = None
+        self._acked_waiters = []
         if was_connected:
             self._on_disconnected()
         if self.state is ClientState.STOPPED:

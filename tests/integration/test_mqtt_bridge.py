@@ -26,6 +26,17 @@ USERS = ("node-a", "node-b", "operator-console", "fleet", "homeassistant")
 BASE = "camservice/node-a"
 
 
+@pytest.fixture(autouse=True)
+def mqtt_log(log_events):
+    """The bridge's log lines, shown when a test fails."""
+    from twisted.logger import formatEvent
+
+    events = log_events("camservice.mqtt")
+    yield events
+    for event in events:
+        print(event.get("log_namespace"), formatEvent(event), event.get("log_failure") or "")
+
+
 @pytest.fixture
 def broker(tmp_path):
     b = pytest_twisted.blockon(defer.ensureDeferred(start_broker(reactor, tmp_path / "broker", USERS, acl=ACL)))
@@ -46,6 +57,7 @@ def service_settings(broker, tmp_path):
         "enabled": True, "host": "127.0.0.1", "port": broker.port, "node_id": "node-a", "username": "node-a",
         "password_file": str(_password_file(tmp_path, broker, "node-a")), "keepalive": 5,
         "coalesce_delay": 0.1, "reconnect": {"initial_delay": 0.2, "max_delay": 1},
+        "homeassistant": {"still_interval": 0},
     }}
 
 
@@ -63,14 +75,25 @@ def peers(broker):
         p.stop()
 
 
-async def _until(check, timeout=30.0, what="condition"):
+async def _until(check, timeout=30.0, what="condition", live=None):
     deadline = reactor.seconds() + timeout
     while True:
         value = check()
         if value:
             return value
-        assert reactor.seconds() < deadline, f"{what} not reached in {timeout} s"
+        assert reactor.seconds() < deadline, f"{what} not reached in {timeout} s" + (
+            f"; bridge: {_describe(live)}" if live is not None else "")
         await task.deferLater(reactor, 0.05, lambda: None)
+
+
+def _describe(live) -> str:
+    client = _bridge(live).client
+    if client is None:
+        return "no client"
+    paho = client._client
+    return (f"state {client.state} ({client.detail}), descriptor {client._descriptor is not None}, "
+            f"paho {paho is not None and paho.socket() is not None} "
+            f"want_write {paho is not None and paho.want_write()} registered {getattr(paho, '_registered_write', '?')}")
 
 
 def _payload(peer, topic):
@@ -141,7 +164,10 @@ async def test_recording_state_follows_start_and_stop(live, peers):
         m = watcher.latest(f"{BASE}/cameras/camera1000/recording")
         return m is not None and json.loads(m.payload)["recording"] is value and json.loads(m.payload)
 
-    on = await watcher.until(lambda p: recording_is(True), what="recording: true")
+    try:
+        on = await watcher.until(lambda p: recording_is(True), what="recording: true")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; bridge: {_describe(live)}")
     assert on["filename"] == started["result"]["filename"] and on["started_at"]
     assert await watcher.until(lambda p: p.on(f"{BASE}/events/recording_status_update"))
     stopped = await client.call("stop_recording", {"device": "camera1000"})
@@ -230,7 +256,7 @@ async def test_broker_restart_reconnects_and_republishes_while_the_api_works(liv
     await _until(lambda: _bridge(live).state == "connected")
     ws = await live.authed_client("viewer")
     await broker.child.stop(timeout=5)
-    await _until(lambda: _bridge(live).state == "connecting", what="bridge noticed")
+    await _until(lambda: _bridge(live).state == "connecting", what="bridge noticed", live=live)
     # the rest of the service carries on
     for _ in range(3):
         assert "result" in await ws.call("get_camera_list")
@@ -325,3 +351,37 @@ async def test_the_will_turns_a_killed_node_offline_and_a_clean_stop_too(tmp_pat
         assert "Client camservice-node-a disconnected." in broker.log(), broker.log()
     finally:
         await node.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_home_assistant_finds_the_camera_and_its_switch_button_and_stills_work(live, peers):
+    await _until(lambda: _bridge(live).state == "connected")
+    ha = await peers("homeassistant")
+    camera = f"{BASE}/cameras/camera1000"
+    await ha.subscribe("homeassistant/#", f"{camera}/still", f"{camera}/recording")
+
+    def camera_configs(p):
+        found = [m for m in p.messages if m.topic.endswith("/config") and "camera1000" in m.topic and m.payload]
+        return found if len(found) >= 4 else None
+
+    configs = await ha.until(camera_configs, what="discovery configs")
+    kinds = {m.topic.split("/")[1] for m in configs}
+    assert {"camera", "binary_sensor", "switch", "button"} <= kinds
+    assert all(m.retain for m in configs)
+    ha.publish("homeassistant/status", b"online")
+    ha.publish(f"{camera}/recording/set", b"ON")
+
+    def recording():
+        m = ha.latest(f"{camera}/recording")
+        return m is not None and json.loads(m.payload)["recording"]
+
+    await ha.until(lambda p: recording() is True, what="recording from the switch")
+    ha.publish(f"{camera}/recording/set", b"OFF")
+    await ha.until(lambda p: recording() is False, timeout=60, what="stopped from the switch")
+    ha.publish(f"{camera}/snapshot/press", b"PRESS")
+    still = await ha.until(lambda p: p.latest(f"{camera}/still"), timeout=60, what="a still")
+    assert still.payload[:2] == b"\xff\xd8" and still.payload[-2:] == b"\xff\xd9" and not still.retain
+    client = await live.authed_client("viewer")
+    listed = (await client.call("list_snapshots"))["result"]
+    assert listed["total"] >= 1, listed
+    await client.close()
