@@ -179,6 +179,21 @@ class Watcher:
                 raise AssertionError(f"{what} not reached in {timeout} s; saw {[m.topic for m in self.messages][-40:]}")
             await task.deferLater(self.reactor, 0.1, lambda: None)
 
+    async def ready(self, broker: "Broker", probe_topic: str, user: str = "watcher", timeout: float = 20.0) -> None:
+        """Wait until the subscription is in place: publish to
+        ``probe_topic`` (one of the watched ones) until it comes back."""
+        deadline = self.reactor.seconds() + timeout
+        while True:
+            code, out, err = await run(self.reactor, ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port),
+                                                      *broker.credentials(user), "-t", probe_topic, "-m", "probe"])
+            assert code == 0, out + err
+            try:
+                await self.until(lambda w: any(m.topic == probe_topic for m in w.messages), timeout=0.5)
+                return
+            except AssertionError:
+                if self.reactor.seconds() > deadline:
+                    raise
+
     async def stop(self) -> None:
         if not self.proto.ended.called:
             try:
