@@ -127,12 +127,6 @@ async def test_discovery_configs_are_retained_and_valid_for_home_assistant(live,
         await watcher.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MqttBridge._ha_publish hands retained configs to Publisher.retain, which drops a payload equal to "
-    "the one sent in this session, so the configs HomeAssistantDiscovery republishes on HA's birth never "
-    "reach the broker; forced retained publishes must be sent as they are",
-)
 @pytest_twisted.ensureDeferred
 async def test_home_assistant_birth_republishes_the_configs(live, broker):
     watcher = watch(reactor, broker, [f"{DISCOVERY}/#"])
