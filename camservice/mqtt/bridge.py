@@ -3,7 +3,9 @@ MQTT broker (see :mod:`camservice.mqtt.topics` for the topics).
 
 Off unless ``mqtt.enabled``. It listens to the event bus: camera changes
 are coalesced per camera (``mqtt.coalesce_delay``) and published as the
-retained ``cameras/<id>/state`` when the Camera object changed, recording
+retained ``cameras/<id>/state`` when the Camera object changed (and a
+retained state the broker still holds of a camera that is gone is cleared
+on connecting), recording
 changes as the retained ``cameras/<id>/recording``, and the API's
 notifications under ``events/``. ``availability`` is ``online`` while
 connected, ``offline`` on a clean stop and, as the MQTT will, when the
@@ -30,7 +32,7 @@ from twisted.logger import Logger
 from camservice import __version__
 from camservice._defer import async_to_deferred
 from camservice.cameras.errors import UnknownCamera
-from camservice.codec import dumps
+from camservice.codec import dumps, loads
 from camservice.config import ConfigError, ConfigProblem
 from camservice.config.model import Config, MqttConfig, ServerConfig
 from camservice.events import ADMIN_TOPICS, CAMERA_TOPICS, RECORDING_TOPICS, Event, EventBus
@@ -313,6 +315,8 @@ class MqttBridge(service.Service):
         if self.ha is not None:
             topics += list(self.ha.subscriptions())
         self.client.subscribe(topics, self.config.qos)
+        # what the broker still holds of cameras gone while we were away
+        self.client.subscribe([f"{self.topics.base}/cameras/+/state"], self.config.qos, no_local=True)
         self.publisher.connected()
         if self.ha is not None:
             self.ha.connected()
@@ -324,13 +328,37 @@ class MqttBridge(service.Service):
         if self.ha is not None:
             self.ha.disconnected()
 
-    def _message(self, topic: str, payload: bytes, properties) -> None:
+    def _message(self, topic: str, payload: bytes, properties, retained: bool = False) -> None:
         if topic == self.topics.rpc:
             self.rpc.handle(payload, properties)
+            return
+        if retained and topic.startswith(f"{self.topics.base}/cameras/") and topic.endswith("/state"):
+            self._stale_state(topic[len(self.topics.base) + 9:-6], payload)
             return
         if self.ha is not None and self.ha.handle_message(topic, payload):
             return
         self.log.debug("MQTT: message on {topic} not for us", topic=topic)
+
+    def _stale_state(self, camera_id: str, payload: bytes) -> None:
+        """A retained state on the broker: cleared if the camera is not
+        ours any more (it went while this node was down or away)."""
+        if not payload or "/" in camera_id or camera_id in self._registry:
+            return
+        if self.publisher.current(self.topics.state(camera_id)):
+            return
+        self.log.info("MQTT: clearing the retained state of {camera_id}, which is gone", camera_id=camera_id)
+        self.publisher.clear(self.topics.state(camera_id))
+        self.publisher.clear(self.topics.recording(camera_id))
+        if self.ha is not None:
+            # discovery knows a camera's entities from its Camera object:
+            # shown the last one, then told it is gone, it empties them
+            try:
+                last = loads(payload)
+            except ValueError:
+                return
+            if isinstance(last, dict) and last.get("device") == camera_id:
+                self.ha.camera_updated(last)
+                self.ha.camera_removed(camera_id)
 
     # -- events --------------------------------------------------------------
 

@@ -125,7 +125,7 @@ class ReactorMqttClient:
     :param backoff: delays between attempts.
     :param on_connected: ``()``: the session is up (subscribe, republish).
     :param on_disconnected: ``()``: the session that was up is gone.
-    :param on_message: ``(topic, payload, properties)``.
+    :param on_message: ``(topic, payload, properties, retained)``.
     :param run_blocking: ``(f, *args) -> Deferred`` for the connection's
         blocking part (default: the reactor's thread pool).
     :param on_attempt: ``()`` at each reconnection attempt (metrics).
@@ -235,9 +235,12 @@ class ReactorMqttClient:
             for then in waiters:
                 then()
 
-    def subscribe(self, topics: list[str], qos: int) -> None:
+    def subscribe(self, topics: list[str], qos: int, no_local: bool = False) -> None:
+        """Subscribe; with ``no_local`` the broker does not send back what
+        this client publishes (retained messages still come)."""
         if self.state is ClientState.CONNECTED and self._client is not None and topics:
-            self._client.subscribe([(t, qos) for t in topics])
+            option = compat.subscribe_options(qos, no_local) if no_local else qos
+            self._client.subscribe([(t, option) for t in topics])
 
     def unsubscribe(self, topics: list[str]) -> None:
         if self.state is ClientState.CONNECTED and self._client is not None and topics:
@@ -442,6 +445,7 @@ class ReactorMqttClient:
         if client is not self._client:
             return
         try:
-            self._on_message(message.topic, message.payload, getattr(message, "properties", None))
+            self._on_message(message.topic, message.payload, getattr(message, "properties", None),
+                             bool(message.retain))
         except Exception:
             self.log.failure("MQTT: handling a message on {topic} failed", topic=message.topic)

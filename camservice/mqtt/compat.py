@@ -19,6 +19,7 @@ import paho.mqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 __all__ = [
     "PAHO_VERSION",
@@ -29,6 +30,7 @@ __all__ = [
     "paho_major",
     "publish_properties",
     "reason_value",
+    "subscribe_options",
 ]
 
 PAHO_VERSION: str = getattr(paho.mqtt, "__version__", "0")
@@ -81,3 +83,8 @@ def publish_properties(correlation_data: Optional[bytes] = None, content_type: O
     if content_type is not None:
         props.ContentType = content_type
     return props
+
+
+def subscribe_options(qos: int, no_local: bool = False) -> SubscribeOptions:
+    """MQTT 5 subscription options (``no_local``: not our own messages)."""
+    return SubscribeOptions(qos=qos, noLocal=no_local)

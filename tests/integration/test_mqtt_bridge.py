@@ -385,3 +385,26 @@ async def test_home_assistant_finds_the_camera_and_its_switch_button_and_stills_
     listed = (await client.call("list_snapshots"))["result"]
     assert listed["total"] >= 1, listed
     await client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_camera_that_went_while_the_node_was_away_is_cleared_from_the_broker(live, peers, broker):
+    await _until(lambda: _bridge(live).state == "connected")
+    # what an earlier run of this node left retained: a camera gone since
+    as_node = await peers("node-a")
+    ghost = {"device": "camera1777", "status": "CONNECTED", "name": "Gone", "resolution": "640x480", "fps": 15,
+             "streams": {"rtsp": None, "hls": None, "webrtc": None}}
+    as_node.publish(f"{BASE}/cameras/camera1777/state", dumps(ghost), retain=True)
+    fleet = await peers("fleet")
+    await fleet.subscribe("camservice/+/cameras/+/state")
+    await fleet.until(lambda p: p.latest(f"{BASE}/cameras/camera1777/state"), what="the ghost retained")
+    # a new session of the node (a reload here, a restart in life) clears it
+    admin = await live.authed_client("admin")
+    _edit(live, lambda d: d["mqtt"].update(keepalive=6))
+    assert (await admin.call("reload_config"))["result"]["status"] == "applied"
+    await fleet.until(lambda p: p.on(f"{BASE}/cameras/camera1777/state")[-1].payload == b"", what="the ghost cleared")
+    late = await peers("fleet")
+    await late.subscribe("camservice/+/cameras/+/state")
+    await late.until(lambda p: p.latest(f"{BASE}/cameras/camera1000/state"))
+    assert late.latest(f"{BASE}/cameras/camera1777/state") is None
+    await admin.close()

@@ -43,8 +43,8 @@ class RecordingClient:
             self.sent.append((topic, payload, retain))
         return self.connected
 
-    def subscribe(self, topics, qos):
-        self.subscribed += topics
+    def subscribe(self, topics, qos, no_local=False):
+        self.subscribed += [(t, "no_local") if no_local else t for t in topics]
 
     def up(self):
         self.connected = True
@@ -80,7 +80,7 @@ def test_a_session_gets_availability_then_every_camera_retained(bridge):
     assert wire.settings.will == ("camservice/n1/availability", b"offline", 1, True)
     assert wire.settings.client_id == "camservice-n1"
     wire.up()
-    assert wire.subscribed == ["camservice/n1/rpc"]
+    assert wire.subscribed == ["camservice/n1/rpc", ("camservice/n1/cameras/+/state", "no_local")]
     assert wire.sent[0] == ("camservice/n1/availability", b"online", True)
     state = json.loads(wire.last("camservice/n1/cameras/camera1000/state"))
     assert state["device"] == "camera1000" and state["status"] == "CONNECTED"
@@ -184,3 +184,19 @@ def test_check_config_names_missing_files(harness, bridge, tmp_path):
     with pytest.raises(ConfigError) as e:
         bridge.checkConfig(new)
     assert "mqtt.password_file" in str(e.value)
+
+
+def test_a_state_the_broker_kept_of_a_camera_gone_is_cleared(bridge, harness):
+    wire = RecordingClient.made[-1]
+    wire.up()
+    wire.sent.clear()
+    ghost = json.dumps({"device": "camera7", "status": "CONNECTED"}).encode()
+    wire.on_message("camservice/n1/cameras/camera7/state", ghost, None, True)
+    assert ("camservice/n1/cameras/camera7/state", b"", True) in wire.sent
+    assert ("camservice/n1/cameras/camera7/recording", b"", True) in wire.sent
+    # ours, an empty one, or a live (not retained) one: left alone
+    wire.sent.clear()
+    wire.on_message("camservice/n1/cameras/camera1000/state", ghost, None, True)
+    wire.on_message("camservice/n1/cameras/camera8/state", b"", None, True)
+    wire.on_message("camservice/n1/cameras/camera9/state", ghost, None, False)
+    assert wire.sent == []
