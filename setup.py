@@ -42,7 +42,7 @@ setup(
         "fast": ["orjson"],
         # the SSH manhole (manhole.enabled): twisted.conch's dependencies
         "manhole": ["twisted[conch]"],
-        # camctl fleet: reading the fleet's retained topics from an MQTT broker
+        # the MQTT bridge (mqtt.enabled) and camctl fleet: paho-mqtt 1.6 (Debian 12) or 2.x
         "mqtt": ["paho-mqtt>=1.6"],
         "test": ["pytest", "pytest-twisted", "twisted[conch]", "paho-mqtt>=1.6"],
     },

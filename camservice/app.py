@@ -44,6 +44,9 @@ from camservice.mediamtx.process import MediaMTXProcess
 from camservice.mediamtx.sources import publish_url
 from camservice.mediamtx.urls import StreamLocator
 from camservice.metrics import Metrics, ResourceCollector
+from camservice.mqtt.bridge import MqttBridge
+from camservice.mqtt.commands import InternalCommands
+from camservice.mqtt.metrics import MqttMetrics
 from camservice.ops.logfile import LogFileService
 from camservice.ops.backups import ConfigBackups
 from camservice.ops.manhole import ManholeService
@@ -147,7 +150,8 @@ def build_service(
     ``media-files`` (the index of finalized recordings and snapshots),
     ``storage`` (disk space checks), ``retention`` (old files deleted),
     ``recordings`` (recording sessions, see :mod:`camservice.media.recordings`),
-    ``audit`` (audit events and their summaries), ``api``, ``manhole``
+    ``audit`` (audit events and their summaries), ``api``, ``mqtt`` (the MQTT
+    bridge, idle unless ``mqtt.enabled``), ``manhole``
     (when ``manhole.enabled``), ``reload`` (the reload coordinator),
     ``systemd`` (READY=1, STATUS= and the watchdog under systemd). They stop
     in reverse order.
@@ -413,6 +417,20 @@ def build_service(
         ("retention", retention),
         ("api", api),
     ]
+
+    # the MQTT bridge (off unless mqtt.enabled): after the API, whose
+    # dispatcher answers its requests; stops before it
+    mqtt = MqttBridge(
+        config.mqtt, config.server, reactor, bus, registry, presenter, recordings.status, dispatcher,
+        MqttMetrics(metrics.registry),
+        take_still=lambda camera_id: defer.maybeDeferred(
+            lambda: capture.capture(streams.streamable(camera_id))).addCallback(lambda frame: frame.jpeg),
+        commands=InternalCommands(dispatcher, reactor),
+    )
+    mqtt.setName("mqtt")
+    mqtt.setServiceParent(tree)
+    reloader.participants.append(("mqtt", mqtt))
+    status.mqtt = mqtt
 
     status.add_component("camera_monitor", monitor)
     status.add_component("mediamtx", controller)

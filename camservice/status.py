@@ -27,6 +27,8 @@ class SystemStatus:
         self._discovery_active = discovery_active
         self._components: dict[str, Component] = {}
         self._started_at = clock.seconds()
+        #: the MQTT bridge (``health() -> (good, body)``), or ``None``
+        self.mqtt = None
 
     def add_component(self, name: str, component: Component) -> None:
         """Report ``component`` as ``name`` (one of :data:`COMPONENT_NAMES`)."""
@@ -127,3 +129,10 @@ class SystemStatus:
             "breaker": controller.breaker.state.value,
             "version": controller.mediamtx_version,
         }
+
+    def mqtt_health(self) -> tuple[bool, dict]:
+        """``/health/mqtt``: good when the bridge is connected or disabled
+        (the broker being away never makes the service unready)."""
+        if self.mqtt is None:
+            return True, {"status": "disabled"}
+        return self.mqtt.health()

@@ -17,7 +17,7 @@ PY=/usr/bin/python3
 # Packages for running (latest venv) and for the Debian-packaged test matrix.
 APT_RUN=(python3 python3-venv python3-pip ca-certificates ffmpeg v4l-utils)
 # USB discovery is tested against libudev faked by umockdev; the MQTT
-# tests (camctl fleet) against a real Mosquitto
+# bridge and camctl fleet against a real Mosquitto
 APT_TEST=(umockdev gir1.2-umockdev-1.0 python3-gi mosquitto mosquitto-clients)
 APT_DEBIAN=(python3-twisted python3-autobahn python3-treq python3-pyudev python3-yaml
             python3-jsonschema python3-jwt python3-prometheus-client python3-service-identity

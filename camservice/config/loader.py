@@ -491,5 +491,10 @@ def _resolve_paths(document: dict, base: Path, environ: Mapping[str, str], euid:
     media = document["media"]
     for key, default in (("recordings_dir", "recordings"), ("snapshots_dir", "snapshots")):
         media[key] = absolute(media[key]) if media[key] else data_dir / default
+    mqtt = document["mqtt"]
+    for section, key in ((mqtt, "password_file"), (mqtt["tls"], "ca_file"), (mqtt["tls"], "cert_file"),
+                         (mqtt["tls"], "key_file")):
+        if section[key]:
+            section[key] = absolute(section[key])
     if mediamtx["binary"] and "/" in mediamtx["binary"]:
         mediamtx["binary"] = str(absolute(mediamtx["binary"]))

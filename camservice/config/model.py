@@ -23,6 +23,7 @@ __all__ = [
     "ExternalStreamsConfig",
     "LoggingConfig",
     "ManholeConfig",
+    "MqttConfig",
     "MediaConfig",
     "MediaMTXConfig",
     "RateLimitConfig",
@@ -308,6 +309,50 @@ class CamerasConfig:
 
 
 @dataclass(frozen=True)
+class MqttTlsConfig:
+    enabled: bool = False
+    ca_file: Optional[Path] = None
+    cert_file: Optional[Path] = None
+    key_file: Optional[Path] = None
+
+
+@dataclass(frozen=True)
+class MqttReconnectConfig:
+    initial_delay: float = 1.0
+    max_delay: float = 60.0
+
+
+@dataclass(frozen=True)
+class HomeAssistantConfig:
+    enabled: bool = True
+    discovery_prefix: str = "homeassistant"
+    still_interval: float = 10.0
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """The ``mqtt`` section (paths resolved by the loader).
+
+    :ivar node_id: as configured; ``None`` means the host name (see
+        :func:`camservice.mqtt.topics.node_name`).
+    """
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 1883
+    node_id: Optional[str] = None
+    username: Optional[str] = None
+    password_file: Optional[Path] = None
+    tls: MqttTlsConfig = MqttTlsConfig()
+    keepalive: int = 60
+    topic_prefix: str = "camservice"
+    qos: int = 1
+    coalesce_delay: float = 0.25
+    reconnect: MqttReconnectConfig = MqttReconnectConfig()
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration.
 
@@ -329,6 +374,7 @@ class Config:
     manhole: ManholeConfig = ManholeConfig()
     reload: ReloadConfig = ReloadConfig()
     media: MediaConfig = MediaConfig()
+    mqtt: MqttConfig = MqttConfig()
     source: str = ""
     migrated_from: Optional[int] = None
 

@@ -29,7 +29,7 @@ class _Check(Resource):
 
 
 class HealthResource(Resource):
-    """``/health`` with ``alive``, ``ready``, ``cameras`` and ``mediamtx``.
+    """``/health`` with ``alive``, ``ready``, ``cameras``, ``mediamtx`` and ``mqtt``.
 
     :param status: the service's status.
     """
@@ -41,6 +41,7 @@ class HealthResource(Resource):
         self.putChild(b"ready", _Check(self._ready))
         self.putChild(b"cameras", _Check(status.cameras_health))
         self.putChild(b"mediamtx", _Check(status.mediamtx_health))
+        self.putChild(b"mqtt", _Check(status.mqtt_health))
 
     def _alive(self) -> tuple[bool, dict]:
         # Answering at all proves the reactor runs.

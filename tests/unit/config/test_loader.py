@@ -184,7 +184,7 @@ def test_config_is_frozen(tmp_path):
 @pytest.mark.parametrize(
     "document, key, value, allowed",
     [
-        ({"colour": "red"}, "colour", "red", "auth, cameras, data_dir, discovery, external_streams, logging, manhole, media, mediamtx, reload, server, streams, version"),
+        ({"colour": "red"}, "colour", "red", "auth, cameras, data_dir, discovery, external_streams, logging, manhole, media, mediamtx, mqtt, reload, server, streams, version"),
         ({"server": {"prot": 80}}, "server.prot", 80, SERVER_KEYS),
         ({"server": {"rate_limit": {"rps": 1}}}, "server.rate_limit.rps", 1, "burst, close_after, requests_per_second"),
         (
