@@ -299,6 +299,10 @@ class ReactorMqttClient:
 
     def _opened(self, _result, client) -> None:
         self._attempt_done = None
+        if client is self._client and self.state is ClientState.CONNECTED:
+            # the socket was in the reactor before the thread's result came
+            # back, and the broker's CONNACK was read first: nothing to do
+            return
         if client is not self._client or self.state is not ClientState.CONNECTING:
             self._drop(client)
             return

@@ -64,3 +64,26 @@ def test_the_password_is_the_files_first_line(tmp_path):
     path.write_text("s3cret  \nsecond line\n")
     assert read_password(path) == "s3cret"
     assert read_password(None) is None
+
+
+def test_a_connack_read_before_the_attempts_result_keeps_the_connection():
+    """The socket joins the reactor from the connecting thread, so the
+    broker's CONNACK can be read before the thread's result arrives: the
+    session is kept, not dropped as a stale attempt."""
+    clock = ClockReactor()
+    pending = defer.Deferred()
+    connected = []
+    client = ReactorMqttClient(
+        clock, ConnectionSettings("127.0.0.1", 1, "camservice-t"), Backoff(1, 8, random=lambda: 0.5),
+        lambda: connected.append(clock.seconds()), lambda: None, lambda *a: None,
+        run_blocking=lambda f, *args: pending,
+    )
+    client.start()
+    paho = client._client
+    client._paho_connect(paho, None, {}, 0)
+    pending.callback(None)
+    assert client.state is ClientState.CONNECTED and client._client is paho
+    assert connected == [0]
+    clock.advance(120)
+    assert client.state is ClientState.CONNECTED and connected == [0]
+    client._stop_misc()
