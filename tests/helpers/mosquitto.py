@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
-__all__ = ["Mosquitto", "available", "publish_argv", "start", "write_password_file"]
+__all__ = ["Mosquitto", "available", "publish_argv", "start", "write_config", "write_password_file"]
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -142,20 +142,16 @@ class Mosquitto:
         self.close()
 
 
-def start(port: int, extra_conf_lines: Iterable[str] = (), password_file: Union[str, Path, None] = None,
-          acl_file: Union[str, Path, None] = None, folder: Union[str, Path, None] = None,
-          timeout: float = 10.0) -> Mosquitto:
-    """Start ``mosquitto -c <conf>`` listening on 127.0.0.1:``port``.
+def write_config(folder: Path, port: int, extra_conf_lines: Iterable[str] = (),
+                 password_file: Union[str, Path, None] = None, acl_file: Union[str, Path, None] = None) -> Path:
+    """``folder/mosquitto.conf`` for a broker on 127.0.0.1:``port``, logging
+    to stdout.
 
     Without ``password_file`` anonymous clients are allowed; with it only
     its users. ``acl_file`` adds Mosquitto's ACL. ``extra_conf_lines`` go
     at the end of the config (e.g. ``persistence true``). The broker keeps
-    no state on disk unless told to. Returns once the port accepts
-    connections.
+    no state on disk unless told to.
     """
-    own = folder is None
-    folder = Path(tempfile.mkdtemp(prefix="mosquitto-")) if own else Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     lines = [
         f"listener {port} 127.0.0.1",
         "persistence false",
@@ -176,8 +172,20 @@ def start(port: int, extra_conf_lines: Iterable[str] = (), password_file: Union[
     if acl_file is not None:
         lines.append(f"acl_file {Path(acl_file).resolve()}")
     lines += list(extra_conf_lines)
-    conf = folder / "mosquitto.conf"
+    conf = Path(folder) / "mosquitto.conf"
     conf.write_text("\n".join(lines) + "\n")
+    return conf
+
+
+def start(port: int, extra_conf_lines: Iterable[str] = (), password_file: Union[str, Path, None] = None,
+          acl_file: Union[str, Path, None] = None, folder: Union[str, Path, None] = None,
+          timeout: float = 10.0) -> Mosquitto:
+    """Start ``mosquitto -c <conf>`` (see :func:`write_config`); returns
+    once the port accepts connections."""
+    own = folder is None
+    folder = Path(tempfile.mkdtemp(prefix="mosquitto-")) if own else Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = write_config(folder, port, extra_conf_lines, password_file, acl_file)
     broker = Mosquitto(port, conf, folder, own)
     broker._launch(timeout)
     return broker
