@@ -127,12 +127,6 @@ async def test_discovery_configs_are_retained_and_valid_for_home_assistant(live,
         await watcher.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MqttBridge._ha_publish hands retained configs to Publisher.retain, which drops a payload equal to "
-    "the one sent in this session, so the configs HomeAssistantDiscovery republishes on HA's birth never "
-    "reach the broker; forced retained publishes must be sent as they are",
-)
 @pytest_twisted.ensureDeferred
 async def test_home_assistant_birth_republishes_the_configs(live, broker):
     watcher = watch(reactor, broker, [f"{DISCOVERY}/#"])
@@ -150,10 +144,15 @@ async def test_home_assistant_birth_republishes_the_configs(live, broker):
 
 
 @pytest_twisted.ensureDeferred
-async def test_stills_on_the_camera_topic_are_jpegs_ffmpeg_decodes(live, broker, tmp_path):
+async def test_stills_on_the_camera_topic_are_jpegs_ffmpeg_decodes(live, broker, tmp_path, log_events):
+    events = log_events("camservice.mqtt")
     watcher = watch(reactor, broker, [f"{BASE}/still"])
     try:
-        (still,) = await watcher.until(lambda w: w.messages[:1], timeout=45, what="a still")
+        try:
+            (still,) = await watcher.until(lambda w: w.messages[:1], timeout=60, what="a still")
+        except AssertionError as e:
+            why = [(ev.get("log_format"), ev.get("error")) for ev in events if ev.get("camera_id") == CAMERA]
+            raise AssertionError(f"{e}; the node said: {why[-10:]}") from None
         assert not still.retained
         stream = await _decodes_as_jpeg(still.payload, tmp_path, "still.jpg")
         assert (stream["codec_name"], stream["width"], stream["height"]) == ("mjpeg", 320, 240)
