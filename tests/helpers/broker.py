@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from twisted.internet import defer, error, protocol, task
-from twisted.internet.endpoints import TCP4ClientEndpoint
 
 from helpers.processes import Child, free_port, run
 
@@ -45,21 +44,23 @@ class Broker:
         return self.child.stdout + self.child.stderr
 
 
-async def _wait_listening(reactor, port: int, child: Child, timeout: float = 10.0) -> None:
+async def _wait_running(reactor, child: Child, timeout: float = 10.0) -> bool:
+    """Wait for mosquitto to say it runs; False if it could not bind its
+    port (another process took it meanwhile), AssertionError otherwise."""
     deadline = reactor.seconds() + timeout
     while True:
-        if child.ended.called:
-            raise AssertionError(f"mosquitto ended early:\n{child.stdout}\n{child.stderr}")
-        try:
-            proto = await TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=1).connect(
-                protocol.Factory.forProtocol(protocol.Protocol)
-            )
-            proto.transport.loseConnection()
-            return
-        except error.ConnectError:
-            if reactor.seconds() > deadline:
-                raise
-            await task.deferLater(reactor, 0.05, lambda: None)
+        log = child.stdout + child.stderr
+        if "Address already in use" in log:
+            await child.stop(timeout=5)
+            return False
+        if child.ended.called or child.pid is None:
+            raise AssertionError(f"mosquitto ended early:\n{log}")
+        if " running" in log:
+            return True
+        if reactor.seconds() > deadline:
+            await child.stop(timeout=5)
+            raise AssertionError(f"mosquitto not running after {timeout} s:\n{log}")
+        await task.deferLater(reactor, 0.05, lambda: None)
 
 
 async def start_broker(reactor, folder: Path, users=("camservice", "watcher"), acl: Optional[str] = None) -> Broker:
@@ -74,34 +75,37 @@ async def start_broker(reactor, folder: Path, users=("camservice", "watcher"), a
     for user, password in passwords.items():
         code, out, err = await run(reactor, ["mosquitto_passwd", "-b", str(password_file), user, password])
         assert code == 0, out + err
-    port = free_port()
-    lines = [
-        f"listener {port} 127.0.0.1",
-        "allow_anonymous false",
-        f"password_file {password_file}",
-        "persistence false",
-        # run as root (a CI container), mosquitto would switch to its own
-        # user, who cannot read the test's private folder
-        f"user {pwd.getpwuid(os.getuid()).pw_name}",
-        "log_dest stderr",
-        "log_type error",
-        "log_type warning",
-        "log_type notice",
-    ]
-    if acl is not None:
-        acl_file = folder / "acl"
-        acl_file.write_text(acl)
-        acl_file.chmod(0o600)
-        lines.append(f"acl_file {acl_file}")
-    config = folder / "mosquitto.conf"
-    config.write_text("\n".join(lines) + "\n")
-    child = Child(reactor, ["mosquitto", "-c", str(config)])
-    broker = Broker(reactor, port, passwords, child, folder)
-    try:
-        await _wait_listening(reactor, port, child)
-    except BaseException:
-        await broker.stop()
-        raise
+    for attempt in range(5):
+        port = free_port()
+        lines = [
+            f"listener {port} 127.0.0.1",
+            "allow_anonymous false",
+            f"password_file {password_file}",
+            "persistence false",
+            # run as root (a CI container), mosquitto would switch to its own
+            # user, who cannot read the test's private folder
+            f"user {pwd.getpwuid(os.getuid()).pw_name}",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            # "running" is how we know it listens on our port (a connect
+            # could reach another process that took the port)
+            "log_type information",
+        ]
+        if acl is not None:
+            acl_file = folder / "acl"
+            acl_file.write_text(acl)
+            acl_file.chmod(0o600)
+            lines.append(f"acl_file {acl_file}")
+        config = folder / "mosquitto.conf"
+        config.write_text("\n".join(lines) + "\n")
+        child = Child(reactor, ["mosquitto", "-c", str(config)])
+        broker = Broker(reactor, port, passwords, child, folder)
+        if await _wait_running(reactor, child):
+            break
+    else:
+        raise AssertionError("no free port for mosquitto after 5 attempts")
     return broker
 
 
@@ -147,6 +151,8 @@ class Watcher:
     messages: list = field(default_factory=list)
     transport: object = None
     proto: object = None
+    #: the broker watched, whose log explains a wait that timed out
+    broker: Optional["Broker"] = None
 
     def _line(self, line: str) -> None:
         if not line:
@@ -173,10 +179,14 @@ class Watcher:
             value = check(self)
             if value:
                 return value
-            if self.proto.ended.called:
+            if self.proto.ended.called or self.transport.pid is None:
                 raise AssertionError(f"mosquitto_sub ended: {self.proto.err.decode(errors='replace')}")
             if self.reactor.seconds() > deadline:
-                raise AssertionError(f"{what} not reached in {timeout} s; saw {[m.topic for m in self.messages][-40:]}")
+                log = self.broker.log()[-3000:] if self.broker is not None else ""
+                raise AssertionError(
+                    f"{what} not reached in {timeout} s; saw {[m.topic for m in self.messages][-40:]}\n"
+                    f"mosquitto_sub: {self.proto.err.decode(errors='replace')[-500:]}\nbroker log:\n{log}"
+                )
             await task.deferLater(self.reactor, 0.1, lambda: None)
 
     async def ready(self, broker: "Broker", probe_topic: str, user: str = "watcher", timeout: float = 20.0) -> None:
@@ -209,7 +219,7 @@ class Watcher:
 def watch(reactor, broker: Broker, topics: list[str], user: str = "watcher") -> Watcher:
     """Start ``mosquitto_sub`` (MQTT 5) on ``topics``; stop it with
     :meth:`Watcher.stop`."""
-    watcher = Watcher(reactor)
+    watcher = Watcher(reactor, broker=broker)
     watcher.proto = _Lines(watcher._line)
     argv = ["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), *broker.credentials(user), "-V", "mqttv5",
             "-q", "1", "-F", "%r\t%t\t%x"]

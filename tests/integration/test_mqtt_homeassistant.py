@@ -144,10 +144,15 @@ async def test_home_assistant_birth_republishes_the_configs(live, broker):
 
 
 @pytest_twisted.ensureDeferred
-async def test_stills_on_the_camera_topic_are_jpegs_ffmpeg_decodes(live, broker, tmp_path):
+async def test_stills_on_the_camera_topic_are_jpegs_ffmpeg_decodes(live, broker, tmp_path, log_events):
+    events = log_events("camservice.mqtt")
     watcher = watch(reactor, broker, [f"{BASE}/still"])
     try:
-        (still,) = await watcher.until(lambda w: w.messages[:1], timeout=45, what="a still")
+        try:
+            (still,) = await watcher.until(lambda w: w.messages[:1], timeout=60, what="a still")
+        except AssertionError as e:
+            why = [(ev.get("log_format"), ev.get("error")) for ev in events if ev.get("camera_id") == CAMERA]
+            raise AssertionError(f"{e}; the node said: {why[-10:]}") from None
         assert not still.retained
         stream = await _decodes_as_jpeg(still.payload, tmp_path, "still.jpg")
         assert (stream["codec_name"], stream["width"], stream["height"]) == ("mjpeg", 320, 240)
