@@ -3,7 +3,9 @@ Assistant unasked, as one device with a camera, a connected sensor, a
 recording switch and a snapshot button.
 
 Home Assistant reads retained config payloads under its discovery prefix
-(``<discovery_prefix>/<component>/<node>_<camera>/<object>/config``) and
+(``<discovery_prefix>/<component>/<node>/<camera>_<object>/config``: the
+node is a topic level of its own, so a broker ACL can give each node only
+its own configs) and
 announces itself with a birth message (``online`` on
 ``<discovery_prefix>/status``), after which devices publish their configs
 again. Key names are HA's full ones, not its abbreviations, so a payload
@@ -158,7 +160,7 @@ class HomeAssistantDiscovery:
         return f"{self._discovery_prefix}/status"
 
     def _config_topic(self, component: str, camera_id: str, obj: str) -> str:
-        return f"{self._discovery_prefix}/{component}/{self._slug}_{camera_id}/{obj}/config"
+        return f"{self._discovery_prefix}/{component}/{self._slug}/{camera_id}_{obj}/config"
 
     def subscriptions(self) -> list[str]:
         """Topic filters the bridge must subscribe to and feed to

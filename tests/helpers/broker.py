@@ -1,22 +1,22 @@
-"""A real Mosquitto for integration tests, on a free loopback port with a
-password file (no anonymous clients), and Mosquitto's own command-line
+"""A real Mosquitto for integration tests run in the reactor, on a free
+loopback port with a password file (no anonymous clients; the
+configuration of :mod:`helpers.mosquitto`), and Mosquitto's own command-line
 clients to watch it (``mosquitto_sub``) and to ask it (``mosquitto_rr``,
 MQTT 5 request/response)."""
 from __future__ import annotations
 
 import binascii
-import os
-import pwd
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from twisted.internet import defer, error, protocol, task
+from twisted.internet import defer, error, protocol, task, threads
 
+from helpers.mosquitto import write_config, write_password_file
 from helpers.processes import Child, free_port, run
 
-__all__ = ["Broker", "Message", "Watcher", "request", "start_broker"]
+__all__ = ["Broker", "Message", "Watcher", "request", "start_broker", "wait_running"]
 
 
 @dataclass
@@ -40,11 +40,18 @@ class Broker:
     async def stop(self) -> int:
         return await self.child.stop(timeout=5)
 
+    async def restart(self) -> None:
+        """Start the stopped broker again, on its port and configuration
+        (without the retained messages it had: persistence is off)."""
+        self.child = Child(self.reactor, ["mosquitto", "-c", str(self.folder / "mosquitto.conf")])
+        if not await wait_running(self.reactor, self.child):
+            raise AssertionError(f"port {self.port} was taken while the broker was down")
+
     def log(self) -> str:
         return self.child.stdout + self.child.stderr
 
 
-async def _wait_running(reactor, child: Child, timeout: float = 10.0) -> bool:
+async def wait_running(reactor, child: Child, timeout: float = 10.0) -> bool:
     """Wait for mosquitto to say it runs; False if it could not bind its
     port (another process took it meanwhile), AssertionError otherwise."""
     deadline = reactor.seconds() + timeout
@@ -69,40 +76,18 @@ async def start_broker(reactor, folder: Path, users=("camservice", "watcher"), a
     authenticated user may read and write everything)."""
     folder.mkdir(parents=True, exist_ok=True)
     passwords = {user: secrets.token_urlsafe(16) for user in users}
-    password_file = folder / "passwd"
-    password_file.write_text("")
-    password_file.chmod(0o600)
-    for user, password in passwords.items():
-        code, out, err = await run(reactor, ["mosquitto_passwd", "-b", str(password_file), user, password])
-        assert code == 0, out + err
+    password_file = await threads.deferToThread(write_password_file, folder / "passwd", passwords)
+    acl_file = None
+    if acl is not None:
+        acl_file = folder / "acl"
+        acl_file.write_text(acl)
+        acl_file.chmod(0o600)
     for attempt in range(5):
         port = free_port()
-        lines = [
-            f"listener {port} 127.0.0.1",
-            "allow_anonymous false",
-            f"password_file {password_file}",
-            "persistence false",
-            # run as root (a CI container), mosquitto would switch to its own
-            # user, who cannot read the test's private folder
-            f"user {pwd.getpwuid(os.getuid()).pw_name}",
-            "log_dest stderr",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            # "running" is how we know it listens on our port (a connect
-            # could reach another process that took the port)
-            "log_type information",
-        ]
-        if acl is not None:
-            acl_file = folder / "acl"
-            acl_file.write_text(acl)
-            acl_file.chmod(0o600)
-            lines.append(f"acl_file {acl_file}")
-        config = folder / "mosquitto.conf"
-        config.write_text("\n".join(lines) + "\n")
+        config = write_config(folder, port, password_file=password_file, acl_file=acl_file)
         child = Child(reactor, ["mosquitto", "-c", str(config)])
         broker = Broker(reactor, port, passwords, child, folder)
-        if await _wait_running(reactor, child):
+        if await wait_running(reactor, child):
             break
     else:
         raise AssertionError("no free port for mosquitto after 5 attempts")

@@ -143,19 +143,21 @@ class Mosquitto:
 
 
 def write_config(folder: Path, port: int, extra_conf_lines: Iterable[str] = (),
-                 password_file: Union[str, Path, None] = None, acl_file: Union[str, Path, None] = None) -> Path:
+                 password_file: Union[str, Path, None] = None, acl_file: Union[str, Path, None] = None,
+                 allow_anonymous: Optional[bool] = None) -> Path:
     """``folder/mosquitto.conf`` for a broker on 127.0.0.1:``port``, logging
-    to stdout.
+    to stderr (unbuffered: a test reads its "running" line as it comes).
 
-    Without ``password_file`` anonymous clients are allowed; with it only
-    its users. ``acl_file`` adds Mosquitto's ACL. ``extra_conf_lines`` go
+    Without ``password_file`` anonymous clients are allowed (unless
+    ``allow_anonymous`` says otherwise: clients known by certificate);
+    with it only its users. ``acl_file`` adds Mosquitto's ACL. ``extra_conf_lines`` go
     at the end of the config (e.g. ``persistence true``). The broker keeps
     no state on disk unless told to.
     """
     lines = [
         f"listener {port} 127.0.0.1",
         "persistence false",
-        "log_dest stdout",
+        "log_dest stderr",
         "log_type error",
         "log_type warning",
         "log_type notice",
@@ -165,10 +167,11 @@ def write_config(folder: Path, port: int, extra_conf_lines: Iterable[str] = (),
         # cannot read the test's files
         f"user {pwd.getpwuid(os.geteuid()).pw_name}",
     ]
+    if allow_anonymous is None:
+        allow_anonymous = password_file is None
+    lines.append(f"allow_anonymous {'true' if allow_anonymous else 'false'}")
     if password_file is not None:
-        lines += ["allow_anonymous false", f"password_file {Path(password_file).resolve()}"]
-    else:
-        lines.append("allow_anonymous true")
+        lines.append(f"password_file {Path(password_file).resolve()}")
     if acl_file is not None:
         lines.append(f"acl_file {Path(acl_file).resolve()}")
     lines += list(extra_conf_lines)

@@ -17,9 +17,9 @@ import yaml
 from twisted.internet import defer, reactor, task
 
 from camservice.codec import dumps
-from helpers.broker import _wait_listening, start_broker
+from helpers.broker import start_broker
 from helpers.mqttpeer import connect_peer
-from helpers.processes import Child, free_port, media_ports, run, start_twistd, wait_for_http
+from helpers.processes import free_port, media_ports, start_twistd, wait_for_http
 
 ACL = (Path(__file__).resolve().parents[2] / "conf" / "mosquitto-acl.example").read_text()
 USERS = ("node-a", "node-b", "operator-console", "fleet", "homeassistant")
@@ -265,8 +265,7 @@ async def test_broker_restart_reconnects_and_republishes_while_the_api_works(liv
     ready = await treq.get(f"{live.http}/health/ready")
     assert ready.code == 200
     # the same broker again, without the retained messages it had
-    broker.child = Child(reactor, ["mosquitto", "-c", str(broker.folder / "mosquitto.conf")])
-    await _wait_listening(reactor, broker.port, broker.child)
+    await broker.restart()
     fleet = await peers("fleet")
     await fleet.subscribe("camservice/+/availability", "camservice/+/cameras/+/state")
     await fleet.until(lambda p: p.latest(f"{BASE}/cameras/camera1000/state"), what="state republished")

@@ -109,12 +109,12 @@ async def test_discovery_configs_are_retained_and_valid_for_home_assistant(live,
             kinds[(parts["node_id"], parts["object_id"])] = parts["component"]
         assert kinds == {
             (NODE, "online"): "binary_sensor",
-            (f"{NODE}_{CAMERA}", "camera"): "camera",
-            (f"{NODE}_{CAMERA}", "connected"): "binary_sensor",
-            (f"{NODE}_{CAMERA}", "recording"): "switch",
-            (f"{NODE}_{CAMERA}", "snapshot"): "button",
+            (NODE, f"{CAMERA}_camera"): "camera",
+            (NODE, f"{CAMERA}_connected"): "binary_sensor",
+            (NODE, f"{CAMERA}_recording"): "switch",
+            (NODE, f"{CAMERA}_snapshot"): "button",
         }
-        camera = configs[f"{DISCOVERY}/camera/{NODE}_{CAMERA}/camera/config"].json()
+        camera = configs[f"{DISCOVERY}/camera/{NODE}/{CAMERA}_camera/config"].json()
         assert camera["topic"] == f"{BASE}/still"
         node_device = configs[f"{DISCOVERY}/binary_sensor/{NODE}/online/config"].json()["device"]
         assert camera["device"]["via_device"] in node_device["identifiers"]

@@ -5,8 +5,6 @@ broker (``use_identity_as_username``), the example ACL applied to it."""
 from __future__ import annotations
 
 import json
-import os
-import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +12,8 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
 
-from helpers.broker import _wait_listening
+from helpers.broker import wait_running
+from helpers.mosquitto import write_config
 from helpers.certs import CertificateAuthority
 from helpers.mqttpeer import connect_peer
 from helpers.processes import Child, free_port
@@ -47,15 +46,12 @@ def tls_broker(tmp_path):
         ca.issue(name, client=True).write(folder, name)
     (folder / "acl").write_text(ACL)
     port = free_port()
-    (folder / "mosquitto.conf").write_text("\n".join([
-        f"listener {port} 127.0.0.1",
+    config = write_config(folder, port, [
         f"cafile {ca_file}", f"certfile {cert}", f"keyfile {key}",
         "require_certificate true", "use_identity_as_username true",
-        "allow_anonymous false", f"acl_file {folder / 'acl'}", "persistence false",
-        f"user {pwd.getpwuid(os.getuid()).pw_name}", "log_dest stderr", "log_type error", "log_type warning",
-    ]) + "\n")
-    child = Child(reactor, ["mosquitto", "-c", str(folder / "mosquitto.conf")])
-    pytest_twisted.blockon(defer.ensureDeferred(_wait_listening(reactor, port, child)))
+    ], acl_file=folder / "acl", allow_anonymous=False)
+    child = Child(reactor, ["mosquitto", "-c", str(config)])
+    assert pytest_twisted.blockon(defer.ensureDeferred(wait_running(reactor, child))), "the port was taken"
     yield TlsBroker(port, child, folder, ca_file)
     pytest_twisted.blockon(defer.ensureDeferred(child.stop(timeout=5)))
 

@@ -135,10 +135,10 @@ def test_each_camera_has_four_entities_valid_for_ha(ha, bridge):
         by_kind.setdefault((parts["node_id"], parts["object_id"]), parts["component"])
     assert by_kind == {
         ("box-1", "online"): "binary_sensor",
-        ("box-1_camera0", "camera"): "camera",
-        ("box-1_camera0", "connected"): "binary_sensor",
-        ("box-1_camera0", "recording"): "switch",
-        ("box-1_camera0", "snapshot"): "button",
+        ("box-1", "camera0_camera"): "camera",
+        ("box-1", "camera0_connected"): "binary_sensor",
+        ("box-1", "camera0_recording"): "switch",
+        ("box-1", "camera0_snapshot"): "button",
     }
     # every config retained
     assert all(retain for t, _, retain in bridge.published if t.endswith("/config"))
@@ -157,7 +157,7 @@ def test_the_schema_table_refuses_what_ha_would_not_read():
     assert any("device_class" in e for e in check_config("binary_sensor", {"state_topic": "a", "device_class": "connected"}))
     assert any("origin" in e for e in check_config("switch", {"command_topic": "a", "origin": {"sw_version": "1"}}))
     with pytest.raises(AssertionError):
-        check_topic("homeassistant/switch/box.1_camera0/recording/config")
+        check_topic("homeassistant/switch/box.1/camera0_recording/config")
 
 
 def test_devices_one_per_camera_via_the_node(ha, bridge):
@@ -190,16 +190,16 @@ def test_entities_point_at_the_fixed_topics(ha, bridge):
     ha.connected()
     ha.camera_updated(camera("camera0"))
     c = bridge.configs()
-    cam = c[f"{DISCOVERY}/camera/box-1_camera0/camera/config"]
+    cam = c[f"{DISCOVERY}/camera/box-1/camera0_camera/config"]
     assert cam["topic"] == f"{base()}/still"
     assert "image_encoding" not in cam  # the payload is the raw JPEG
-    sensor = c[f"{DISCOVERY}/binary_sensor/box-1_camera0/connected/config"]
+    sensor = c[f"{DISCOVERY}/binary_sensor/box-1/camera0_connected/config"]
     assert sensor["state_topic"] == f"{base()}/state"
     assert sensor["device_class"] == "connectivity"
-    switch = c[f"{DISCOVERY}/switch/box-1_camera0/recording/config"]
+    switch = c[f"{DISCOVERY}/switch/box-1/camera0_recording/config"]
     assert switch["command_topic"] == f"{base()}/recording/set"
     assert switch["state_topic"] == f"{base()}/recording"
-    button = c[f"{DISCOVERY}/button/box-1_camera0/snapshot/config"]
+    button = c[f"{DISCOVERY}/button/box-1/camera0_snapshot/config"]
     assert button["command_topic"] == f"{base()}/snapshot/press"
     assert button["payload_press"] == "PRESS"
     node_availability = {"topic": f"{PREFIX}/{NODE}/availability", "payload_available": "online", "payload_not_available": "offline"}
@@ -227,14 +227,14 @@ def test_value_templates_read_the_bridge_payloads(ha, bridge):
     ha.connected()
     ha.camera_updated(camera("camera0"))
     c = bridge.configs()
-    sensor = c[f"{DISCOVERY}/binary_sensor/box-1_camera0/connected/config"]
+    sensor = c[f"{DISCOVERY}/binary_sensor/box-1/camera0_connected/config"]
     for status, expected in (("CONNECTED", "ON"), ("DISCONNECTED", "OFF"), ("ERROR", "OFF")):
         assert render(sensor["value_template"], camera(status=status)) == expected
     assert expected in (sensor["payload_on"], sensor["payload_off"])
-    switch = c[f"{DISCOVERY}/switch/box-1_camera0/recording/config"]
+    switch = c[f"{DISCOVERY}/switch/box-1/camera0_recording/config"]
     assert render(switch["value_template"], {"recording": True}) == switch["state_on"]
     assert render(switch["value_template"], {"recording": False}) == switch["state_off"]
-    cam = c[f"{DISCOVERY}/camera/box-1_camera0/camera/config"]
+    cam = c[f"{DISCOVERY}/camera/box-1/camera0_camera/config"]
     template = cam["availability"][1]["value_template"]
     assert render(template, camera(status="CONNECTED")) == "online"
     assert render(template, camera(status="DISCONNECTED")) == "offline"
@@ -298,7 +298,7 @@ def test_removed_camera_clears_each_config(ha, bridge):
     ha.connected()
     ha.camera_updated(camera("camera0"))
     ha.camera_updated(camera("camera1"))
-    topics = [t for t in bridge.configs() if "_camera0/" in t]
+    topics = [t for t in bridge.configs() if "/camera0_" in t]
     assert len(topics) == 4
     bridge.take()
     ha.camera_removed("camera0")
@@ -309,14 +309,14 @@ def test_removed_camera_clears_each_config(ha, bridge):
     # and it stays out of the configs republished on reconnect
     ha.disconnected()
     ha.connected()
-    assert not [t for t in bridge.configs() if "_camera0/" in t]
-    assert len([t for t in bridge.configs() if "_camera1/" in t]) == 4
+    assert not [t for t in bridge.configs() if "/camera0_" in t]
+    assert len([t for t in bridge.configs() if "/camera1_" in t]) == 4
 
 
 def test_camera_removed_while_disconnected_is_cleared_on_connect(ha, bridge):
     ha.connected()
     ha.camera_updated(camera("camera0"))
-    topics = sorted(t for t in bridge.configs() if "_camera0/" in t)
+    topics = sorted(t for t in bridge.configs() if "/camera0_" in t)
     bridge.take()
     ha.disconnected()
     ha.camera_removed("camera0")
@@ -334,7 +334,7 @@ def test_camera_back_before_reconnect_is_not_cleared(ha, bridge):
     ha.camera_updated(camera("camera0"))
     ha.connected()
     assert [t for t, p, _ in bridge.published if p == b""] == []
-    assert len([t for t in bridge.configs() if "_camera0/" in t]) == 4
+    assert len([t for t in bridge.configs() if "/camera0_" in t]) == 4
 
 
 def test_invalid_camera_update_is_ignored(ha, bridge, log_events):
