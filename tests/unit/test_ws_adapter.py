@@ -225,3 +225,30 @@ def test_the_adapter_does_not_import_autobahn_twisted():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=str(ROOT))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_timers_due_together_run_a_few_per_reactor_turn():
+    # auto-pings of clients that connected together must not stall replies
+    import txaio
+
+    from camservice.server.ws_adapter import TIMER_CHUNK
+
+    clock = Clock()
+    saved = txaio.config.loop
+    txaio.config.loop = clock
+    try:
+        factory = WebSocketServerFactory("ws://127.0.0.1:8002", reactor=clock)
+        fired = []
+        for i in range(3 * TIMER_CHUNK + 1):
+            factory._batched_timer.call_later(30.0, fired.append, i)
+        clock.advance(30.0)
+        turns = [len(fired)]
+        while len(fired) < 3 * TIMER_CHUNK + 1 and len(turns) < 100:
+            clock.advance(0.05)
+            turns.append(len(fired))
+        steps = [b - a for a, b in zip([0] + turns, turns)]
+        assert sorted(fired) == list(range(3 * TIMER_CHUNK + 1))
+        assert max(steps) <= TIMER_CHUNK and len([s for s in steps if s]) == 4
+        assert clock.seconds() - 30.0 <= 0.25  # all within the 200 ms bucket
+    finally:
+        txaio.config.loop = saved
