@@ -34,6 +34,13 @@ class Options(usage.Options):
         sys.exit(0)
 
 
+def _config_errors(error: ConfigError):
+    """One line per problem on stderr, then exit with status 2."""
+    for line in error.lines():
+        sys.stderr.write(f"camservice: config error: {line}\n")
+    raise SystemExit(2)
+
+
 def makeService(options: Options):
     """Load and validate the configuration, then build the service tree.
 
@@ -45,21 +52,24 @@ def makeService(options: Options):
     that libraries of features left off stay out of the process
     (:mod:`camservice.ops.optional_modules`).
     """
-    from camservice.auth.secret import load_or_create_secret
-
     try:
         config = load_config(options["config"])
-        secret = load_or_create_secret(config.auth)
     except ConfigError as e:
-        for line in e.lines():
-            sys.stderr.write(f"camservice: config error: {line}\n")
-        raise SystemExit(2)
+        _config_errors(e)
 
     from camservice.ops.optional_modules import ModuleBlock, modules_to_keep_out
 
     # for the life of the process: TLS and the manhole cannot be turned on
-    # without a restart
+    # without a restart. Before camservice.auth, whose PyJWT would import
+    # cryptography.
     ModuleBlock(modules_to_keep_out(config)).block()
+
+    from camservice.auth.secret import load_or_create_secret
+
+    try:
+        secret = load_or_create_secret(config.auth)
+    except ConfigError as e:
+        _config_errors(e)
 
     from twisted.internet import reactor
 
@@ -93,9 +103,7 @@ def makeService(options: Options):
     try:
         tree = build_service(config, secret, reactor, on_start_failure)
     except ConfigError as e:  # a TLS certificate, the stream key or the Control API password file
-        for line in e.lines():
-            sys.stderr.write(f"camservice: config error: {line}\n")
-        raise SystemExit(2)
+        _config_errors(e)
     from camservice.memory import freeze_startup_objects
 
     # twistd starts the tree before it runs the reactor (tree.started is

@@ -2,45 +2,56 @@
 
 Twisted imports its TLS support (pyOpenSSL, twisted.internet.ssl,
 twisted.protocols.tls) with the reactor, and twisted.web.client and the
-endpoints do again, whenever pyOpenSSL is importable: 3 MB of an idle
-service that never speaks TLS on PyPI's releases, 6 MB on Debian 12's
-(tests/bench/modules.py). Each of those imports is optional in Twisted
-(``try: ... except ImportError``), so the service keeps them out the
-documented Python way: a name mapped to ``None`` in :data:`sys.modules`
-makes ``import name`` raise ``ModuleNotFoundError`` (see the import
-system's reference, "The module cache"). cryptography itself is not kept
-out: Autobahn's WAMP layer, which ``autobahn.twisted`` always imports,
-needs it.
+endpoints do again, whenever pyOpenSSL is importable; PyJWT imports
+cryptography (for the RSA and EC algorithms) whenever it is importable,
+though the service signs its tokens with HS256 (:mod:`camservice.auth.tokens`),
+which needs only the standard library's ``hmac``. Together that is 3 MB
+(TLS) and 8 MB (cryptography) of an idle service that never speaks TLS on
+PyPI's releases (tests/bench/modules.py). Each of those imports is optional
+in Twisted and PyJWT (``try: ... except ImportError``), so the service keeps
+them out the documented Python way: a name mapped to ``None`` in
+:data:`sys.modules` makes ``import name`` raise ``ModuleNotFoundError``
+(see the import system's reference, "The module cache").
+
+cbor2 is kept out always: only Autobahn's WAMP messages use it, and
+Autobahn imports it as optional; the WebSocket server does not speak WAMP
+(:mod:`camservice.server.ws_adapter` keeps ``autobahn.twisted`` and the
+WAMP layer for Twisted out too).
 
 ``twistd camservice`` decides once, from the loaded configuration and before
 it imports the reactor (:func:`camservice.tap.makeService`): with
-``server.tls`` off and the manhole off, nothing in the process needs these
-libraries (the MediaMTX Control API and the stream auth callback are plain
-HTTP on loopback; camservice-admin is a process of its own). Turning TLS on
-needs a restart (the ``api`` service refuses it on reload), and the
-restarted process imports them as before. :meth:`ModuleBlock.release`
-undoes the block.
+``server.tls`` off and the manhole off, nothing in the process needs the
+TLS libraries or cryptography (the MediaMTX Control API and the stream auth
+callback are plain HTTP on loopback; camservice-admin is a process of its
+own). Turning TLS on needs a restart (the ``api`` service refuses it on
+reload), and the restarted process imports them as before.
+:meth:`ModuleBlock.release` undoes the block.
 """
 from __future__ import annotations
 
 import sys
 from typing import Iterable, MutableMapping
 
-__all__ = ["TLS_MODULES", "ModuleBlock", "is_blocked", "modules_to_keep_out"]
+__all__ = ["TLS_MODULES", "UNUSED_MODULES", "ModuleBlock", "is_blocked", "modules_to_keep_out"]
 
-#: What only TLS on the API port needs: pyOpenSSL and service_identity.
-TLS_MODULES = ("OpenSSL", "service_identity")
+#: What only TLS on the API port (and the manhole's SSH) needs: pyOpenSSL,
+#: service_identity, cryptography (and bcrypt, which cryptography's SSH
+#: keys import).
+TLS_MODULES = ("OpenSSL", "service_identity", "cryptography", "bcrypt")
+#: What nothing in the service uses, whatever the configuration: the CBOR
+#: codec of Autobahn's WAMP messages.
+UNUSED_MODULES = ("cbor2",)
 
 
 def modules_to_keep_out(config) -> tuple[str, ...]:
     """The top-level modules a service with ``config`` never needs.
 
-    The TLS libraries when ``server.tls`` is off and the manhole (SSH) is
-    off; nothing otherwise.
+    :data:`UNUSED_MODULES`, and the TLS libraries (:data:`TLS_MODULES`)
+    when ``server.tls`` is off and the manhole (SSH) is off.
     """
     if config.server.tls.enabled or config.manhole.enabled:
-        return ()
-    return TLS_MODULES
+        return UNUSED_MODULES
+    return UNUSED_MODULES + TLS_MODULES
 
 
 class ModuleBlock:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from camservice.server.ws_adapter import WebSocketServerFactory, WebSocketServerProtocol
 from twisted.internet import defer, tcp
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Mapping, Optional
 
-from autobahn.twisted.resource import WebSocketResource
+from camservice.server.ws_adapter import WebSocketResource
 from prometheus_client.twisted import MetricsResource
 from twisted.logger import Logger
 from twisted.web.http import HTTPChannel

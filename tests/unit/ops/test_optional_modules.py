@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from camservice.config import load_config
-from camservice.ops.optional_modules import TLS_MODULES, ModuleBlock, is_blocked, modules_to_keep_out
+from camservice.ops.optional_modules import TLS_MODULES, UNUSED_MODULES, ModuleBlock, is_blocked, modules_to_keep_out
 from helpers.certs import CertificateAuthority
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,8 @@ run()
 """
 
 WATCH = ["OpenSSL", "service_identity", "twisted.internet.ssl", "twisted.protocols.tls",
-         "camservice.security.tls", "twisted.internet.reactor", "camservice.app", "treq"]
+         "camservice.security.tls", "twisted.internet.reactor", "camservice.app", "treq", "cryptography",
+         "cbor2", "autobahn.twisted", "autobahn.websocket.protocol", "jwt"]
 
 
 def built_modules(config_path: Path) -> dict:
@@ -53,7 +54,29 @@ def test_without_tls_the_service_is_built_without_tls_libraries(write_config):
     loaded = built_modules(write_config({"discovery": {"mode": "disabled"}}))
     assert loaded["twisted.internet.reactor"] and loaded["camservice.app"]
     assert not any(loaded[name] for name in ("OpenSSL", "service_identity", "twisted.internet.ssl",
-                                             "twisted.protocols.tls", "camservice.security.tls"))
+                                             "twisted.protocols.tls", "camservice.security.tls",
+                                             "cryptography", "cbor2"))
+    # the WebSocket server is Autobahn's protocol on an adapter of its own
+    assert loaded["autobahn.websocket.protocol"] and loaded["jwt"] and not loaded["autobahn.twisted"]
+
+
+def test_tokens_are_signed_and_checked_without_cryptography(tmp_path):
+    # what the service does with cryptography kept out: HS256 needs only hmac
+    code = (
+        "import sys; sys.modules['cryptography'] = None\n"
+        "import time\n"
+        "from camservice.auth.roles import Role\n"
+        "from camservice.auth.tokens import TokenAuthority\n"
+        "class Clock:\n"
+        "    seconds = staticmethod(time.time)\n"
+        "tokens = TokenAuthority('s' * 32, Clock())\n"
+        "p = tokens.verify(tokens.issue('alice', Role.operator, 60))\n"
+        "print(p.user_id, p.role.name, 'cryptography' in sys.modules and sys.modules['cryptography'] is None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=str(ROOT.parent))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["alice", "operator", "True"]
 
 
 def test_with_tls_the_service_has_them(write_config, tmp_path):
@@ -63,20 +86,21 @@ def test_with_tls_the_service_has_them(write_config, tmp_path):
         "server": {"tls": {"certificate": str(cert), "private_key": str(key)}},
     }))
     assert loaded["OpenSSL"] and loaded["twisted.protocols.tls"] and loaded["camservice.security.tls"]
+    assert loaded["cryptography"] and not loaded["cbor2"]
 
 
 def test_with_the_manhole_nothing_is_kept_out(write_config, tmp_path):
     keys = tmp_path / "authorized_keys"
     keys.write_text("")
     config = load_config(write_config({"manhole": {"enabled": True, "authorized_keys_file": str(keys)}}))
-    assert modules_to_keep_out(config) == ()
+    assert modules_to_keep_out(config) == UNUSED_MODULES
 
 
 def test_tls_libraries_are_kept_out_only_with_tls_and_the_manhole_off(write_config, tmp_path):
-    assert modules_to_keep_out(load_config(write_config({}))) == TLS_MODULES
+    assert modules_to_keep_out(load_config(write_config({}))) == UNUSED_MODULES + TLS_MODULES
     cert, key = CertificateAuthority().server().write(tmp_path, "server")
     tls = load_config(write_config({"server": {"tls": {"certificate": str(cert), "private_key": str(key)}}}))
-    assert modules_to_keep_out(tls) == ()
+    assert modules_to_keep_out(tls) == UNUSED_MODULES
 
 
 def test_a_blocked_module_cannot_be_imported_until_released():
