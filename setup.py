@@ -25,7 +25,12 @@ setup(
     license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["camservice", "camservice.*"]) + ["twisted.plugins"],
-    package_data={"camservice.config": ["*.yaml", "*.json"]},
+    package_data={
+        "camservice.config": ["*.yaml", "*.json"],
+        # the web console's files (hls.js vendored by tools/vendor-console.sh)
+        "camservice.console": ["static/*.html", "static/*.js", "static/*.css", "static/*.svg",
+                               "static/vendor/*.js", "static/vendor/*.txt"],
+    },
     include_package_data=True,
     install_requires=[
         "twisted>=22.4",
@@ -42,7 +47,8 @@ setup(
         "fast": ["orjson"],
         # the SSH manhole (manhole.enabled): twisted.conch's dependencies
         "manhole": ["twisted[conch]"],
-        "test": ["pytest", "pytest-twisted", "twisted[conch]"],
+        # selenium drives Debian's chromium and chromedriver in tests/browser
+        "test": ["pytest", "pytest-twisted", "twisted[conch]", "selenium"],
     },
     entry_points={
         "console_scripts": [
