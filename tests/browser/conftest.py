@@ -191,9 +191,6 @@ def _chrome(width: int, height: int):
         "--disable-component-update",
         "--disable-sync",
         "--mute-audio",
-        # the media server and the browser are on one host in these tests:
-        # let WebRTC use the loopback interface
-        "--allow-loopback-in-peer-connection",
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

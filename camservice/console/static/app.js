@@ -263,6 +263,7 @@ class Console {
       this.showBanner(`The media server (MediaMTX) ${why}: live video, snapshots and recordings are unavailable until it is back. The console is read-only meanwhile.`, true);
     }
     document.body.classList.toggle("read-only", !up);
+    document.body.dataset.mediamtx = status;
     if (changed) {
       for (const entry of this.cameras.values()) {
         this.renderActions(entry);
@@ -607,6 +608,7 @@ class Console {
       this.files.total = page.total;
       const rows = page.files.map((file) => this.fileRow(kind, file));
       $("files").replaceChildren(...rows);
+      $("files").dataset.kind = kind;
       $("no-files").hidden = page.files.length > 0;
       $("no-files").textContent = kind === "recordings" ? "No recordings yet." : "No snapshots yet.";
       const last = Math.min(offset + page.files.length, page.total);
