@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 from twisted.web import http, static
-from twisted.web.resource import NoResource, Resource
+from twisted.web.resource import Resource
 
 __all__ = ["STATIC_DIR", "ConsoleFiles", "ConsolePage", "StreamOrigins", "content_security_policy", "console_resources",
            "media_origins_of"]
@@ -80,6 +80,18 @@ def content_security_policy(media_origins: Iterable[str]) -> str:
     )
 
 
+class _NotFound(Resource):
+    """A plain ``404``."""
+
+    isLeaf = True
+    code = 404
+
+    def render(self, request):
+        request.setResponseCode(404)
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        return b"not found\n"
+
+
 def _secure(request, media_origins: Callable[[], Iterable[str]]) -> None:
     request.setHeader(b"Content-Security-Policy", content_security_policy(media_origins()).encode("ascii"))
     request.setHeader(b"X-Content-Type-Options", b"nosniff")
@@ -113,11 +125,11 @@ class ConsoleFiles(static.File):
 
     def getChild(self, path, request):
         if path.startswith(b"."):
-            return NoResource()
+            return _NotFound()
         return super().getChild(path, request)
 
     def directoryListing(self):
-        return NoResource()
+        return _NotFound()
 
     def render(self, request):
         _secure(request, self._media_origins)
@@ -144,10 +156,12 @@ class ConsolePage(Resource):
 
     def render_GET(self, request):
         if request.postpath not in ([], [b""]):
-            return NoResource().render(request)
+            return _NotFound().render(request)
         _secure(request, self._media_origins)
         request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
-        if request.setETag(self._etag) == http.CACHED:
+        request.setHeader(b"ETag", self._etag)
+        if self._etag in (request.getHeader(b"if-none-match") or b"").split(b", "):
+            request.setResponseCode(http.NOT_MODIFIED)
             return b""
         request.setHeader(b"Content-Length", str(len(self._body)).encode("ascii"))
         return self._body

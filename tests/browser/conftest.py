@@ -28,6 +28,7 @@ from helpers.processes import TWISTD, free_ports
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CAMERA = "camera1000"
+SECOND_CAMERA = "camera1001"
 SECRET = "browser-test-secret-0123456789abcdefghijklmnopqrstuv"
 
 if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
@@ -117,8 +118,11 @@ def _start_service(folder: Path) -> Service:
             # long enough for a killed MediaMTX to be seen down before it is back
             "restart_min_delay": 4,
         },
-        "cameras": {"declared": [{"id": CAMERA, "kind": "virtual", "name": "Test pattern",
-                                  "resolution": "320x240", "fps": 10}]},
+        "cameras": {"declared": [
+            {"id": CAMERA, "kind": "virtual", "name": "Test pattern", "resolution": "320x240", "fps": 10},
+            {"id": SECOND_CAMERA, "kind": "virtual", "name": "Second test pattern", "resolution": "320x240",
+             "fps": 10},
+        ]},
         # signed stream URLs, as a deployment beyond loopback has them
         "streams": {"auth_port": auth, "signed_urls": True},
     }
@@ -204,6 +208,7 @@ def browser(request, artifacts):
     size = getattr(request, "param", (1366, 900))
     driver = _chrome(*size)
     driver.set_script_timeout(30)
+    driver.set_page_load_timeout(30)
     try:
         yield driver
     finally:

@@ -52,7 +52,9 @@ def actions(driver) -> set[str]:
 
 
 def assert_no_console_errors(driver):
+    """Nothing in the browser console, and no error shown by the page."""
     assert browser_errors(driver) == []
+    assert [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".toast.error")] == []
 
 
 def files_listed(driver) -> list[dict]:
@@ -212,8 +214,11 @@ def test_mediamtx_down_shows_a_banner_until_it_is_back(service, browser):
         health = [line for line in service.log().splitlines() if "MediaMTX is" in line or "mediamtx" in line]
         raise AssertionError("no banner; the service said:\n" + "\n".join(health[-15:]))
     assert "MediaMTX" in banner.text and "read-only" in banner.text
+    assert browser.find_element(By.ID, "health-mediamtx").text.split()[-1] in ("down", "recovering")
     # read-only: no snapshot or recording while it is down
-    assert browser.find_element(By.CSS_SELECTOR, '[data-action="snapshot"]').get_attribute("disabled")
+    assert browser.execute_script(
+        "const b = [...document.querySelectorAll('[data-action=snapshot], [data-action=record]')];"
+        "return b.length > 0 && b.every(x => x.disabled);")
     browser.save_screenshot(str(service.data_dir.parent / "mediamtx-down.png"))
     wait_until(lambda: not banner.is_displayed(), 60, "the banner gone once MediaMTX is back")
     assert wait_for_live_video(browser, timeout=40)
@@ -236,11 +241,13 @@ def test_it_fits_a_phone_screen(service, browser):
 
 
 @pytest.mark.skipif(not os.environ.get("CAMSERVICE_SCREENSHOT"), reason="CAMSERVICE_SCREENSHOT is not set")
-@pytest.mark.parametrize("browser", [(1280, 800)], indirect=True)
+@pytest.mark.parametrize("browser", [(1280, 960)], indirect=True)
 def test_the_readme_screenshot(service, browser):
     """Writes docs/console.png: the console of an admin with files."""
     sign_in(browser, service, "admin")
     wait_for_live_video(browser)
+    wait_until(lambda: browser.execute_script(
+        "return [...document.querySelectorAll('video')].every(v => v.currentTime > 1)"), 30, "both cameras live")
     show_files(browser, "recordings")
     wait_until(lambda: file_rows(browser), 10, "the recordings of the earlier tests")
     time.sleep(1)

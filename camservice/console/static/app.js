@@ -170,7 +170,8 @@ class Console {
     this.everOpened = true;
     await connection.call("subscribe_events", { topics: TOPICS });
     this.showApp();
-    await this.refreshAll();
+    // what fails to show says so itself: the connection stays up
+    this.refreshAll().catch(() => toast("Part of the console could not be shown.", "error"));
   }
 
   connectionState(state, detail) {
@@ -264,6 +265,8 @@ class Console {
     }
     document.body.classList.toggle("read-only", !up);
     document.body.dataset.mediamtx = status;
+    this.mediamtxStatus = status;
+    this.renderMediamtxLine();
     if (changed) {
       for (const entry of this.cameras.values()) {
         this.renderActions(entry);
@@ -329,13 +332,16 @@ class Console {
 
   upsertCamera(camera) {
     let entry = this.cameras.get(camera.device);
+    let before = null;
     if (!entry) {
       entry = this.buildTile(camera);
+      entry.camera = camera;
       this.cameras.set(camera.device, entry);
       this.sortTiles();
       this.loadControls(entry);
+    } else {
+      before = entry.camera;
     }
-    const before = entry.camera;
     entry.camera = camera;
     entry.name.textContent = camera.name || camera.device;
     entry.meta.textContent = [camera.device, camera.resolution, camera.fps ? `${camera.fps} fps` : null].filter(Boolean).join(" · ");
@@ -726,13 +732,13 @@ class Console {
         this.setMediamtx(health === "unknown" ? "up" : health, mediamtx.detail);
         items.push(line("camservice", status.status === "HEALTHY" ? "ok" : status.status === "DEGRADED" ? "warn" : "bad",
           `${status.status.toLowerCase()} · up ${formatDuration(status.uptime)}`));
-        items.push(line("MediaMTX", health === "up" ? "ok" : health === "recovering" ? "warn" : "bad", health));
+        items.push(line("MediaMTX", "", ""));
       } else {
         const status = await this.connection.call("get_system_status");
         const mediamtxDown = /not running:.*mediamtx/.test(status.message || "");
         if (status.status !== "starting") this.setMediamtx(mediamtxDown ? "down" : "up");
         items.push(line("camservice", status.status === "ready" ? "ok" : "warn", status.message));
-        items.push(line("MediaMTX", mediamtxDown ? "bad" : "ok", mediamtxDown ? "down" : "up"));
+        items.push(line("MediaMTX", "", ""));
       }
     } catch (err) {
       items.push(line("camservice", "bad", describeError(err.rpc)));
@@ -742,7 +748,17 @@ class Console {
       items.push(line(entry.camera.name || entry.camera.device, s === "CONNECTED" ? "ok" : s === "ERROR" ? "bad" : "warn",
         s.toLowerCase()));
     }
+    if (items[1]) items[1].id = "health-mediamtx";
     $("health").replaceChildren(...items);
+    this.renderMediamtxLine();
+  }
+
+  renderMediamtxLine() {
+    const item = $("health-mediamtx");
+    if (!item) return;
+    const status = this.mediamtxStatus || "up";
+    item.querySelector(".dot").className = `dot ${status === "up" ? "ok" : status === "recovering" ? "warn" : "bad"}`;
+    item.lastChild.textContent = status;
   }
 
   async loadStorage() {
