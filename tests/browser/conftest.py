@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -53,7 +53,7 @@ class Service:
     port: int
     data_dir: Path
     log_path: Path
-    api_keys: dict = field(default_factory=dict)
+    config_path: Path
 
     @property
     def url(self) -> str:
@@ -88,6 +88,13 @@ class Service:
                 pids.append(int(entry.name))
         return pids
 
+    def restart(self) -> None:
+        """Stop the service (SIGTERM) and start it again on the same
+        configuration, port and data."""
+        _stop_service(self)
+        self.process = _spawn(self.config_path, self.log_path)
+        _wait_ready(self)
+
     def log(self) -> str:
         return self.log_path.read_text("utf-8", "replace") if self.log_path.exists() else ""
 
@@ -103,7 +110,7 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
         time.sleep(interval)
 
 
-def _start_service(folder: Path) -> Service:
+def _start_service(folder: Path, mediamtx: dict = {}) -> Service:
     api_port, mediamtx_api, rtsp, hls, webrtc, udp, auth = free_ports(7)
     data_dir = folder / "data"
     document = {
@@ -117,6 +124,7 @@ def _start_service(folder: Path) -> Service:
             "webrtc_udp_port": udp, "log_level": "warn", "health_check_interval": 0.5,
             # long enough for a killed MediaMTX to be seen down before it is back
             "restart_min_delay": 4,
+            **mediamtx,
         },
         "cameras": {"declared": [
             {"id": CAMERA, "kind": "virtual", "name": "Test pattern", "resolution": "320x240", "fps": 10},
@@ -129,16 +137,23 @@ def _start_service(folder: Path) -> Service:
     config = folder / "camservice.yaml"
     config.write_text(yaml.safe_dump(document))
     log_path = folder / "camservice.log"
+    service = Service(_spawn(config, log_path), api_port, data_dir, log_path, config)
+    _wait_ready(service)
+    return service
+
+
+def _spawn(config: Path, log_path: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMSERVICE_")}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
             [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "camservice", "--config", str(config)],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
-    service = Service(process, api_port, data_dir, log_path)
 
+
+def _wait_ready(service: Service) -> None:
     def ready():
-        if process.poll() is not None:
+        if service.process.poll() is not None:
             raise AssertionError(f"camservice ended early:\n{service.log()[-4000:]}")
         try:
             return service.health("ready").get("status") == "ready"
@@ -146,7 +161,6 @@ def _start_service(folder: Path) -> Service:
             return False
 
     wait_until(ready, 40, "camservice ready")
-    return service
 
 
 def _stop_service(service: Service) -> None:
@@ -160,9 +174,11 @@ def _stop_service(service: Service) -> None:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(request, tmp_path_factory):
+    """The module's service; a module's ``MEDIAMTX`` dict overrides
+    ``mediamtx`` settings."""
     folder = tmp_path_factory.mktemp("camservice")
-    service = _start_service(folder)
+    service = _start_service(folder, getattr(request.module, "MEDIAMTX", {}))
     try:
         yield service
     finally:

@@ -190,7 +190,7 @@ class Console {
       };
       show();
       this.waitTimer = setInterval(show, 500);
-      for (const entry of this.cameras.values()) entry.player.stop();
+      for (const entry of this.cameras.values()) this.stopVideo(entry, "Waiting for the connection to camservice…");
     } else {
       this.setPill("wait", state === "reconnecting" ? "Reconnecting…" : "Connecting…");
     }
@@ -271,11 +271,7 @@ class Console {
       for (const entry of this.cameras.values()) {
         this.renderActions(entry);
         if (up) this.startPlayer(entry, 0);
-        else {
-          clearTimeout(entry.retry);
-          entry.player.stop();
-          this.setOverlay(entry, "Video unavailable while the media server is down");
-        }
+        else this.stopVideo(entry, "Video unavailable while the media server is down");
       }
     }
   }
@@ -351,10 +347,8 @@ class Console {
     const streamsChanged = !before || before.status !== camera.status
       || JSON.stringify(before.streams) !== JSON.stringify(camera.streams);
     if (camera.status !== "CONNECTED") {
-      clearTimeout(entry.retry);
-      entry.player.stop();
-      this.setOverlay(entry, camera.status === "ERROR" ? "The camera has a problem" : "Camera not connected");
-    } else if (streamsChanged && (!before || before.status !== "CONNECTED" || entry.state !== "playing")) {
+      this.stopVideo(entry, camera.status === "ERROR" ? "The camera has a problem" : "Camera not connected");
+    } else if (entry.state === "idle" || (streamsChanged && entry.state !== "playing")) {
       this.startPlayer(entry, 0);
     }
     this.renderActions(entry);
@@ -399,6 +393,13 @@ class Console {
     return entry;
   }
 
+  stopVideo(entry, text) {
+    clearTimeout(entry.retry);
+    entry.player.stop();
+    entry.state = "idle";
+    this.setOverlay(entry, text);
+  }
+
   setOverlay(entry, text) {
     entry.overlay.textContent = text || "";
     entry.overlay.hidden = !text;
@@ -408,6 +409,7 @@ class Console {
   async startPlayer(entry, delay) {
     clearTimeout(entry.retry);
     if (!this.mediamtxUp || !entry.camera || entry.camera.status !== "CONNECTED") return;
+    entry.state = "starting";
     entry.retry = setTimeout(async () => {
       let streams = entry.camera.streams;
       if (entry.failures > 0 && this.connection && this.connection.open) {
