@@ -208,6 +208,10 @@ def test_mediamtx_down_shows_a_banner_until_it_is_back(service, browser):
     assert not banner.is_displayed()
     (pid,) = service.children("mediamtx")
     os.kill(pid, signal.SIGKILL)
+    # a MediaMTX that ran a while is restarted at once; one that dies again
+    # right after its start waits restart_min_delay (4 s): down meanwhile
+    (again,) = wait_until(lambda: [p for p in service.children("mediamtx") if p != pid], 10, "MediaMTX restarted")
+    os.kill(again, signal.SIGKILL)
     try:
         wait_until(banner.is_displayed, 15, "the banner")
     except AssertionError:
@@ -222,11 +226,10 @@ def test_mediamtx_down_shows_a_banner_until_it_is_back(service, browser):
     browser.save_screenshot(str(service.data_dir.parent / "mediamtx-down.png"))
     wait_until(lambda: not banner.is_displayed(), 60, "the banner gone once MediaMTX is back")
     assert wait_for_live_video(browser, timeout=40)
-    # what the browser logged while the media server was away: nothing but
-    # refused connections to the media ports
-    media = re.compile(r"127\.0\.0\.1:(\d+)")
+    # what the browser logged while the media server was away: failed
+    # requests to it at most, no script or policy errors
     for entry in browser_errors(browser):
-        assert "ERR_CONNECTION_REFUSED" in entry["message"] and media.search(entry["message"]), entry
+        assert entry["source"] == "network", entry
 
 
 @pytest.mark.parametrize("browser", [(390, 844)], indirect=True)
