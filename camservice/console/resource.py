@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import html
+import re
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Optional
 from urllib.parse import urlsplit
 
 from twisted.web import http, static
@@ -55,14 +56,22 @@ def media_origins_of(urls: dict) -> tuple[str, ...]:
     return tuple(origins)
 
 
-def content_security_policy(media_origins: Iterable[str]) -> str:
+def content_security_policy(media_origins: Iterable[str], own: Iterable[str] = ()) -> str:
     """The page's policy: code, styles, fonts and images from camservice
     only (images also from ``blob:``, the snapshots fetched with the
     credential); connections to camservice (its WebSocket included) and to
     ``media_origins``; video from those and ``blob:`` (hls.js feeds Media
-    Source Extensions)."""
-    media = " ".join(o for o in media_origins if o and "*" not in o and " " not in o and ";" not in o)
+    Source Extensions).
+
+    :param own: more origins of camservice itself to connect to (its
+        WebSocket's).
+    """
+    def clean(origins):
+        return [o for o in origins if o and "*" not in o and " " not in o and ";" not in o and "," not in o]
+
+    media = " ".join(clean(media_origins))
     media = f" {media}" if media else ""
+    own_ = "".join(f" {o}" for o in clean(own))
     return "; ".join(
         [
             "default-src 'none'",
@@ -70,7 +79,7 @@ def content_security_policy(media_origins: Iterable[str]) -> str:
             "style-src 'self'",
             "img-src 'self' blob: data:",
             "font-src 'self'",
-            f"connect-src 'self'{media}",
+            f"connect-src 'self'{own_}{media}",
             f"media-src 'self' blob:{media}",
             "manifest-src 'self'",
             "base-uri 'none'",
@@ -92,8 +101,24 @@ class _NotFound(Resource):
         return b"not found\n"
 
 
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
+
+
+def websocket_origin(request) -> Optional[str]:
+    """``ws(s)://`` + the ``Host`` the page was asked for (``'self'`` covers
+    it in CSP Level 3; named too for browsers that do not); ``None`` for a
+    missing or malformed ``Host``."""
+    host = (request.getHeader(b"host") or "")
+    host = host.decode("ascii", "replace") if isinstance(host, bytes) else host
+    if not _HOST.match(host):
+        return None
+    return f"{'wss' if request.isSecure() else 'ws'}://{host}"
+
+
 def _secure(request, media_origins: Callable[[], Iterable[str]]) -> None:
-    request.setHeader(b"Content-Security-Policy", content_security_policy(media_origins()).encode("ascii"))
+    ws = websocket_origin(request)
+    policy = content_security_policy(media_origins(), (ws,) if ws else ())
+    request.setHeader(b"Content-Security-Policy", policy.encode("ascii"))
     request.setHeader(b"X-Content-Type-Options", b"nosniff")
     request.setHeader(b"Referrer-Policy", b"no-referrer")
     request.setHeader(b"X-Frame-Options", b"DENY")

@@ -23,6 +23,24 @@ def test_the_policy_allows_camservice_and_the_media_origins_only():
     assert d["frame-ancestors"] == ["'none'"]
 
 
+def test_the_websocket_origin_is_named_from_a_well_formed_host_only():
+    from camservice.console.resource import websocket_origin
+
+    def origin(host):
+        request = DummyRequest([])
+        request.isSecure = lambda: False
+        if host is not None:
+            request.requestHeaders.setRawHeaders(b"host", [host])
+        return websocket_origin(request)
+
+    assert origin(b"cams.example:8002") == "ws://cams.example:8002"
+    assert origin(b"[::1]:8002") == "ws://[::1]:8002"
+    assert origin(b"evil; script-src *") is None
+    assert origin(None) is None
+    d = _directives(content_security_policy(["http://h:1"], ["ws://cams.example:8002"]))
+    assert d["connect-src"] == ["'self'", "ws://cams.example:8002", "http://h:1"]
+
+
 def test_nothing_odd_gets_into_the_policy():
     d = _directives(content_security_policy(["*", "http://a:1; script-src *", ""]))
     assert d["connect-src"] == ["'self'"]
@@ -57,6 +75,7 @@ def test_the_origins_are_worked_out_again_only_when_the_urls_change():
 
 def _get(resource, path: bytes = b"", headers=None):
     request = DummyRequest([path] if path else [])
+    request.isSecure = lambda: False
     for name, value in (headers or {}).items():
         request.requestHeaders.setRawHeaders(name, [value])
     body = resource.render(request)
