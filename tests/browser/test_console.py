@@ -13,71 +13,12 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 
-from conftest import CAMERA, browser_errors, wait_until
+from helpers.console_browser import (
+    CAMERA, _visible, actions, open_console, assert_no_console_errors, browser_errors, click, file_rows, files_listed, show_files,
+    sign_in, wait_for_live_video, wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def sign_in(driver, service, role="admin", credential=None):
-    driver.get(service.url)
-    field = wait_until(lambda: _visible(driver, "credential"), 15, "the sign-in form")
-    field.send_keys(credential or service.token(role, user=f"{role}-user"))
-    driver.find_element(By.ID, "signin-button").click()
-    wait_until(lambda: _visible(driver, "app-view"), 15, "the console after sign-in")
-    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, f'.tile[data-device="{CAMERA}"]'), 15, "the camera tile")
-
-
-def _visible(driver, element_id):
-    found = driver.find_elements(By.ID, element_id)
-    return found[0] if found and found[0].is_displayed() else None
-
-
-def video_time(driver) -> float:
-    return driver.execute_script(
-        "const v = document.querySelector(arguments[0]); return v ? v.currentTime : -1;",
-        f'.tile[data-device="{CAMERA}"] video',
-    )
-
-
-def wait_for_live_video(driver, timeout=30.0) -> str:
-    """Waits until the tile's video plays (its currentTime advances); the
-    way it plays (WebRTC or HLS)."""
-    first = wait_until(lambda: video_time(driver) > 0.5 and video_time(driver), timeout, "the video playing")
-    wait_until(lambda: video_time(driver) > first + 1.0, 10, "the video's time advancing")
-    return driver.find_element(By.CSS_SELECTOR, f'.tile[data-device="{CAMERA}"] .via').text
-
-
-def actions(driver) -> set[str]:
-    return {b.get_attribute("data-action") for b in driver.find_elements(By.CSS_SELECTOR, "[data-action]")}
-
-
-def assert_no_console_errors(driver):
-    """Nothing in the browser console, and no error shown by the page."""
-    assert browser_errors(driver) == []
-    assert [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".toast.error")] == []
-
-
-def files_listed(driver) -> list[dict]:
-    """The rows of the files table: filename, duration text, actions."""
-    return driver.execute_script(
-        """return [...document.querySelectorAll('#files tr')].map(r => ({
-            filename: r.dataset.filename,
-            duration: (r.querySelector('.duration') || {}).textContent,
-            actions: [...r.querySelectorAll('[data-action]')].map(b => b.dataset.action)}));""")
-
-
-def file_rows(driver) -> list[str]:
-    return [row["filename"] for row in files_listed(driver)]
-
-
-def click(driver, selector):
-    """Clicks what ``selector`` finds now (the page re-renders buttons)."""
-    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, selector), 20, selector)[0].click()
-
-
-def show_files(driver, kind):
-    driver.find_element(By.CSS_SELECTOR, f'.tab[data-kind="{kind}"]').click()
-    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, f'#files[data-kind="{kind}"]'), 10, f"the {kind} listed")
 
 
 def test_the_page_and_its_files_are_served_with_a_strict_policy(service):
@@ -120,7 +61,7 @@ def test_sign_in_shows_the_camera_with_live_video(service, browser):
 
 
 def test_a_bad_credential_is_refused_in_plain_words(service, browser):
-    browser.get(service.url)
+    open_console(browser, service)
     wait_until(lambda: _visible(browser, "credential"), 15, "the sign-in form").send_keys("not-a-valid-key-" * 3)
     browser.find_element(By.ID, "signin-button").click()
     message = wait_until(lambda: _visible(browser, "signin-error"), 15, "the refusal")

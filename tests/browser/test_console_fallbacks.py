@@ -7,8 +7,10 @@ import re
 
 from selenium.webdriver.common.by import By
 
-from conftest import CAMERA, _spawn, _stop_service, _wait_ready, browser_errors, wait_until
-from test_console import assert_no_console_errors, sign_in, wait_for_live_video
+from helpers.console_browser import (
+    CAMERA, _spawn, _stop_service, _wait_ready, assert_no_console_errors, browser_errors, sign_in,
+    wait_for_live_video, wait_until,
+)
 
 MEDIAMTX = {"protocols": ["rtsp", "hls"]}
 
