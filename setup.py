@@ -25,7 +25,13 @@ setup(
     license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["camservice", "camservice.*"]) + ["twisted.plugins"],
-    package_data={"camservice.config": ["*.yaml", "*.json"], "camservice.cli": ["camctl.bash"]},
+    package_data={
+        "camservice.config": ["*.yaml", "*.json"],
+        "camservice.cli": ["camctl.bash"],
+        # the web console's files (hls.js vendored by tools/vendor-console.sh)
+        "camservice.console": ["static/*.html", "static/*.js", "static/*.css", "static/*.svg",
+                               "static/vendor/*.js", "static/vendor/*.txt"],
+    },
     include_package_data=True,
     install_requires=[
         "twisted>=22.4",
@@ -44,7 +50,8 @@ setup(
         "manhole": ["twisted[conch]"],
         # the MQTT bridge (mqtt.enabled) and camctl fleet: paho-mqtt 1.6 (Debian 12) or 2.x
         "mqtt": ["paho-mqtt>=1.6"],
-        "test": ["pytest", "pytest-twisted", "twisted[conch]", "paho-mqtt>=1.6"],
+        # selenium drives Debian's chromium and chromedriver in tests/browser
+        "test": ["pytest", "pytest-twisted", "twisted[conch]", "paho-mqtt>=1.6", "selenium"],
     },
     entry_points={
         "console_scripts": [

@@ -21,6 +21,7 @@ from camservice.cameras.prober import V4L2Prober
 from camservice.cameras.registry import CameraRegistry
 from camservice.children import ChildLedger, LeftoverChildren
 from camservice.config.model import Config
+from camservice.console.resource import StreamOrigins, console_resources
 from camservice.events import CAMERA_TOPICS, EventBus
 from camservice.logs import LoggingSettings, make_observer
 from camservice.media.publishers import kill_publishers
@@ -388,7 +389,10 @@ def build_service(
         authenticator, still_tokens, audit,
     )
     api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator,
-                    resources={b"cameras": still, b"files": FilesResource(media_files, authenticator, audit)})
+                    resources={b"cameras": still, b"files": FilesResource(media_files, authenticator, audit),
+                               # the web console at / (public: the page holds no data)
+                               **console_resources(StreamOrigins(locator.urls, locator.epoch),
+                                                  config.server.websocket_path)})
     api.setName("api")
     api.setServiceParent(tree)
 

@@ -11,7 +11,9 @@ health checks and metrics, with the door rules every connection meets.
   ties nothing up for long.
 - ``/metrics`` is public or needs admin credentials
   (``server.metrics_access``); ``/health/*`` is public; ``/files/*``
-  needs a viewer's credentials (:mod:`camservice.server.files`).
+  needs a viewer's credentials (:mod:`camservice.server.files`); ``/``
+  and ``/console/*``, the web console (:mod:`camservice.console`), are
+  public: the page holds no data.
 """
 from __future__ import annotations
 

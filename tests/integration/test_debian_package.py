@@ -203,6 +203,11 @@ async def _check_service(tmp_path: Path):
     try:
         alive = await wait_for_http(reactor, f"http://127.0.0.1:{port}/health/alive", service)
         assert alive.code == 200
+        # the web console and its vendored player ship in the package
+        page = await wait_for_http(reactor, f"http://127.0.0.1:{port}/", service)
+        assert page.code == 200 and b"/console/app.js" in await page.content()
+        hls = await wait_for_http(reactor, f"http://127.0.0.1:{port}/console/vendor/hls.min.js", service)
+        assert hls.code == 200 and len(await hls.content()) > 100_000
         pid = service.pid
         await _until_ready(f"http://127.0.0.1:{port}/health/ready", service)
         # Debian's MediaMTX, run as camservice from the packaged location

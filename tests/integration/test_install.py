@@ -83,6 +83,11 @@ async def test_a_wheel_installed_into_a_fresh_venv_serves(tmp_path, clean_env):
     try:
         alive = await wait_for_http(reactor, f"http://127.0.0.1:{port}/health/alive", child)
         assert alive.code == 200
+        # the web console and its vendored player ship in the package
+        page = await wait_for_http(reactor, f"http://127.0.0.1:{port}/", child)
+        assert page.code == 200 and b"/console/app.js" in await page.content()
+        hls = await wait_for_http(reactor, f"http://127.0.0.1:{port}/console/vendor/hls.min.js", child)
+        assert hls.code == 200 and len(await hls.content()) > 100_000
         token = (await _ok([str(admin), "token", "--role", "viewer"], "camservice-admin", run_dir, env=env)).split()[-1]
         client = await connect(reactor, f"ws://127.0.0.1:{port}/ws", port)
         assert (await client.call("authenticate", {"auth_token": token}))["result"]["role"] == "viewer"

@@ -34,8 +34,13 @@ def test_every_data_file_is_package_data():
     for path in _source_files():
         if path.suffix in (".py", ".pyc"):
             continue
-        package = ".".join(path.parent.relative_to(ROOT).parts)
-        if not any(fnmatch.fnmatch(path.name, pattern) for pattern in data.get(package, [])):
+        # a pattern of a package matches paths below it ("static/*.js")
+        parts = path.relative_to(ROOT).parts
+        if not any(
+            fnmatch.fnmatch("/".join(parts[i:]), pattern)
+            for i in range(1, len(parts))
+            for pattern in data.get(".".join(parts[:i]), [])
+        ):
             unshipped.append(str(path.relative_to(ROOT)))
     assert unshipped == []
 

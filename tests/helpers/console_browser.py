@@ -1,0 +1,264 @@
+"""For the browser tests (tests/browser): a real camservice run by twistd
+(managed MediaMTX, virtual cameras) on free loopback ports, Debian's
+Chromium driven through Debian's chromedriver, and what the tests do in
+the console."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from selenium.webdriver.common.by import By
+
+from helpers.processes import TWISTD, free_ports
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CAMERA = "camera1000"
+SECOND_CAMERA = "camera1001"
+SECRET = "browser-test-secret-0123456789abcdefghijklmnopqrstuv"
+
+class _Clock:
+    @staticmethod
+    def seconds() -> float:
+        return time.time()
+
+
+@dataclass
+class Service:
+    """A camservice run by twistd in a child process."""
+
+    process: subprocess.Popen
+    port: int
+    data_dir: Path
+    log_path: Path
+    config_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def token(self, role: str = "admin", user: str = "tester") -> str:
+        from camservice.auth.roles import Role
+        from camservice.auth.tokens import TokenAuthority
+
+        return TokenAuthority(SECRET, _Clock()).issue(user, Role.parse(role), 3600, None)
+
+    def health(self, name: str) -> dict:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health/{name}", timeout=3) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return json.loads(e.read())
+
+    def children(self, name: str) -> list[int]:
+        """Pids of this service's child processes called ``name``."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1: stat.rindex(")")]
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            if ppid == self.process.pid and comm == name:
+                pids.append(int(entry.name))
+        return pids
+
+    def restart(self) -> None:
+        """Stop the service (SIGTERM) and start it again on the same
+        configuration, port and data."""
+        _stop_service(self)
+        self.process = _spawn(self.config_path, self.log_path)
+        _wait_ready(self)
+
+    def log(self) -> str:
+        return self.log_path.read_text("utf-8", "replace") if self.log_path.exists() else ""
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(interval)
+
+
+def _start_service(folder: Path, mediamtx: dict = {}) -> Service:
+    api_port, mediamtx_api, rtsp, hls, webrtc, udp, auth = free_ports(7)
+    data_dir = folder / "data"
+    document = {
+        "data_dir": str(data_dir),
+        "server": {"host": "127.0.0.1", "port": api_port, "shutdown_timeout": 3},
+        "auth": {"jwt_secret": SECRET},
+        "logging": {"level": "info", "format": "json"},
+        "discovery": {"mode": "disabled"},  # hermetic: never the machine's own cameras
+        "mediamtx": {
+            "api_port": mediamtx_api, "rtsp_port": rtsp, "hls_port": hls, "webrtc_port": webrtc,
+            "webrtc_udp_port": udp, "log_level": "warn", "health_check_interval": 0.5,
+            # long enough for a killed MediaMTX to be seen down before it is back
+            "restart_min_delay": 4,
+            **mediamtx,
+        },
+        "cameras": {"declared": [
+            {"id": CAMERA, "kind": "virtual", "name": "Test pattern", "resolution": "320x240", "fps": 10},
+            {"id": SECOND_CAMERA, "kind": "virtual", "name": "Second test pattern", "resolution": "320x240",
+             "fps": 10},
+        ]},
+        # signed stream URLs, as a deployment beyond loopback has them
+        "streams": {"auth_port": auth, "signed_urls": True},
+    }
+    config = folder / "camservice.yaml"
+    config.write_text(yaml.safe_dump(document))
+    log_path = folder / "camservice.log"
+    service = Service(_spawn(config, log_path), api_port, data_dir, log_path, config)
+    _wait_ready(service)
+    return service
+
+
+def _spawn(config: Path, log_path: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMSERVICE_")}
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "camservice", "--config", str(config)],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+
+
+def _wait_ready(service: Service) -> None:
+    def ready():
+        if service.process.poll() is not None:
+            raise AssertionError(f"camservice ended early:\n{service.log()[-4000:]}")
+        try:
+            return service.health("ready").get("status") == "ready"
+        except OSError:
+            return False
+
+    wait_until(ready, 40, "camservice ready")
+
+
+def _stop_service(service: Service) -> None:
+    if service.process.poll() is None:
+        service.process.send_signal(signal.SIGTERM)
+        try:
+            service.process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(service.process.pid, signal.SIGKILL)
+            service.process.wait(5)
+
+
+def _chrome(width: int, height: int):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # tests run as root
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={width},{height}",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--mute-audio",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=DriverService(CHROMEDRIVER), options=options)
+
+
+def browser_errors(driver) -> list[dict]:
+    """The browser console's errors since the last call (each log read
+    empties it)."""
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def open_console(driver, service) -> None:
+    """Loads the page; once more if Chromium's renderer did not answer
+    (seen on a loaded machine, before any request reached camservice)."""
+    from selenium.common.exceptions import TimeoutException
+
+    try:
+        driver.get(service.url)
+    except TimeoutException:
+        driver.get(service.url)
+
+
+def sign_in(driver, service, role="admin", credential=None):
+    open_console(driver, service)
+    field = wait_until(lambda: _visible(driver, "credential"), 15, "the sign-in form")
+    field.send_keys(credential or service.token(role, user=f"{role}-user"))
+    driver.find_element(By.ID, "signin-button").click()
+    wait_until(lambda: _visible(driver, "app-view"), 15, "the console after sign-in")
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, f'.tile[data-device="{CAMERA}"]'), 15, "the camera tile")
+
+
+def _visible(driver, element_id):
+    found = driver.find_elements(By.ID, element_id)
+    return found[0] if found and found[0].is_displayed() else None
+
+
+def video_time(driver) -> float:
+    return driver.execute_script(
+        "const v = document.querySelector(arguments[0]); return v ? v.currentTime : -1;",
+        f'.tile[data-device="{CAMERA}"] video',
+    )
+
+
+def wait_for_live_video(driver, timeout=30.0) -> str:
+    """Waits until the tile's video plays (its currentTime advances); the
+    way it plays (WebRTC or HLS)."""
+    first = wait_until(lambda: video_time(driver) > 0.5 and video_time(driver), timeout, "the video playing")
+    wait_until(lambda: video_time(driver) > first + 1.0, 10, "the video's time advancing")
+    return driver.find_element(By.CSS_SELECTOR, f'.tile[data-device="{CAMERA}"] .via').text
+
+
+def actions(driver) -> set[str]:
+    return {b.get_attribute("data-action") for b in driver.find_elements(By.CSS_SELECTOR, "[data-action]")}
+
+
+def assert_no_console_errors(driver):
+    """Nothing in the browser console, and no error shown by the page."""
+    assert browser_errors(driver) == []
+    assert [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".toast.error")] == []
+
+
+def files_listed(driver) -> list[dict]:
+    """The rows of the files table: filename, duration text, actions."""
+    return driver.execute_script(
+        """return [...document.querySelectorAll('#files tr')].map(r => ({
+            filename: r.dataset.filename,
+            duration: (r.querySelector('.duration') || {}).textContent,
+            actions: [...r.querySelectorAll('[data-action]')].map(b => b.dataset.action)}));""")
+
+
+def file_rows(driver) -> list[str]:
+    return [row["filename"] for row in files_listed(driver)]
+
+
+def click(driver, selector):
+    """Clicks what ``selector`` finds now (the page re-renders buttons)."""
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, selector), 20, selector)[0].click()
+
+
+def show_files(driver, kind):
+    driver.find_element(By.CSS_SELECTOR, f'.tab[data-kind="{kind}"]').click()
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, f'#files[data-kind="{kind}"]'), 10, f"the {kind} listed")
