@@ -182,6 +182,10 @@ def _chrome(width: int, height: int):
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # a navigation returns once the document is parsed: the tests wait for
+    # what they look for themselves, and a renderer slow to report "load"
+    # on a busy machine does not fail the test
+    options.page_load_strategy = "eager"
     return webdriver.Chrome(service=DriverService(CHROMEDRIVER), options=options)
 
 
