@@ -236,7 +236,10 @@ async def collect_live(
     :returns: whether the service answered; when it did not, the
         ``service`` section says why.
     """
-    from camservice.ops.apiclient import ApiCallFailed, ApiClient
+    # camctl's connection to the API: the same client, not a second one
+    from camservice.cli.client import ApiClient
+    from camservice.cli.exits import CliError as ApiCallFailed
+    from camservice.cli.target import Target, parse_url
 
     get = http_get or _treq_get(reactor, timeout)
     host = _url_host(_loopback(config.server.host))
@@ -266,9 +269,10 @@ async def collect_live(
     if token is None:
         service["api_error"] = "no admin token: the JWT secret cannot be read"
         return True
-    client = ApiClient(reactor, timeout)
+    api_host, api_port, secure = parse_url(service["api"])
+    client = ApiClient(reactor, Target(service["api"], api_host, api_port, secure, timeout=timeout))
     try:
-        await client.connect(service["api"])
+        await client.connect()
         await client.call("authenticate", {"auth_token": token})
     except ApiCallFailed as e:
         service["api_error"] = str(e)
