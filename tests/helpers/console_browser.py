@@ -19,7 +19,7 @@ import yaml
 
 from selenium.webdriver.common.by import By
 
-from helpers.processes import TWISTD, free_ports
+from helpers.processes import TWISTD, children_named, free_ports
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -62,19 +62,7 @@ class Service:
 
     def children(self, name: str) -> list[int]:
         """Pids of this service's child processes called ``name``."""
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            comm = stat[stat.index("(") + 1: stat.rindex(")")]
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            if ppid == self.process.pid and comm == name:
-                pids.append(int(entry.name))
-        return pids
+        return children_named(self.process.pid, name)
 
     def restart(self) -> None:
         """Stop the service (SIGTERM) and start it again on the same

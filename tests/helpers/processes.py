@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Optional
 
 import treq
@@ -52,6 +53,35 @@ def media_ports() -> tuple[dict, int]:
     (ports picked one after another may repeat one just released)."""
     api, rtsp, hls, webrtc, udp, auth = free_ports(6)
     return {"api_port": api, "rtsp_port": rtsp, "hls_port": hls, "webrtc_port": webrtc, "webrtc_udp_port": udp}, auth
+
+
+def media_port_env() -> dict:
+    """:func:`media_ports` as ``CAMSERVICE_*`` environment overrides, for
+    a ``twistd camservice`` started as a process."""
+    ports, auth_port = media_ports()
+    env = {f"CAMSERVICE_MEDIAMTX__{key.upper()}": str(value) for key, value in ports.items()}
+    env["CAMSERVICE_STREAMS__AUTH_PORT"] = str(auth_port)
+    return env
+
+
+def process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command name) of every process we can read."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        table[int(entry.name)] = (int(stat[stat.rindex(")") + 2:].split()[1]), comm)
+    return table
+
+
+def children_named(parent: int, name: str) -> list[int]:
+    """Pids of ``parent``'s child processes whose command is ``name``."""
+    return sorted(pid for pid, (ppid, comm) in process_table().items() if ppid == parent and comm == name)
 
 
 class _Collector(protocol.ProcessProtocol):

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 import pytest_twisted
 from twisted.internet import defer, protocol, reactor, task
 
 from camservice.codec import codec
-from helpers.processes import free_port
+from helpers.processes import children_named, free_port
 from helpers.waiting import until
 
 HANG_PORT = free_port()
@@ -33,19 +32,7 @@ class _Silent(protocol.Protocol):
 
 def _ffprobe_children() -> list[int]:
     """ffprobe processes whose parent is this test process."""
-    me, found = os.getpid(), []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        if name == "ffprobe" and ppid == me:
-            found.append(int(entry.name))
-    return found
+    return children_named(os.getpid(), "ffprobe")
 
 
 async def _pings_in_between(client, n=5):

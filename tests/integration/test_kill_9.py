@@ -14,7 +14,7 @@ import pytest_twisted
 from twisted.internet import reactor
 
 from camservice.children import process_identity
-from helpers.processes import free_port, media_ports, run, start_twistd, wait_for_http
+from helpers.processes import free_port, media_port_env, process_table, run, start_twistd, wait_for_http
 from helpers.waiting import until
 from helpers.wsclient import connect
 
@@ -29,24 +29,13 @@ def _env(tmp_path, port):
         "CAMSERVICE_DISCOVERY__MODE": "disabled",
         "CAMSERVICE_MEDIAMTX__RESTART_MIN_DELAY": "0.5",
     }
-    ports, auth_port = media_ports()
-    for key, value in ports.items():
-        env[f"CAMSERVICE_MEDIAMTX__{key.upper()}"] = str(value)
-    env["CAMSERVICE_STREAMS__AUTH_PORT"] = str(auth_port)
+    env.update(media_port_env())
     return env
 
 
 def _children() -> dict[int, int]:
     """pid -> parent pid of every process we can read."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
-    return parents
+    return {pid: ppid for pid, (ppid, _) in process_table().items()}
 
 
 def _descendants(root: int) -> dict[int, tuple[int, str]]:

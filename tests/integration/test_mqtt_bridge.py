@@ -19,7 +19,7 @@ from twisted.internet import defer, reactor, task
 from camservice.codec import dumps
 from helpers.broker import start_broker
 from helpers.mqttpeer import connect_peer
-from helpers.processes import free_port, media_ports, start_twistd, wait_for_http
+from helpers.processes import free_port, media_port_env, start_twistd, wait_for_http
 
 ACL = (Path(__file__).resolve().parents[2] / "conf" / "mosquitto-acl.example").read_text()
 USERS = ("node-a", "node-b", "operator-console", "fleet", "homeassistant")
@@ -314,10 +314,7 @@ def _twistd_env(tmp_path, port, broker, password):
         "CAMSERVICE_MQTT__USERNAME": "node-a",
         "CAMSERVICE_MQTT__PASSWORD_FILE": str(password),
     }
-    ports, auth_port = media_ports()
-    for key, value in ports.items():
-        env[f"CAMSERVICE_MEDIAMTX__{key.upper()}"] = str(value)
-    env["CAMSERVICE_STREAMS__AUTH_PORT"] = str(auth_port)
+    env.update(media_port_env())
     return env
 
 

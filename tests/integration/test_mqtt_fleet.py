@@ -14,16 +14,8 @@ import pytest_twisted
 from twisted.internet import defer, reactor
 
 from helpers.broker import request, start_broker, watch
-from helpers.processes import free_port, media_ports, run, start_twistd, wait_for_http
+from helpers.processes import free_port, media_port_env, run, start_twistd, wait_for_http
 
-try:
-    import camservice.mqtt.bridge  # noqa: F401
-
-    HAVE_BRIDGE = True
-except ImportError:
-    HAVE_BRIDGE = False
-
-pytestmark = pytest.mark.skipif(not HAVE_BRIDGE, reason="the MQTT bridge (camservice.mqtt.bridge) is not in this build")
 
 ADMIN = [sys.executable, "-m", "camservice.admin"]
 PREFIX = "camservice"
@@ -60,10 +52,7 @@ def _env(tmp_path, index: int, node: str, broker) -> dict:
         # stills cost an FFmpeg run each; the fleet view does not need them
         "CAMSERVICE_MQTT__HOMEASSISTANT__ENABLED": "false",
     }
-    ports, auth_port = media_ports()
-    for key, value in ports.items():
-        env[f"CAMSERVICE_MEDIAMTX__{key.upper()}"] = str(value)
-    env["CAMSERVICE_STREAMS__AUTH_PORT"] = str(auth_port)
+    env.update(media_port_env())
     return env
 
 

@@ -17,16 +17,6 @@ from helpers.broker import start_broker, watch
 from helpers.ha_schema import check_config, check_topic
 from helpers.processes import run
 
-try:
-    import camservice.mqtt.bridge  # noqa: F401
-    import camservice.mqtt.homeassistant  # noqa: F401
-
-    HAVE_BRIDGE = True
-except ImportError:
-    HAVE_BRIDGE = False
-
-pytestmark = pytest.mark.skipif(not HAVE_BRIDGE, reason="the MQTT bridge (camservice.mqtt.bridge) is not in this build")
-
 NODE = "ha-node"
 PREFIX = "camservice"
 DISCOVERY = "homeassistant"

@@ -12,7 +12,7 @@ import pytest_twisted
 import treq
 from twisted.internet import defer, protocol, reactor, task
 
-from helpers.processes import free_port, media_ports, start_twistd
+from helpers.processes import free_port, media_port_env, start_twistd
 
 
 class _Receiver(protocol.DatagramProtocol):
@@ -46,10 +46,7 @@ def _env(tmp_path, port, socket_path):
         "NOTIFY_SOCKET": socket_path,
         "WATCHDOG_USEC": "400000",  # a ping every 0.2 s
     }
-    ports, auth_port = media_ports()
-    for key, value in ports.items():
-        env[f"CAMSERVICE_MEDIAMTX__{key.upper()}"] = str(value)
-    env["CAMSERVICE_STREAMS__AUTH_PORT"] = str(auth_port)
+    env.update(media_port_env())
     return env
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest_twisted
 from twisted.internet import reactor
 
-from helpers.processes import TWISTD, free_port, media_ports, run, start_twistd, wait_for_http
+from helpers.processes import TWISTD, free_port, media_port_env, run, start_twistd, wait_for_http
 from helpers.wsclient import connect
 
 ADMIN = [sys.executable, "-m", "camservice.admin"]
@@ -21,10 +21,7 @@ def _env(tmp_path, port):
         "CAMSERVICE_SERVER__SHUTDOWN_TIMEOUT": "2",
         "CAMSERVICE_DISCOVERY__MODE": "disabled",  # never the machine's own cameras
     }
-    ports, auth_port = media_ports()
-    for key, value in ports.items():
-        env[f"CAMSERVICE_MEDIAMTX__{key.upper()}"] = str(value)
-    env["CAMSERVICE_STREAMS__AUTH_PORT"] = str(auth_port)
+    env.update(media_port_env())
     return env
 
 
