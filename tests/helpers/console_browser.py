@@ -149,7 +149,7 @@ def _stop_service(service: Service) -> None:
             service.process.wait(5)
 
 
-def _chrome(width: int, height: int):
+def _chrome(width: int, height: int, profile: Path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service as DriverService
 
@@ -167,6 +167,9 @@ def _chrome(width: int, height: int):
         "--disable-component-update",
         "--disable-sync",
         "--mute-audio",
+        # a profile folder of the test's, by which its processes are found
+        # and ended even when chromedriver could not end them
+        f"--user-data-dir={profile}",
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -175,6 +178,20 @@ def _chrome(width: int, height: int):
     # on a busy machine does not fail the test
     options.page_load_strategy = "eager"
     return webdriver.Chrome(service=DriverService(CHROMEDRIVER), options=options)
+
+
+def kill_browser(profile: Path) -> None:
+    """SIGKILL every Chromium process still running on ``profile`` (a
+    renderer that stopped answering survives ``driver.quit()``)."""
+    marker = f"--user-data-dir={profile}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker in (entry / "cmdline").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
 
 
 def browser_errors(driver) -> list[dict]:
