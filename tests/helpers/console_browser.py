@@ -201,14 +201,20 @@ def browser_errors(driver) -> list[dict]:
 
 
 def open_console(driver, service) -> None:
-    """Loads the page; once more if Chromium's renderer did not answer
-    (seen on a loaded machine, before any request reached camservice)."""
+    """Loads the page. A renderer that does not answer (seen on a loaded
+    machine, before any request reached camservice) stays stuck for its
+    tab, so the page is tried again in a new window, which gets a renderer
+    of its own."""
     from selenium.common.exceptions import TimeoutException
 
-    try:
-        driver.get(service.url)
-    except TimeoutException:
-        driver.get(service.url)
+    for attempt in range(3):
+        try:
+            driver.get(service.url)
+            return
+        except TimeoutException:
+            if attempt == 2:
+                raise
+            driver.switch_to.new_window("window")
 
 
 def sign_in(driver, service, role="admin", credential=None):
