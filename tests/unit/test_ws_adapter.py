@@ -26,31 +26,10 @@ from camservice.server.ws_adapter import (
     WebSocketServerProtocol,
     peer_name,
 )
+from helpers.wsframes import Producer, client_frame, close_code, read_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
-
-
-def client_frame(payload: bytes, opcode: int = 0x1, fin: bool = True) -> bytes:
-    n = len(payload)
-    head = bytes([(0x80 if fin else 0) | opcode])
-    if n < 126:
-        head += bytes([0x80 | n])
-    else:
-        head += bytes([0x80 | 126]) + struct.pack("!H", n)
-    mask = os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def server_frames(data: bytes) -> list[tuple[int, bytes]]:
-    frames = []
-    while data:
-        n, i = data[1] & 0x7F, 2
-        if n == 126:
-            n, i = struct.unpack("!H", data[2:4])[0], 4
-        frames.append((data[0] & 0x0F, data[i : i + n]))
-        data = data[i + n :]
-    return frames
 
 
 class Echo(WebSocketServerProtocol):
@@ -82,19 +61,6 @@ def factory():
     return factory
 
 
-class _Producer:
-    """Stands for the HTTP channel, the transport's producer before the upgrade."""
-
-    def pauseProducing(self):
-        pass
-
-    def resumeProducing(self):
-        pass
-
-    def stopProducing(self):
-        pass
-
-
 class _Channel:
     transport = None
 
@@ -102,7 +68,7 @@ class _Channel:
 def connect(factory) -> tuple[Echo, StringTransport]:
     proto = factory.buildProtocol(PEER)
     transport = StringTransport(peerAddress=PEER)
-    transport.registerProducer(_Producer(), True)
+    transport.registerProducer(Producer(), True)
     proto.makeConnection(transport)
     key = base64.b64encode(os.urandom(16)).decode()
     proto.dataReceived(
@@ -113,12 +79,6 @@ def connect(factory) -> tuple[Echo, StringTransport]:
     assert response.startswith(b"HTTP/1.1 101"), response
     transport.clear()
     return proto, transport
-
-
-def close_code(frames) -> int:
-    closes = [p for op, p in frames if op == 0x8]
-    assert closes, frames
-    return struct.unpack("!H", closes[0][:2])[0]
 
 
 def test_handshake_opens_with_the_peer_named_as_autobahn_names_it(factory):
@@ -132,26 +92,26 @@ def test_text_and_binary_messages_arrive_and_replies_are_framed(factory):
     proto.dataReceived(client_frame(b"hello"))
     proto.dataReceived(client_frame(b"\x00\x01", opcode=0x2))
     assert proto.events[-2:] == [("message", b"hello", False), ("message", b"\x00\x01", True)]
-    assert server_frames(transport.value()) == [(0x1, b"hello"), (0x2, b"\x00\x01")]
+    assert read_frames(transport.value()) == [(0x1, b"hello"), (0x2, b"\x00\x01")]
 
 
 def test_invalid_utf8_closes_with_1007(factory):
     proto, transport = connect(factory)
     proto.dataReceived(client_frame(b"ok \xff", fin=False) + client_frame(b"!", opcode=0x0))
-    assert close_code(server_frames(transport.value())) == 1007
+    assert close_code(read_frames(transport.value())) == 1007
     assert not [e for e in proto.events if e[0] == "message"]
 
 
 def test_oversize_message_closes_with_1009(factory):
     proto, transport = connect(factory)
     proto.dataReceived(client_frame(b"x" * 1001))
-    assert close_code(server_frames(transport.value())) == 1009
+    assert close_code(read_frames(transport.value())) == 1009
 
 
 def test_unmasked_frame_closes_with_1002(factory):
     proto, transport = connect(factory)
     proto.dataReceived(b"\x81\x02hi")
-    assert close_code(server_frames(transport.value())) == 1002
+    assert close_code(read_frames(transport.value())) == 1002
 
 
 def test_connection_lost_reaches_on_close(factory):
@@ -163,7 +123,7 @@ def test_connection_lost_reaches_on_close(factory):
 def test_close_handshake_drops_the_connection_after_the_reply(factory):
     proto, transport = connect(factory)
     proto.dataReceived(client_frame(struct.pack("!H", 1000), opcode=0x8))
-    assert close_code(server_frames(transport.value())) == 1000
+    assert close_code(read_frames(transport.value())) == 1000
     assert transport.disconnecting
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import struct
 
 import pytest
 from twisted.internet.address import IPv4Address
@@ -18,6 +17,7 @@ from twisted.internet.testing import StringTransport
 from camservice.codec import CODECS, codec as make_codec
 from camservice.rpc.dispatcher import Dispatcher
 from camservice.server.protocol import text_frame, unmask
+from helpers.wsframes import Producer, client_frame, close_code, read_frames
 
 
 def _installed():
@@ -34,54 +34,6 @@ def _installed():
 CODEC_NAMES = _installed()
 
 
-def client_frame(payload: bytes, opcode: int = 0x1, fin: bool = True, mask: bytes = None, masked: bool = True) -> bytes:
-    """A client frame (masked, as RFC 6455 requires of clients)."""
-    head = bytes([(0x80 if fin else 0) | opcode])
-    n = len(payload)
-    bit = 0x80 if masked else 0
-    if n < 126:
-        head += bytes([bit | n])
-    elif n < 65536:
-        head += bytes([bit | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([bit | 127]) + struct.pack("!Q", n)
-    if not masked:
-        return head + payload
-    mask = mask or os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def read_frames(data: bytes) -> list[tuple[int, bytes]]:
-    """Server frames (unmasked) in ``data``: ``[(opcode, payload)]``."""
-    frames = []
-    while data:
-        opcode = data[0] & 0x0F
-        n = data[1] & 0x7F
-        i = 2
-        if n == 126:
-            n = struct.unpack("!H", data[2:4])[0]
-            i = 4
-        elif n == 127:
-            n = struct.unpack("!Q", data[2:10])[0]
-            i = 10
-        frames.append((opcode, data[i : i + n]))
-        data = data[i + n :]
-    return frames
-
-
-class _Producer:
-    """Stands for the HTTP channel, the transport's producer before the upgrade."""
-
-    def pauseProducing(self):
-        pass
-
-    def resumeProducing(self):
-        pass
-
-    def stopProducing(self):
-        pass
-
-
 class Client:
     """One WebSocket connection to the factory, over a string transport."""
 
@@ -91,7 +43,7 @@ class Client:
         Client.open.append(self)
         self.proto = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
         self.transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
-        self.transport.registerProducer(_Producer(), True)
+        self.transport.registerProducer(Producer(), True)
         self.proto.makeConnection(self.transport)
         key = base64.b64encode(os.urandom(16)).decode()
         self.proto.dataReceived(
@@ -132,12 +84,6 @@ def factory(request, harness):
     while Client.open:
         client = Client.open.pop()
         client.proto.connectionLost(Failure(ConnectionDone()))
-
-
-def _close_code(frames) -> int:
-    closes = [p for op, p in frames if op == 0x8]
-    assert closes, frames
-    return struct.unpack("!H", closes[0][:2])[0]
 
 
 # -- the pieces -------------------------------------------------------------
@@ -239,14 +185,14 @@ def test_ping_frame_gets_a_pong(factory):
 def test_invalid_utf8_closes_with_1007(factory, payload):
     client = Client(factory)
     frames = client.send(client_frame(payload) + client_frame(_request("ping", 2)))
-    assert _close_code(frames) == 1007
+    assert close_code(frames) == 1007
     assert not [p for op, p in frames if op == 0x1]  # nothing answered, also not what followed
 
 
 def test_invalid_utf8_across_fragments_closes_with_1007(factory):
     client = Client(factory)
     frames = client.send(client_frame(b'"\xc3', fin=False) + client_frame(b'("', opcode=0x0))
-    assert _close_code(frames) == 1007
+    assert close_code(frames) == 1007
 
 
 def test_utf8_text_is_answered(factory):
@@ -259,20 +205,20 @@ def test_oversize_frame_closes_with_1009(factory):
     client = Client(factory)
     limit = factory.config.max_frame_size
     frames = client.send(client_frame(b'"' + b"a" * limit + b'"'))
-    assert _close_code(frames) == 1009
+    assert close_code(frames) == 1009
 
 
 def test_oversize_message_in_fragments_closes_with_1009(factory):
     client = Client(factory)
     half = b"a" * (factory.config.max_message_size // 2 + 10)
     frames = client.send(client_frame(b'"' + half, fin=False) + client_frame(half + b'"', opcode=0x0))
-    assert _close_code(frames) == 1009
+    assert close_code(frames) == 1009
 
 
 def test_unmasked_frame_closes_with_1002(factory):
     client = Client(factory)
     frames = client.send(client_frame(_request("ping", 1), masked=False))
-    assert _close_code(frames) == 1002
+    assert close_code(frames) == 1002
 
 
 def test_reserved_bits_close_with_1002(factory):
@@ -280,7 +226,7 @@ def test_reserved_bits_close_with_1002(factory):
     frame = bytearray(client_frame(_request("ping", 1)))
     frame[0] |= 0x40  # RSV1 without an extension
     frames = client.send(bytes(frame))
-    assert _close_code(frames) == 1002
+    assert close_code(frames) == 1002
 
 
 def test_binary_frame_is_refused_with_an_error(factory):
@@ -303,7 +249,7 @@ def test_frame_over_a_small_limit_closes_with_1009(factory, limit):
     client = Client(factory)
     setattr(client.proto, limit, 1000)  # a whole frame with a 16-bit length, over the limit
     frames = client.send(client_frame(b'"' + b"a" * 1500 + b'"'))
-    assert _close_code(frames) == 1009
+    assert close_code(frames) == 1009
     assert not [p for op, p in frames if op == 0x1]
 
 
