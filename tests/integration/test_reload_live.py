@@ -492,6 +492,12 @@ async def test_a_port_mediamtx_cannot_take_rolls_back_and_the_stream_still_plays
     assert live.tree.reloader.config is live.config
     # MediaMTX came back on its old settings; the paths are restored
     assert await until(lambda: defer.succeed(live.controller.health.value == "up"), timeout=20)
+
+    async def restored():
+        return "camera1000" in await _mediamtx_paths(live)
+
+    # "up" answers before reconciliation has put the camera's path back
+    assert await until(restored)
     assert (await viewer.call("get_stream_url", {"device": "camera1000"}))["result"]["stream_url"] == old_url
     assert await _h264_packets(old_url) > 0
     await _still_works(viewer)
