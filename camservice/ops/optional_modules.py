@@ -16,7 +16,9 @@ them out the documented Python way: a name mapped to ``None`` in
 cbor2 is kept out always: only Autobahn's WAMP messages use it, and
 Autobahn imports it as optional; the WebSocket server does not speak WAMP
 (:mod:`camservice.server.ws_adapter` keeps ``autobahn.twisted`` and the
-WAMP layer for Twisted out too).
+WAMP layer for Twisted out too). chardet is kept out wherever
+charset_normalizer can take its place in requests (see
+:data:`UNUSED_MODULES`).
 
 ``twistd camservice`` decides once, from the loaded configuration and before
 it imports the reactor (:func:`camservice.tap.makeService`): with
@@ -29,6 +31,7 @@ reload), and the restarted process imports them as before.
 """
 from __future__ import annotations
 
+import importlib.util
 import sys
 from typing import Iterable, MutableMapping
 
@@ -38,9 +41,24 @@ __all__ = ["TLS_MODULES", "UNUSED_MODULES", "ModuleBlock", "is_blocked", "module
 #: service_identity, cryptography (and bcrypt, which cryptography's SSH
 #: keys import).
 TLS_MODULES = ("OpenSSL", "service_identity", "cryptography", "bcrypt")
+
+
+def _unused_modules(find_spec=importlib.util.find_spec) -> tuple[str, ...]:
+    """cbor2, and chardet when charset_normalizer can stand in for it."""
+    if find_spec("charset_normalizer") is None:
+        return ("cbor2",)
+    return ("cbor2", "chardet")
+
+
 #: What nothing in the service uses, whatever the configuration: the CBOR
-#: codec of Autobahn's WAMP messages.
-UNUSED_MODULES = ("cbor2",)
+#: codec of Autobahn's WAMP messages; and chardet, the character-set
+#: guesser requests imports (treq 22.2, Debian 12's, imports requests for
+#: its cookie jar) in preference to charset_normalizer when both are
+#: installed, as on Debian 12: 2.5 MB of language tables for
+#: ``Response.apparent_encoding``, which treq never asks for. requests
+#: refuses to import with neither, so chardet is kept out only where
+#: charset_normalizer can be imported instead.
+UNUSED_MODULES = _unused_modules()
 
 
 def modules_to_keep_out(config) -> tuple[str, ...]:

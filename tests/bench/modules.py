@@ -24,7 +24,9 @@ own VmRSS from /proc/self/status after each import group:
   let in, which ``autobahn.twisted`` needs), ``cryptography`` (not kept out: PyJWT
   imports it), ``cbor2`` (not kept out: Autobahn's WAMP messages import it),
   ``tls_libraries`` (pyOpenSSL and service_identity not kept out: Twisted
-  imports them with the reactor); and what a choice not taken would save:
+  imports them with the reactor), ``chardet`` (not kept out: requests,
+  which treq 22.2 imports, prefers it to charset_normalizer); and what a
+  choice not taken would save:
   ``nvx_off`` (Autobahn's NVX accelerator kept out; it costs 18 ms to
   validate and 14 ms to unmask a 64 KiB message on Autobahn's general path
   without it, so it stays on).
@@ -71,6 +73,7 @@ CHOICES = {
     "cryptography": ({}, ["cryptography", "bcrypt"]),
     "cbor2": ({}, ["cbor2"]),
     "tls_libraries": ({}, ["OpenSSL", "service_identity"]),
+    "chardet": ({}, ["chardet"]),
 }
 #: Choices not taken: the modules that would be kept out as well.
 NOT_TAKEN = {"nvx_off": ["_nvx_utf8validator", "_nvx_xormasker"]}
@@ -124,11 +127,20 @@ def chain(python: str, groups: list, keep_out: list, repeat: int) -> dict:
             "modules": runs[-1]["modules"]}
 
 
-def measure(python: str, repeat: int) -> dict:
-    from camservice.ops.optional_modules import TLS_MODULES, UNUSED_MODULES
+def kept_out_by(python: str) -> tuple[list, list]:
+    """What the service keeps out under ``python``, always and with TLS off
+    (``UNUSED_MODULES`` depends on what that Python has installed)."""
+    code = ("import json; from camservice.ops.optional_modules import TLS_MODULES, UNUSED_MODULES; "
+            "print(json.dumps([UNUSED_MODULES, TLS_MODULES]))")
+    out = subprocess.run([python, "-c", code], cwd=str(ROOT), capture_output=True, text=True, timeout=60,
+                         check=True)
+    unused, tls = json.loads(out.stdout)
+    return unused, unused + tls
 
+
+def measure(python: str, repeat: int) -> dict:
     ordered = [[name, mods] for name, mods in GROUPS.items()]
-    kept_out = list(UNUSED_MODULES + TLS_MODULES)
+    unused, kept_out = kept_out_by(python)
     result = {"python": python}
     print(f"{python}: service order, TLS off", file=sys.stderr, flush=True)
     result["service"] = chain(python, ordered, kept_out, repeat)
@@ -144,11 +156,11 @@ def measure(python: str, repeat: int) -> dict:
         total = chain(python, ordered, kept_out + more, repeat)["total_mb"]
         result["would_save_mb"][name] = round(shipped - total, 2)
     print(f"{python}: service order, TLS on", file=sys.stderr, flush=True)
-    result["service_tls"] = chain(python, ordered + [["tls", TLS_GROUP]], list(UNUSED_MODULES), repeat)
+    result["service_tls"] = chain(python, ordered + [["tls", TLS_GROUP]], unused, repeat)
     result["not_imported_mb"] = {}
     for name, mods in NOT_IMPORTED.items():
         # the manhole on: nothing is kept out (conch needs the TLS libraries)
-        total = chain(python, ordered + [[name, mods]], list(UNUSED_MODULES), repeat)
+        total = chain(python, ordered + [[name, mods]], unused, repeat)
         result["not_imported_mb"][name] = total["groups"][-1]["added_mb"]
     base = result["service"]["groups"][0]["rss_mb"]
     alone = {}

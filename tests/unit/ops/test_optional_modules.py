@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from camservice.config import load_config
-from camservice.ops.optional_modules import TLS_MODULES, UNUSED_MODULES, ModuleBlock, is_blocked, modules_to_keep_out
+from camservice.ops.optional_modules import TLS_MODULES, _unused_modules, UNUSED_MODULES, ModuleBlock, is_blocked, modules_to_keep_out
 from helpers.certs import CertificateAuthority
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ run()
 
 WATCH = ["OpenSSL", "service_identity", "twisted.internet.ssl", "twisted.protocols.tls",
          "camservice.security.tls", "twisted.internet.reactor", "camservice.app", "treq", "cryptography",
-         "cbor2", "autobahn.twisted", "autobahn.websocket.protocol", "jwt"]
+         "cbor2", "autobahn.twisted", "autobahn.websocket.protocol", "jwt", "chardet"]
 
 
 def built_modules(config_path: Path) -> dict:
@@ -55,7 +55,7 @@ def test_without_tls_the_service_is_built_without_tls_libraries(write_config):
     assert loaded["twisted.internet.reactor"] and loaded["camservice.app"]
     assert not any(loaded[name] for name in ("OpenSSL", "service_identity", "twisted.internet.ssl",
                                              "twisted.protocols.tls", "camservice.security.tls",
-                                             "cryptography", "cbor2"))
+                                             "cryptography", "cbor2", "chardet"))
     # the WebSocket server is Autobahn's protocol on an adapter of its own
     assert loaded["autobahn.websocket.protocol"] and loaded["jwt"] and not loaded["autobahn.twisted"]
 
@@ -130,3 +130,36 @@ def test_release_keeps_a_module_imported_meanwhile():
     modules["x"] = object()  # someone put the real module there
     block.release()
     assert modules["x"] is not None
+
+
+def test_chardet_is_kept_out_only_where_charset_normalizer_stands_in():
+    def finder(*present):
+        return lambda name: object() if name in present else None
+
+    assert _unused_modules(finder("charset_normalizer", "chardet")) == ("cbor2", "chardet")
+    # requests refuses to import with neither: chardet stays importable
+    assert _unused_modules(finder("chardet")) == ("cbor2",)
+
+
+def test_treq_speaks_http_with_chardet_kept_out():
+    # treq 22.2 (Debian 12) imports requests, which then takes charset_normalizer
+    code = (
+        "import sys\n"
+        "from camservice.ops.optional_modules import UNUSED_MODULES, ModuleBlock\n"
+        "ModuleBlock(UNUSED_MODULES).block()\n"
+        "import treq, treq.response\n"
+        "from twisted.internet import reactor\n"
+        "from twisted.web import resource, server, static\n"
+        "root = resource.Resource()\n"
+        "root.putChild(b'x', static.Data(b'ok', 'text/plain'))\n"
+        "port = reactor.listenTCP(0, server.Site(root), interface='127.0.0.1')\n"
+        "url = f'http://127.0.0.1:{port.getHost().port}/x'\n"
+        "got = []\n"
+        "d = treq.get(url).addCallback(treq.text_content).addBoth(got.append).addBoth(lambda _: reactor.stop())\n"
+        "reactor.run()\n"
+        "print(got[0], sys.modules.get('chardet') is not None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=str(ROOT.parent))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ok", "False"]
