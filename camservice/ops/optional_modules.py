@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import warnings
 from typing import Iterable, MutableMapping
 
 __all__ = ["TLS_MODULES", "UNUSED_MODULES", "ModuleBlock", "is_blocked", "modules_to_keep_out"]
@@ -72,6 +73,19 @@ def modules_to_keep_out(config) -> tuple[str, ...]:
     return UNUSED_MODULES + TLS_MODULES
 
 
+def _quiet_requests_version_check() -> None:
+    """requests 2.28 (Debian 12's) accepts charset_normalizer only below 3
+    when chardet is missing and says so at import; Debian 12 ships 3.0.1,
+    which requests 2.30 accepts, and treq never asks it for anything. The
+    service's log would otherwise start with a warning about a library
+    nothing uses."""
+    warnings.filterwarnings(
+        "ignore",
+        message=r"urllib3 \(.*\) or chardet \(None\)/charset_normalizer \(.*\) doesn't match a supported version",
+        module="requests",
+    )
+
+
 class ModuleBlock:
     """Makes ``import`` of some top-level modules (and their submodules) fail
     with ``ModuleNotFoundError``, so that libraries which import them only
@@ -96,6 +110,8 @@ class ModuleBlock:
                 self._modules[name] = None
                 blocked.append(name)
         self.blocked = tuple(blocked)
+        if "chardet" in self.blocked:
+            _quiet_requests_version_check()
         return self
 
     def release(self) -> None:
