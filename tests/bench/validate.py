@@ -25,7 +25,7 @@ CASES = [
     ("get_camera_status device", "get_camera_status", {"device": "camera1000"}),
     ("take_snapshot device+filename", "take_snapshot", {"device": "camera1000", "filename": "front-door"}),
     ("start_recording 3 params", "start_recording", {"device": "camera1000", "duration": 60, "format": "mp4"}),
-    ("subscribe_events topics", "subscribe_events", {"topics": ["camera.connected", "recording.started"]}),
+    ("subscribe_events topics", "subscribe_events", {"topics": ["camera.connected", "recording.start"]}),
     ("bad: device with newline", "get_camera_status", {"device": "camera1000\n"}),
     ("bad: limit out of range", "list_recordings", {"limit": 5000}),
     ("bad: unknown param", "take_snapshot", {"device": "camera1000", "colour": "red"}),
