@@ -124,6 +124,7 @@ def compile_schema(schema: dict) -> Validator:
         raise SchemaError(f"a schema must be an object, not {schema!r}")
     draft = schema.get("$schema", DRAFT)
     if draft != DRAFT:
+        # other drafts differ (items, $ref siblings, integer)
         raise SchemaError(f"only {DRAFT} is supported, not {draft!r}")
     valid, errors = _node(schema, ())
     return Validator(schema, valid, errors)
@@ -227,7 +228,7 @@ def _node(schema, spath: tuple) -> tuple[_Predicate, _Errors]:
     if not isinstance(schema, dict):
         # jsonschema versions disagree on the path of a boolean
         # subschema's error: not supported, rather than guessed
-        raise SchemaError(f"at {'/'.join(map(str, spath)) or 'the root'}: a subschema must be an object, not {schema!r}")
+        raise SchemaError(f"at {_where(spath)}: a subschema must be an object, not {schema!r}")
     predicates: list = []
     generators: list = []
     for keyword, value in schema.items():
@@ -235,7 +236,7 @@ def _node(schema, spath: tuple) -> tuple[_Predicate, _Errors]:
             continue
         build = _KEYWORDS.get(keyword)
         if build is None:
-            raise SchemaError(f"at {'/'.join(map(str, spath)) or 'the root'}: keyword {keyword!r} is not supported")
+            raise SchemaError(f"at {_where(spath)}: keyword {keyword!r} is not supported")
         built = build(value, schema, spath + (keyword,))
         if built is None:
             continue
@@ -265,7 +266,7 @@ def _simple(schema, keyword, value, spath, valid: _Predicate, message: Callable[
 
 
 def _where(spath) -> str:
-    return "/".join(map(str, spath))
+    return "/".join(map(str, spath)) or "the root"
 
 
 def _need(condition: bool, spath, what: str) -> None:
