@@ -7,7 +7,9 @@ input). The semantics and the errors (order, keyword, value, path and
 message) are those of jsonschema's ``Draft202012Validator``, with one
 deliberate change: ``pattern`` and ``patternProperties`` match the whole
 string (``re.fullmatch``), so ``"camera1\\n"`` is not a camera id
-(Python's ``$`` also matches before a final newline).
+(Python's ``$`` also matches before a final newline); so does
+``additionalProperties`` when it asks which keys ``patternProperties``
+covers.
 
 The compiler fails closed: a keyword it does not implement, or a value it
 does not understand, raises :class:`SchemaError` when the schema is

@@ -35,3 +35,11 @@ def test_pattern_properties_match_whole_keys():
 def test_the_schema_itself_is_checked():
     with pytest.raises(SchemaError):
         compile_schema({"type": "nonsense"})
+
+
+def test_keys_a_pattern_does_not_match_whole_are_additional():
+    schema = {"type": "object", "patternProperties": {"^a$": {"type": "integer"}}, "additionalProperties": False}
+    assert _ok(schema, {"a": 1})
+    (error,) = compile_schema(schema).iter_errors({"a\n": 1})
+    assert error.validator == "additionalProperties"
+    assert error.message == "'a\\n' does not match any of the regexes: '^a$'"
