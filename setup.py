@@ -39,6 +39,8 @@ setup(
         "treq>=22.2",
         "pyudev>=0.24",
         "PyYAML>=6.0",
+        # what camservice.schema's compiled validators are tested against;
+        # the running service never imports it
         "jsonschema>=4.10",
         "PyJWT>=2.6",
         "prometheus-client>=0.16",

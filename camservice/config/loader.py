@@ -14,14 +14,12 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-import jsonschema
 import yaml
 
 from camservice.config.errors import _MISSING, ConfigError, ConfigProblem
 from camservice.config.model import Config, from_mapping
-from camservice.schema_errors import describe, dotted
+from camservice.schema import Validator, compile_schema, describe, dotted
 from camservice.security.errors import BadStreamURL
-from camservice.security.schema import strict_validator
 from camservice.security.targets import parse_allowed_target
 from camservice.security.urls import parse_stream_url
 
@@ -63,9 +61,9 @@ def schema() -> dict:
 
 
 @functools.lru_cache(maxsize=1)
-def _validator() -> jsonschema.protocols.Validator:
+def _validator() -> Validator:
     # patterns match whole values: "camera1\n" is not a camera id
-    return strict_validator(schema())
+    return compile_schema(schema())
 
 
 def load_config(

@@ -12,7 +12,6 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from jsonschema.exceptions import best_match
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -34,7 +33,7 @@ from camservice.rpc.errors import (
 from camservice.rpc.methods import MethodSpec, MethodTable
 from camservice.rpc.param_limits import check_structure
 from camservice.rpc.session import Session
-from camservice.schema_errors import describe, dotted
+from camservice.schema import describe, dotted
 from camservice.timeutil import iso_timestamp
 
 __all__ = ["Call", "Dispatcher"]
@@ -241,9 +240,11 @@ class Dispatcher:
                 raise self._invalid(spec, *broken)
         if params or spec.takes_params:
             # the first error only: building every error of a big bad
-            # array is what costs
+            # array is what costs. (jsonschema's best_match of one error
+            # without sub-errors, which only anyOf/oneOf give and no params
+            # schema uses, is that error.)
             for error in spec.validator.iter_errors(params):
-                path, rule, _value = describe(best_match((error,)))
+                path, rule, _value = describe(error)
                 raise self._invalid(spec, path, rule)
         if spec.camera_param is not None and principal is not None:
             camera = params.get(spec.camera_param)

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 from camservice.auth.roles import Role
 from camservice.rpc.param_limits import top_level_limits
-from camservice.security.schema import strict_validator
+from camservice.schema import compile_schema
 
 __all__ = ["Deprecation", "MethodSpec", "MethodTable", "object_schema"]
 
@@ -83,7 +83,7 @@ class MethodSpec:
 
     def __post_init__(self) -> None:
         # patterns match whole strings ("camera1\n" is not a camera id)
-        object.__setattr__(self, "validator", strict_validator(self.params))
+        object.__setattr__(self, "validator", compile_schema(self.params))
         object.__setattr__(self, "limits", top_level_limits(self.params))
         # A method whose params are all optional accepts {} without
         # running the validator (the common, hot case).

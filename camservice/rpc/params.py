@@ -1,6 +1,6 @@
 """JSON Schema fragments for params, per API.md's parameter rules.
 
-Patterns match the whole string (see :mod:`camservice.security.schema`).
+Patterns match the whole string (see :mod:`camservice.schema.compiler`).
 """
 
 __all__ = ["CAMERA_ID", "FILENAME", "LIMIT", "OFFSET"]

@@ -25,8 +25,10 @@ own VmRSS from /proc/self/status after each import group:
   imports it), ``cbor2`` (not kept out: Autobahn's WAMP messages import it),
   ``tls_libraries`` (pyOpenSSL and service_identity not kept out: Twisted
   imports them with the reactor), ``chardet`` (not kept out: requests,
-  which treq 22.2 imports, prefers it to charset_normalizer); and what a
-  choice not taken would save:
+  which treq 22.2 imports, prefers it to charset_normalizer),
+  ``jsonschema`` (imported with PyYAML to validate the params and the
+  configuration, instead of camservice's own compiled validators,
+  :mod:`camservice.schema`); and what a choice not taken would save:
   ``nvx_off`` (Autobahn's NVX accelerator kept out; it costs 18 ms to
   validate and 14 ms to unmask a 64 KiB message on Autobahn's general path
   without it, so it stays on).
@@ -49,7 +51,6 @@ ROOT = Path(__file__).resolve().parents[2]
 GROUPS = {
     "interpreter": [],
     "pyyaml": ["yaml"],
-    "jsonschema": ["jsonschema"],
     "twisted_reactor": ["twisted.internet.reactor"],
     "twisted_web": ["twisted.web.server", "twisted.web.resource", "twisted.web.http", "twisted.web.client"],
     "treq": ["treq"],
@@ -68,6 +69,7 @@ TLS_GROUP = ["OpenSSL", "cryptography.x509", "service_identity", "twisted.intern
 #: measured with cryptography let in, against the service with only that
 #: undone.
 CHOICES = {
+    "jsonschema": ({"pyyaml": ["yaml", "jsonschema"]}, []),
     "autobahn_twisted": ({"autobahn": ["autobahn.twisted.websocket", "autobahn.twisted.resource"]},
                          ["cryptography", "bcrypt"]),
     "cryptography": ({}, ["cryptography", "bcrypt"]),
@@ -164,7 +166,8 @@ def measure(python: str, repeat: int) -> dict:
         result["not_imported_mb"][name] = total["groups"][-1]["added_mb"]
     base = result["service"]["groups"][0]["rss_mb"]
     alone = {}
-    for name, mods in list(GROUPS.items())[1:] + [("tls", TLS_GROUP)] + list(NOT_IMPORTED.items()):
+    for name, mods in (list(GROUPS.items())[1:] + [("tls", TLS_GROUP)] + list(NOT_IMPORTED.items())
+                       + [("jsonschema", ["jsonschema"])]):
         total = chain(python, [["interpreter", []], [name, mods]], [], repeat)["total_mb"]
         alone[name] = round(total - base, 2)
     result["alone_mb"] = alone

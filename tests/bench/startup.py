@@ -153,7 +153,7 @@ DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "PATH": DEBIAN_PATH}
 #: what the installed camservice runs on (their Debian versions go in the figures)
 DEBIAN_LIBRARIES = ("python3", "python3-twisted", "python3-autobahn", "python3-treq", "python3-jwt",
-                    "python3-jsonschema", "python3-yaml", "python3-ujson")
+                    "python3-yaml", "python3-ujson")
 
 
 def _dpkg_version(package: str) -> Optional[str]:

@@ -37,7 +37,7 @@ def dotted(path) -> str:
 
 
 def describe(error) -> tuple[tuple, str, Any]:
-    """Explain one ``jsonschema.ValidationError``.
+    """Explain one schema violation (a :class:`camservice.schema.ValidationError`).
 
     :returns: ``(path, rule, value)``: the path of the offending key (for an
         unknown or missing key, the path *to that key*), the rule in words,

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 
 from camservice.rpc.params import CAMERA_ID, FILENAME
-from camservice.security.schema import strict_validator
+from camservice.schema import SchemaError, compile_schema
 
 
 def _ok(schema, value) -> bool:
-    return strict_validator(schema).is_valid(value)
+    return compile_schema(schema).is_valid(value)
 
 
 @pytest.mark.parametrize("value, ok", [
@@ -33,7 +33,13 @@ def test_pattern_properties_match_whole_keys():
 
 
 def test_the_schema_itself_is_checked():
-    import jsonschema
+    with pytest.raises(SchemaError):
+        compile_schema({"type": "nonsense"})
 
-    with pytest.raises(jsonschema.SchemaError):
-        strict_validator({"type": "nonsense"})
+
+def test_keys_a_pattern_does_not_match_whole_are_additional():
+    schema = {"type": "object", "patternProperties": {"^a$": {"type": "integer"}}, "additionalProperties": False}
+    assert _ok(schema, {"a": 1})
+    (error,) = compile_schema(schema).iter_errors({"a\n": 1})
+    assert error.validator == "additionalProperties"
+    assert error.message == "'a\\n' does not match any of the regexes: '^a$'"
