@@ -356,6 +356,23 @@ class RpcProtocol(WebSocketServerProtocol):
         slot, self._slot = self._slot, None
         if slot is not None:
             self.factory.release_slot(slot)
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Break the reference cycles a connection makes, so that once it
+        is closed reference counting frees it (and its session, buffers and
+        Autobahn's per-connection objects) at once. Left to the cycle
+        collector, a thousand clients leaving made a full collection of some
+        50,000 objects: every other client's request waited for it.
+
+        The cycles: the session's ``send`` is a method of this protocol,
+        which holds the session; Autobahn's ``is_closed`` Deferred has this
+        protocol as its result. Nothing reads ``is_closed`` after the close.
+        """
+        if self.session is not None:
+            self.session.disconnect()
+        self.is_closed = None
+        self._socket = None
 
     def going_away(self) -> None:
         """Start the closing handshake because the server is stopping."""
