@@ -22,6 +22,10 @@ DEFAULT_TOPICS = CAMERA_TOPICS | RECORDING_TOPICS
 _conn_ids = itertools.count(1)
 
 
+def _discard(payload: bytes) -> None:
+    """The ``send`` of a session whose connection is gone."""
+
+
 class Session:
     """One connected client.
 
@@ -119,3 +123,13 @@ class Session:
     def send(self, payload: bytes) -> None:
         """Deliver an encoded notification."""
         self._send(payload)
+
+    def disconnect(self) -> None:
+        """The connection is gone: notifications are dropped from now on.
+
+        Also lets go of the connection's ``send`` (a bound method of the
+        protocol, which holds this session): without that reference cycle
+        a closed connection is freed at once by reference counting instead
+        of waiting for, and lengthening, a pass of the cycle collector.
+        """
+        self._send = _discard

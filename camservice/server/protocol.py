@@ -30,6 +30,7 @@ from zope.interface import implementer
 from camservice.codec import dumps
 from camservice.config.model import ServerConfig
 from camservice.memory import MemoryTrimmer
+from camservice.ops.collector import CollectorSchedule
 from camservice.metrics import Metrics
 from camservice.rpc.dispatcher import Dispatcher
 from camservice.rpc.errors import InvalidRequest
@@ -356,6 +357,23 @@ class RpcProtocol(WebSocketServerProtocol):
         slot, self._slot = self._slot, None
         if slot is not None:
             self.factory.release_slot(slot)
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Break the reference cycles a connection makes, so that once it
+        is closed reference counting frees it (and its session, buffers and
+        Autobahn's per-connection objects) at once. Left to the cycle
+        collector, a thousand clients leaving made a full collection of some
+        50,000 objects: every other client's request waited for it.
+
+        The cycles: the session's ``send`` is a method of this protocol,
+        which holds the session; Autobahn's ``is_closed`` Deferred has this
+        protocol as its result. Nothing reads ``is_closed`` after the close.
+        """
+        if self.session is not None:
+            self.session.disconnect()
+        self.is_closed = None
+        self._socket = None
 
     def going_away(self) -> None:
         """Start the closing handshake because the server is stopping."""
@@ -406,6 +424,8 @@ class RpcWebSocketFactory(WebSocketServerFactory):
         self._all_closed: list[defer.Deferred] = []
         self._peak = 0
         self.trimmer = MemoryTrimmer(reactor)
+        #: freezes what connections keep once a burst of them has settled
+        self.collector = CollectorSchedule(reactor)
         self.apply_config(config)
 
     def apply_config(self, config: ServerConfig) -> None:
@@ -447,6 +467,7 @@ class RpcWebSocketFactory(WebSocketServerFactory):
         self.open_protocols.add(proto)
         self._peak = max(self._peak, len(self.open_protocols))
         self.trimmer.busy()
+        self.collector.opened()
         self.notifier.attach(proto.session)
         self.metrics.connections.set(len(self.open_protocols))
         self.metrics.connections_total.inc()
@@ -457,6 +478,7 @@ class RpcWebSocketFactory(WebSocketServerFactory):
         self.notifier.detach(proto.session)
         self.metrics.connections.set(len(self.open_protocols))
         if not self.open_protocols:
+            self.collector.all_closed()
             if self._peak >= TRIM_AFTER_PEAK:
                 # hundreds of clients came and went: give their memory back
                 self._peak = 0

@@ -192,5 +192,12 @@ class WebSocketResource:
             data += [name, b": ", b",".join(values), b"\r\n"]
         data.append(b"\r\n")
         data.append(request.content.read())
+        # The HTTP channel never hears of this connection again: take the
+        # request out of its queue, so that the two, which refer to each
+        # other, are freed by reference counting when this returns rather
+        # than left to the cycle collector.
+        channel = request.channel
+        if request in channel.requests:
+            channel.requests.remove(request)
         proto.dataReceived(b"".join(data))
         return NOT_DONE_YET

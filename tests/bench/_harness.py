@@ -922,6 +922,8 @@ class Workers:
             "server_us_per_req": round(1e6 * (cpu1 - cpu0) / completed, 1) if completed else None,
             "loadgen_timer_lag_p99_ms": max((d["timer_lag_p99_ms"] or 0) for d in done) if self.spec_rate else None,
             "loadgen_cpu_pct": round(100.0 * sum(d["cpu_s"] for d in done) / (warmup + duration), 1),
+            # monotonic seconds (the clock is the machine's): the requests sent in it are counted
+            "window": [round(start + warmup, 3), round(start + warmup + duration, 3)],
         }
 
     def close(self) -> None:

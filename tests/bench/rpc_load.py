@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/bench/rpc_load.py [--quick] [--procs N] [--methods ping,get_camera_list]
                                              [--rate-limit shipped|off] [--floors json,same|none]
+                                             [--loads open|closed|open1000x1,...] [--repeat N] [--probe]
 
 Starts camservice (``twistd -n camservice``, the rate limit as shipped,
 2,000 connections allowed) on a free loopback port and loads it from
@@ -32,6 +33,16 @@ more CPUs the service is pinned to the first and the load generators to the
 others (``BENCH_PIN=0`` to turn that off). ``server_us_per_req`` is the
 service's own CPU time per request, which no client overhead can inflate.
 
+``--loads`` picks some of the loads (``open``: both open-loop ones;
+``open100x10``, ``open1000x1``, ``closed1``, ``closed100``, ``closed1000``)
+and ``--repeat`` runs each several times against the same servers (the
+maximum latency is noisy: compare it with the floor's over several runs).
+``--probe`` loads ``probe/reactor_probe.py`` into camservice and the
+floors and adds to each row what the server's reactor thread did in that
+run's window: collector pauses by generation, the longest busy stretches
+of the reactor (from one ``epoll_wait`` return to the next call) and what
+was in them (``--probe-dir``: also keep the raw records).
+
 Prints progress to stderr and one JSON object as the last line of stdout:
 ``{"bench": "rpc_load", "results": [{"method", "model", "clients", "rate",
 "p50_ms", "p99_ms", "rps", "errors", ...}, ...]}``. Takes about 2 minutes
@@ -45,8 +56,10 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -66,11 +79,36 @@ def shipped_rate_limit() -> dict:
         return yaml.safe_load(f)["server"]["rate_limit"]
 
 
+#: the loads by name, in the order they run
+LOADS = {
+    "open100x10": ("open", 100, 10.0),
+    "open1000x1": ("open", 1000, 1.0),
+    "closed1": ("closed", 1, None),
+    "closed100": ("closed", 100, None),
+    "closed1000": ("closed", 1000, None),
+}
+LOAD_GROUPS = {"all": list(LOADS), "open": ["open100x10", "open1000x1"],
+               "closed": ["closed1", "closed100", "closed1000"]}
+
+
+def parse_loads(text: str) -> list:
+    """``--loads``: names and groups of :data:`LOADS`, in :data:`LOADS` order."""
+    names = set()
+    for part in filter(None, text.split(",")):
+        if part in LOAD_GROUPS:
+            names.update(LOAD_GROUPS[part])
+        elif part in LOADS:
+            names.add(part)
+        else:
+            raise ValueError(f"unknown load {part!r} (known: {', '.join([*LOAD_GROUPS, *LOADS])})")
+    return [LOADS[n] for n in LOADS if n in names]
+
+
 def run_loads(server, methods, loads, args, tls, results, label) -> None:
     """Every load of ``loads`` for every method against ``server``."""
     for method in methods:
         params, auth = METHODS[method]
-        for model, clients, rate in loads:
+        for model, clients, rate in [load for load in loads for _ in range(args.repeat)]:
             duration = args.open_duration if model == "open" else args.closed_duration
             warmup = 1.0 if model == "open" else 2.0
             if args.quick:
@@ -83,6 +121,8 @@ def run_loads(server, methods, loads, args, tls, results, label) -> None:
                        "rate": rate, "offered_rps": clients * rate if rate else None,
                        "connected": w.connected, "connect_failures": w.connect_failures(),
                        "duration_s": duration, **r}
+            if model == "open" and args.repeat > 1:
+                row["repeat"] = args.repeat
             if model == "open" and label == "camservice":
                 row["p99_budget_ms"] = STATUS_P99_BUDGET_MS
                 row["within_budget"] = (r["p99_ms"] is not None and r["p99_ms"] < STATUS_P99_BUDGET_MS
@@ -106,7 +146,17 @@ def main(argv=None) -> int:
     ap.add_argument("--floors", default="json,same",
                     help="codecs of the floors to compare with (json, orjson, ujson, same: camservice's own; "
                          "none: no floor); default json,same")
+    ap.add_argument("--loads", default="all",
+                    help=f"loads to run: {', '.join([*LOAD_GROUPS, *LOADS])} (default all)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each load (default 1)")
+    ap.add_argument("--probe", action="store_true",
+                    help="probe the servers' reactor thread (collector pauses, long reactor turns)")
+    ap.add_argument("--probe-dir", default=None, help="with --probe: keep the raw probe records here")
     args = ap.parse_args(argv)
+    try:
+        chosen_loads = parse_loads(args.loads)
+    except ValueError as e:
+        ap.error(str(e))
     if args.quick:
         args.open_duration, args.closed_duration = 3.0, 2.0
     methods = [m for m in args.methods.split(",") if m]
@@ -116,7 +166,7 @@ def main(argv=None) -> int:
 
     h.install_cleanup()
     h.raise_nofile()
-    loads = [("open", 100, 10.0), ("open", 1000, 1.0), ("closed", 1, None), ("closed", 100, None), ("closed", 1000, None)]
+    loads = chosen_loads
     results = []
     started = time.monotonic()
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.tls]
@@ -125,19 +175,25 @@ def main(argv=None) -> int:
     config_extra = {}
     if args.rate_limit == "shipped":
         config_extra = {"server": {"rate_limit": shipped_rate_limit()}}
+    probes = Probes(args.probe, args.probe_dir)
     for tls in modes:
-        with h.Service(max_connections=2000, cameras=args.cameras, tls=tls, config_extra=config_extra) as service:
+        first = len(results)
+        with h.Service(max_connections=2000, cameras=args.cameras, tls=tls, config_extra=config_extra,
+                       extra_env=probes.env("camservice" + ("-tls" if tls else ""))) as service:
             run_loads(service, methods, loads, args, tls, results, "camservice")
             if service.proc.poll() is not None:
                 raise RuntimeError(f"camservice died: {service.log_text()[-2000:]}")
+        probes.attach("camservice" + ("-tls" if tls else ""), results[first:])
     floors = []
     for name in args.floors.split(","):
         name = CODEC if name == "same" else name
         if name and name != "none" and name not in floors:
             floors.append(name)
     for name in floors:
-        with FloorServer(name) as floor:
+        first = len(results)
+        with FloorServer(name, env=probes.env(f"floor-{name}")) as floor:
             run_loads(floor, methods, loads, args, False, results, f"floor-{name}")
+        probes.attach(f"floor-{name}", results[first:])
     ratios = floor_ratios(results, floors)
     comparison = []
     if len(modes) == 2:
@@ -178,8 +234,9 @@ class FloorServer:
     :class:`_harness.Workers` needs of a server: ``port``, ``pid``,
     ``token``, ``ca_file``)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, env: Optional[dict] = None):
         self.name = name
+        self.env = {**os.environ, **(env or {})}
         self.port = h.free_port()
         self.token = "floor"  # its authenticate accepts anything
         self.ca_file = None
@@ -193,7 +250,7 @@ class FloorServer:
         import socket
 
         self.proc = h.spawn([sys.executable, Path(__file__).with_name("floor_server.py"), self.port, self.name],
-                            stdin=subprocess.DEVNULL, preexec_fn=h._pinned(h.SERVICE_CPUS))
+                            stdin=subprocess.DEVNULL, env=self.env, preexec_fn=h._pinned(h.SERVICE_CPUS))
         deadline = time.monotonic() + 30
         while True:
             if self.proc.poll() is not None:
@@ -208,6 +265,72 @@ class FloorServer:
 
     def __exit__(self, *exc) -> None:
         h.stop_process(self.proc)
+
+
+class Probes:
+    """``--probe``: the environment that loads ``probe/reactor_probe.py``
+    into a server, and each run's share of what it recorded."""
+
+    def __init__(self, on: bool, keep_dir: Optional[str]):
+        self.on = on
+        self.dir = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="camservice-probe-"))
+        self.keep = keep_dir is not None
+        if on:
+            self.dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, label: str) -> Path:
+        return self.dir / f"{label}.json"
+
+    def env(self, label: str) -> dict:
+        if not self.on:
+            return {}
+        path = self.path(label)
+        path.unlink(missing_ok=True)
+        folder = str(Path(__file__).resolve().with_name("probe"))
+        return {"PYTHONPATH": os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")])),
+                "BENCH_PROBE_OUT": str(path)}
+
+    def attach(self, label: str, rows: list) -> None:
+        if not self.on:
+            return
+        path = self.path(label)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            for row in rows:
+                row["probe"] = {"error": f"no probe record: {e}"}
+            return
+        for row in rows:
+            row["probe"] = probe_summary(data, *row["window"])
+            print(json.dumps({"server": row["server"], "method": row["method"], "clients": row["clients"],
+                              "model": row["model"], "max_ms": row["max_ms"], "probe": row["probe"]}),
+                  file=sys.stderr, flush=True)
+        if not self.keep:
+            path.unlink(missing_ok=True)
+
+
+def probe_summary(data: dict, start: float, end: float) -> dict:
+    """What the probe recorded between ``start`` and ``end`` (monotonic)."""
+    gens = {}
+    for t, gen, ms, _collected in data["gc"]:
+        if start <= t < end:
+            gens.setdefault(gen, []).append(ms)
+    gc_summary = {str(g): {"n": len(v), "max_ms": round(max(v), 3), "total_ms": round(sum(v), 2)}
+                  for g, v in sorted(gens.items())}
+    calls = {}
+    for t, name, ms in data.get("slow_calls", []):
+        if start <= t < end:
+            n, total, worst = calls.get(name, (0, 0.0, 0.0))
+            calls[name] = (n + 1, total + ms, max(worst, ms))
+    slow = sorted(({"name": k, "n": n, "total_ms": round(total, 2), "max_ms": round(worst, 3)}
+                   for k, (n, total, worst) in calls.items()), key=lambda c: -c["max_ms"])
+    long = [s for s in data["long"] if start <= s["t"] < end]
+    long.sort(key=lambda s: -s["wall_ms"])
+    return {"gc": gc_summary, "stretches_over_ms": data["long_ms"], "stretches_over": len(long),
+            "stretches_over_5ms": sum(1 for s in long if s["wall_ms"] >= 5),
+            "longest": long[:5], "slow_timed_calls": slow[:8], "tracked_at_exit": data.get("gc_tracked_at_exit"),
+            "frozen_at_exit": data.get("gc_frozen_at_exit"),
+            "stack_samples": sum(1 for t, _ms, _k in data.get("stacks", []) if start <= t < end)}
 
 
 def floor_ratios(results: list, floors: list) -> list:

@@ -163,6 +163,7 @@ def test_resource_hands_the_request_to_the_websocket_protocol(factory):
     transport = StringTransport(peerAddress=PEER)
     transport.protocol = _Channel()
     request.channel = _Channel()
+    request.channel.requests = [request]  # an HTTPChannel's queue of requests
     request.content = io.BytesIO(b"")
     request.channel.transport = transport
     request.transport = transport
@@ -173,6 +174,7 @@ def test_resource_hands_the_request_to_the_websocket_protocol(factory):
         request.requestHeaders.setRawHeaders(name, [value])
     assert WebSocketResource(factory).render(request) is NOT_DONE_YET
     assert request.channel.transport is None  # the HTTP channel lets go of it
+    assert request.channel.requests == []  # and of the request (no cycle left to collect)
     proto = transport.protocol
     assert isinstance(proto, Echo) and proto.events[-1] == ("open",)
     assert transport.value().startswith(b"HTTP/1.1 101")
