@@ -104,12 +104,6 @@ class ApiServer(Component):
         )
         self.port = None
         self._tls_loaded: Optional[dict] = None
-        self._unsubscribe = None
-
-    def _on_event(self, event) -> None:
-        # what a reload built lives until the next one: out of full collections
-        if event.topic == "system.config_changed" and (event.data or {}).get("status") == "applied":
-            self.factory.collector.reloaded()
 
     def _metrics_authenticator(self, config: ServerConfig) -> Optional[Authenticator]:
         public = config.metrics_access == "public" or (config.metrics_access == "auto" and is_loopback(config.host))
@@ -193,7 +187,6 @@ class ApiServer(Component):
         self._listen()
         self._notifier.start()
         self.sessions.start()
-        self._unsubscribe = self._bus.subscribe(self._on_event)
         self._bus.publish("system.startup", port=self.listening_port)
         self.log.info(
             "API listening on {scheme}://{host}:{port}{path}",
@@ -218,10 +211,6 @@ class ApiServer(Component):
         await self.factory.close_all(self._config.shutdown_timeout)
         self.sessions.stop()
         self.factory.trimmer.busy()
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        self.factory.collector.stop()
         self._notifier.stop()
         self.log.info("API stopped")
 

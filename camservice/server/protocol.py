@@ -30,7 +30,6 @@ from zope.interface import implementer
 from camservice.codec import dumps
 from camservice.config.model import ServerConfig
 from camservice.memory import MemoryTrimmer
-from camservice.ops.collector import CollectorSchedule
 from camservice.metrics import Metrics
 from camservice.rpc.dispatcher import Dispatcher
 from camservice.rpc.errors import InvalidRequest
@@ -424,8 +423,6 @@ class RpcWebSocketFactory(WebSocketServerFactory):
         self._all_closed: list[defer.Deferred] = []
         self._peak = 0
         self.trimmer = MemoryTrimmer(reactor)
-        #: freezes what connections keep once a burst of them has settled
-        self.collector = CollectorSchedule(reactor)
         self.apply_config(config)
 
     def apply_config(self, config: ServerConfig) -> None:
@@ -467,7 +464,6 @@ class RpcWebSocketFactory(WebSocketServerFactory):
         self.open_protocols.add(proto)
         self._peak = max(self._peak, len(self.open_protocols))
         self.trimmer.busy()
-        self.collector.opened()
         self.notifier.attach(proto.session)
         self.metrics.connections.set(len(self.open_protocols))
         self.metrics.connections_total.inc()
@@ -478,7 +474,6 @@ class RpcWebSocketFactory(WebSocketServerFactory):
         self.notifier.detach(proto.session)
         self.metrics.connections.set(len(self.open_protocols))
         if not self.open_protocols:
-            self.collector.all_closed()
             if self._peak >= TRIM_AFTER_PEAK:
                 # hundreds of clients came and went: give their memory back
                 self._peak = 0

@@ -144,14 +144,7 @@ def _name(f):
     return f"{module}.{getattr(f, '__qualname__', repr(f))}"
 
 
-_PROFILE = os.environ.get("BENCH_PROBE_PROFILE")
-_profiler = None
-
-
 def _timed(f):
-    if _PROFILE and _PROFILE in _name(f):
-        return _profiled(f)
-
     def call(*args, **kw):
         global _timed_s, _timed_n, _top_timed
         t0 = _perf()
@@ -166,24 +159,6 @@ def _timed(f):
             if d * 1e3 >= SLOW_CALL_MS and len(_slow_calls) < 100000:
                 _slow_calls.append((round(_mono() - d, 6), _name(f), round(d * 1e3, 3)))
     call.__wrapped__ = f
-    return call
-
-
-def _profiled(f):
-    """``BENCH_PROBE_PROFILE=TEXT``: timed calls whose name has TEXT run
-    under cProfile (stats in BENCH_PROBE_OUT.prof at exit)."""
-    global _profiler
-    import cProfile
-
-    if _profiler is None:
-        _profiler = cProfile.Profile()
-
-    def call(*args, **kw):
-        _profiler.enable()
-        try:
-            return f(*args, **kw)
-        finally:
-            _profiler.disable()
     return call
 
 
@@ -326,8 +301,6 @@ def _write():
         "slow_calls": _slow_calls,
         "stacks": _stacks,
     }
-    if _profiler is not None:
-        _profiler.dump_stats(_out_path + ".prof")
     tmp = _out_path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(out, f)
