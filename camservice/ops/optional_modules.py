@@ -73,17 +73,18 @@ def modules_to_keep_out(config) -> tuple[str, ...]:
     return UNUSED_MODULES + TLS_MODULES
 
 
-def _quiet_requests_version_check() -> None:
-    """requests 2.28 (Debian 12's) accepts charset_normalizer only below 3
-    when chardet is missing and says so at import; Debian 12 ships 3.0.1,
-    which requests 2.30 accepts, and treq never asks it for anything. The
-    service's log would otherwise start with a warning about a library
-    nothing uses."""
-    warnings.filterwarnings(
-        "ignore",
-        message=r"urllib3 \(.*\) or chardet \(None\)/charset_normalizer \(.*\) doesn't match a supported version",
-        module="requests",
-    )
+#: Warnings a library gives because a module is kept out, by that module,
+#: as ``warnings.filterwarnings`` arguments. requests 2.28 (Debian 12's)
+#: accepts charset_normalizer only below 3 when chardet is missing and says
+#: so at import; Debian 12 ships 3.0.1, which requests 2.30 accepts, and
+#: treq never asks it for anything: the service's log would otherwise start
+#: with a warning about a library nothing uses.
+WARNINGS_WHEN_KEPT_OUT = {
+    "chardet": {
+        "message": r"urllib3 \(.*\) or chardet \(None\)/charset_normalizer \(.*\) doesn't match a supported version",
+        "module": "requests",
+    },
+}
 
 
 class ModuleBlock:
@@ -110,8 +111,9 @@ class ModuleBlock:
                 self._modules[name] = None
                 blocked.append(name)
         self.blocked = tuple(blocked)
-        if "chardet" in self.blocked:
-            _quiet_requests_version_check()
+        for name in self.blocked:
+            if name in WARNINGS_WHEN_KEPT_OUT:
+                warnings.filterwarnings("ignore", **WARNINGS_WHEN_KEPT_OUT[name])
         return self
 
     def release(self) -> None:

@@ -50,6 +50,14 @@ def built_modules(config_path: Path) -> dict:
     return json.loads(lines[-1][len("MODULES "):])
 
 
+def run_python(code: str) -> subprocess.CompletedProcess:
+    """``code`` run by a fresh interpreter of this venv; it must succeed."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=str(ROOT.parent))
+    assert out.returncode == 0, out.stderr
+    return out
+
+
 def test_without_tls_the_service_is_built_without_tls_libraries(write_config):
     loaded = built_modules(write_config({"discovery": {"mode": "disabled"}}))
     assert loaded["twisted.internet.reactor"] and loaded["camservice.app"]
@@ -73,9 +81,7 @@ def test_tokens_are_signed_and_checked_without_cryptography(tmp_path):
         "p = tokens.verify(tokens.issue('alice', Role.operator, 60))\n"
         "print(p.user_id, p.role.name, 'cryptography' in sys.modules and sys.modules['cryptography'] is None)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         cwd=str(ROOT.parent))
-    assert out.returncode == 0, out.stderr
+    out = run_python(code)
     assert out.stdout.split() == ["alice", "operator", "True"]
 
 
@@ -159,9 +165,7 @@ def test_treq_speaks_http_with_chardet_kept_out():
         "reactor.run()\n"
         "print(got[0], sys.modules.get('chardet') is not None)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         cwd=str(ROOT.parent))
-    assert out.returncode == 0, out.stderr
+    out = run_python(code)
     assert out.stdout.split() == ["ok", "False"]
     # requests 2.28 would warn about charset_normalizer 3 at import
     assert "supported version" not in out.stderr, out.stderr
