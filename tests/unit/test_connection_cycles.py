@@ -8,6 +8,7 @@ import base64
 import gc
 import json
 import os
+import sys
 import weakref
 
 import pytest
@@ -41,6 +42,18 @@ def collector_off():
     gc.enable()
     if buffer is not None:
         globalLogPublisher.addObserver(buffer)
+
+
+@pytest.fixture
+def shipped_harness(write_config, clock):
+    """A service tree with the rate limit as shipped: each connection has
+    a token bucket of its own."""
+    from camservice.config import load_config
+    from helpers.harness import make_harness
+
+    harness = make_harness(load_config(write_config({})), clock)
+    yield harness
+    harness.stop()
 
 
 def _upgrade(site):
@@ -87,7 +100,8 @@ def test_the_upgrade_request_and_http_channel_are_freed_once_the_websocket_takes
     proto.connectionLost(Failure(ConnectionDone()))
 
 
-def test_a_closed_connection_and_its_session_are_freed_by_reference_counting(harness, collector_off):
+def test_a_closed_connection_and_its_session_are_freed_by_reference_counting(shipped_harness, collector_off):
+    harness = shipped_harness
     site = harness.tree.getServiceNamed("api").site
     channel, transport = _upgrade(site)
     del channel
@@ -96,7 +110,10 @@ def test_a_closed_connection_and_its_session_are_freed_by_reference_counting(har
     assert reply["result"]["authenticated"] is True
     assert _call(proto, transport, "ping", 2)["result"] == "pong"
     session = proto.session
-    limiter = weakref.ref(session.rate_limiter) if session.rate_limiter is not None else None
+    # a bucket has slots and no weak references: held here, it is free
+    # once this is the only reference left
+    bucket = session.rate_limiter
+    assert bucket is not None and sys.getrefcount(bucket) > 2
     sessions = harness.tree.getServiceNamed("api").sessions
     assert sessions.get(session.session_id) is session
     session_id = session.session_id
@@ -108,8 +125,7 @@ def test_a_closed_connection_and_its_session_are_freed_by_reference_counting(har
     gone = weakref.ref(proto)
     del proto, transport
     assert gone() is None
-    if limiter is not None:
-        assert limiter() is None
+    assert sys.getrefcount(bucket) == 2  # ``bucket`` and the call's argument
 
 
 class _Outbox:

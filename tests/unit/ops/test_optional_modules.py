@@ -2,7 +2,6 @@
 still works when it is configured."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,28 +11,9 @@ import pytest
 from camservice.config import load_config
 from camservice.ops.optional_modules import TLS_MODULES, _unused_modules, UNUSED_MODULES, ModuleBlock, is_blocked, modules_to_keep_out
 from helpers.certs import CertificateAuthority
+from helpers.twistd_probe import probe_built_service
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# Runs twistd camservice as a user does and reports, once makeService has
-# built the service tree, which modules the process holds; it exits before
-# anything starts.
-_PROBE = r"""
-import json, os, sys
-import camservice.tap as tap
-WATCH = %r
-assert not any(sys.modules.get(name) for name in WATCH if name != "camservice.tap")
-build = tap.makeService
-def probe(options):
-    build(options)
-    loaded = {name: sys.modules.get(name) is not None for name in WATCH}
-    print("MODULES " + json.dumps(loaded), flush=True)
-    os._exit(0)
-tap.makeService = probe
-from twisted.scripts.twistd import run
-sys.argv = ["twistd", "-n", "--pidfile=", "camservice", "--config", sys.argv[1]]
-run()
-"""
 
 WATCH = ["OpenSSL", "service_identity", "twisted.internet.ssl", "twisted.protocols.tls",
          "camservice.security.tls", "twisted.internet.reactor", "camservice.app", "treq", "cryptography",
@@ -41,13 +21,16 @@ WATCH = ["OpenSSL", "service_identity", "twisted.internet.ssl", "twisted.protoco
 
 
 def built_modules(config_path: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE % (WATCH,), str(config_path)],
-        cwd=str(config_path.parent), capture_output=True, text=True, timeout=120,
-    )
-    lines = [line for line in out.stdout.splitlines() if line.startswith("MODULES ")]
-    assert lines, f"twistd did not build the service: {out.returncode}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
-    return json.loads(lines[-1][len("MODULES "):])
+    """Which of ``WATCH`` a real ``twistd camservice`` holds once its tree is built."""
+    return probe_built_service(
+        config_path,
+        before="""
+            assert not any(sys.modules.get(name) for name in ARGS["watch"] if name != "camservice.tap")
+        """,
+        body="""
+            report.update({name: sys.modules.get(name) is not None for name in ARGS["watch"]})
+        """,
+        args={"watch": WATCH})
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
