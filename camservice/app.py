@@ -251,6 +251,7 @@ def build_service(
         access = MediaAccess(auth_url(config.streams.auth_port), media_origins(config.server, config.streams))
         process = MediaMTXProcess(
             config.mediamtx, config.data_dir, metrics, reactor, access, on_started=controller.mediamtx_started,
+            on_exited=controller.mediamtx_exited,
             ledger=ledger, api=api_client, run_blocking=o.run_blocking,
         )
         process.setName("mediamtx-process")

@@ -350,6 +350,12 @@ class MediaMTXController(Component):
             return
         self._set_health(Health.UP, f"MediaMTX {self.mediamtx_version} answers")
 
+    def mediamtx_exited(self, detail: str) -> None:
+        """The managed child exited: down at once, not at the next health
+        check, so clients go read-only for the time of its restart."""
+        if self.running:
+            self._set_health(Health.DOWN, detail)
+
     def mediamtx_started(self) -> None:
         """The managed child was (re)started: probe it at once and keep
         probing every 0.25 s until it answers, rather than waiting for the

@@ -69,6 +69,8 @@ class MediaMTXProcess(Supervisor):
     :param access: camservice's auth callback and the allowed browser
         origins, written into MediaMTX's config.
     :param on_started: called each time the child is (re)started.
+    :param on_exited: called with the reason each time the child exits
+        while the service runs (before its restart).
     :param ledger: see :class:`camservice.supervisor.Supervisor`.
     :param jitter: added to each restart backoff.
     :param api: the Control API client (reloads patch MediaMTX through it
@@ -89,6 +91,7 @@ class MediaMTXProcess(Supervisor):
         access: MediaAccess,
         on_started: Optional[Callable[[], None]] = None,
         environ=os.environ,
+        on_exited: Optional[Callable[[str], None]] = None,
         ledger=None,
         jitter=random.random,
         api=None,
@@ -108,6 +111,7 @@ class MediaMTXProcess(Supervisor):
         self._environ = environ
         self._access = access
         self._on_started = on_started
+        self._on_exited = on_exited
         self.minRestartDelay = config.restart_min_delay
         self.maxRestartDelay = config.restart_max_delay
         self.killTime = config.stop_timeout
@@ -168,6 +172,8 @@ class MediaMTXProcess(Supervisor):
         if self.running:
             self.state = ComponentState.ERROR
             self.error = f"MediaMTX exited (status {status}, signal {signal}); restarting"
+            if self._on_exited is not None:
+                self._on_exited(self.error)
             if NAME in self and self.settings != self._file_settings and not self._patching:
                 # settings patched in live: the restart reads them from the file
                 self.removeProcess(NAME)

@@ -24,7 +24,7 @@ if os.environ.get("SKIP_BROWSER_TESTS"):
 elif not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
     raise RuntimeError("the browser tests need Debian's chromium and chromium-driver: tools/bootstrap.sh installs them")
 
-from helpers.console_browser import _chrome, _start_service, _stop_service, kill_browser  # noqa: E402
+from helpers.console_browser import Browser, _start_service, _stop_service  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +53,7 @@ def browser(request, artifacts, tmp_path):
     a screenshot of the page is saved after the test, whatever the outcome,
     and no Chromium process outlives it."""
     size = getattr(request, "param", (1366, 900))
-    profile = tmp_path / "chromium-profile"
-    driver = _chrome(*size, profile)
-    driver.set_script_timeout(30)
-    driver.set_page_load_timeout(30)
+    driver = Browser(*size, tmp_path / "chromium-profile")
     try:
         yield driver
     finally:
@@ -64,9 +61,6 @@ def browser(request, artifacts, tmp_path):
             driver.save_screenshot(str(artifacts / f"{request.node.name}.png"))
         except Exception:
             pass
-        try:
-            driver.quit()
-        finally:
-            kill_browser(profile)
+        driver.quit()
 
 

@@ -8,12 +8,14 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
@@ -180,6 +182,97 @@ def _chrome(width: int, height: int, profile: Path):
     return webdriver.Chrome(service=DriverService(CHROMEDRIVER), options=options)
 
 
+class Browser:
+    """A headless Chromium that can be started again, on a new profile.
+
+    A renderer that stops answering (seen on a loaded machine, before any
+    request reached camservice) can take every window of its browser with
+    it, and chromedriver then holds every command, however short its page
+    load timeout. So ``open`` watches the load from outside and, when the
+    page does not come, kills that browser and tries a new one. Every other
+    attribute is the WebDriver's own."""
+
+    def __init__(self, width: int, height: int, profile: Path, *, timeout: float = 30):
+        self._size = (width, height)
+        self._root = profile
+        self._profile = profile / "launch-0"
+        self._timeout = timeout
+        self._driver = None
+        self.launches = 0
+        self.relaunch()
+
+    def relaunch(self) -> None:
+        self.quit(stuck=True)
+        self.launches += 1
+        # a profile of each launch's own: a killed browser's lock files
+        # stay behind
+        self._profile = self._root / f"launch-{self.launches}"
+        driver = _chrome(*self._size, self._profile)
+        driver.set_script_timeout(self._timeout)
+        driver.set_page_load_timeout(self._timeout)
+        self._driver = driver
+
+    def open(self, url: str, attempts: int = 3) -> None:
+        """Loads ``url``, in up to ``attempts`` browsers; the last one's
+        failure is raised."""
+        for attempt in range(attempts):
+            failure = self._load(url)
+            if failure is None:
+                return
+            if attempt == attempts - 1:
+                raise failure
+            self.relaunch()
+
+    def _load(self, url: str) -> Optional[Exception]:
+        """``driver.get(url)`` under a watchdog: None once loaded, or why
+        not. Errors other than a load that does not end are raised."""
+        from selenium.common.exceptions import TimeoutException
+        from urllib3.exceptions import HTTPError
+
+        outcome: list = []
+
+        def load():
+            try:
+                self._driver.get(url)
+                outcome.append(None)
+            except BaseException as failure:  # handed to the test's thread
+                outcome.append(failure)
+
+        loader = threading.Thread(target=load, daemon=True)
+        loader.start()
+        loader.join(self._timeout + 15)
+        if loader.is_alive():
+            # chromedriver's answer to the get, whatever it is, comes once
+            # its browser is gone
+            kill_browser(self._profile)
+            loader.join(15)
+            return TimeoutException(f"{url} did not load in {self._timeout + 15:.0f} s")
+        failure = outcome[0] if outcome else None
+        if failure is None or isinstance(failure, (TimeoutException, HTTPError)):
+            return failure
+        raise failure
+
+    def quit(self, stuck: bool = False) -> None:
+        """Ends the browser, its chromedriver and every process still on
+        its profile; a ``stuck`` one is killed without being asked."""
+        driver, self._driver = self._driver, None
+        try:
+            if driver is None:
+                return
+            if stuck:
+                driver.service.process.kill()
+                driver.service.process.wait(10)
+            else:
+                driver.quit()
+        finally:
+            kill_browser(self._profile)
+
+    def __getattr__(self, name):
+        if self._driver is None:
+            raise AttributeError(name)
+        return getattr(self._driver, name)
+
+
 def kill_browser(profile: Path) -> None:
     """SIGKILL every Chromium process still running on ``profile`` (a
     renderer that stopped answering survives ``driver.quit()``)."""
@@ -200,21 +293,14 @@ def browser_errors(driver) -> list[dict]:
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
-def open_console(driver, service) -> None:
-    """Loads the page. A renderer that does not answer (seen on a loaded
-    machine, before any request reached camservice) stays stuck for its
-    tab, so the page is tried again in a new window, which gets a renderer
-    of its own."""
-    from selenium.common.exceptions import TimeoutException
-
-    for attempt in range(3):
-        try:
-            driver.get(service.url)
-            return
-        except TimeoutException:
-            if attempt == 2:
-                raise
-            driver.switch_to.new_window("window")
+def open_console(driver, service, attempts: int = 3) -> None:
+    """Loads the page (in a new browser when one does not answer: see
+    ``Browser``). It comes first in a test, before any state of the
+    test's lives in the browser."""
+    if isinstance(driver, Browser):
+        driver.open(service.url, attempts)
+    else:
+        driver.get(service.url)
 
 
 def sign_in(driver, service, role="admin", credential=None):

@@ -835,3 +835,22 @@ def test_path_extras_join_each_camera_path_and_a_change_is_reconciled(world):
     calls = len(world.calls("replace"))
     world.clock.advance(RECONCILE)
     assert len(world.calls("replace")) == calls  # nothing drifts
+
+
+def test_the_child_exiting_is_down_at_once_and_recovers_when_restarted(world):
+    world.controller.mediamtx_exited("MediaMTX exited (status None, signal 9); restarting")
+    # no clock advance: not at the next health check
+    assert world.controller.health is Health.DOWN
+    assert world.health_events()[-1] == ("up", "down")
+    assert "signal 9" in world.controller.detail
+    world.fake.restart()
+    world.controller.mediamtx_started()
+    assert world.controller.health is Health.UP
+    assert set(world.fake.configs) == set(CAMERAS)
+    assert world.health_events()[-2:] == [("down", "recovering"), ("recovering", "up")]
+
+
+def test_the_child_exiting_after_stop_changes_nothing(world):
+    outcome(world.controller.stopService())
+    world.controller.mediamtx_exited("MediaMTX exited (status 0, signal None); restarting")
+    assert world.controller.health is not Health.DOWN

@@ -52,9 +52,11 @@ def rig(write_config, tmp_path):
     r.reactor = FakeProcessReactor(1000.0)
     r.api = FakeMediaMTX(r.reactor)
     r.started = []
+    r.exited = []
     access = MediaAccess(auth_url(r.old.streams.auth_port), media_origins(r.old.server, r.old.streams))
     r.process = MediaMTXProcess(r.old.mediamtx, r.old.data_dir, Metrics(), r.reactor, access,
                                 on_started=lambda: r.started.append(r.reactor.seconds()), environ={"PATH": ""},
+                                on_exited=r.exited.append,
                                 api=r.api, run_blocking=lambda f, *a: defer.maybeDeferred(f, *a), jitter=lambda: 0)
     r.process.privilegedStartService()
     r.process.startService()
@@ -196,3 +198,11 @@ def test_a_later_failure_patches_the_old_settings_back(rig):
     assert patches(rig.api) == [{"rtspAddress": "127.0.0.1:18559"}, {}, {"rtspAddress": "127.0.0.1:18554"}, {}]
     assert rig.process.settings["rtspAddress"] == "127.0.0.1:18554"
     assert len(rig.reactor.spawned) == 1
+
+
+def test_the_child_exiting_is_told_before_its_restart(rig):
+    rig.reactor.last().exit(1)
+    assert len(rig.exited) == 1 and "MediaMTX exited (status 1" in rig.exited[0]
+    rig.reactor.advance(rig.old.mediamtx.restart_max_delay + 1)
+    assert len(rig.reactor.spawned) == 2 and rig.started == [1000.0, rig.started[1]]
+    assert len(rig.exited) == 1
