@@ -223,6 +223,7 @@ class MqttBridge(service.Service):
         c = self.config
         node = self.node_id()
         self.topics = topics = Topics(c.topic_prefix, node)
+        self.rpc.response_base = topics.rpc_response_base
         self.publisher = Publisher(self._send, counted=lambda kind: self._metrics.published.labels(kind).inc())
         self._coalescer = Coalescer(self._reactor, c.coalesce_delay, self._flush_camera)
         self._views = {}
@@ -262,6 +263,7 @@ class MqttBridge(service.Service):
         self.publisher.retain(self.topics.availability, OFFLINE)
         await client.stop()
         self.client = None
+        self.rpc.response_base = None
         self.ha = None
         self._metrics.set_state("disabled")
 

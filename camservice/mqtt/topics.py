@@ -9,6 +9,7 @@ topic                          retained   payload
 ``cameras/<id>/recording``     yes        ``{"recording": true|false, ...}``
 ``events/<name>``              no         the notification's params (JSON)
 ``rpc``                        (in)       JSON-RPC requests (MQTT 5 request/response)
+``rpc/response/...``           no         the answers (the only response topics taken)
 =============================  =========  ==========================================
 """
 from __future__ import annotations
@@ -46,6 +47,8 @@ class Topics:
         self.base = f"{prefix}/{node}"
         self.availability = f"{self.base}/availability"
         self.rpc = f"{self.base}/rpc"
+        #: answers go only under here (:mod:`camservice.mqtt.rpc`)
+        self.rpc_response_base = f"{self.base}/rpc/response/"
 
     def state(self, camera_id: str) -> str:
         return f"{self.base}/cameras/{camera_id}/state"

@@ -200,3 +200,11 @@ def test_a_state_the_broker_kept_of_a_camera_gone_is_cleared(bridge, harness):
     wire.on_message("camservice/n1/cameras/camera8/state", b"", None, True)
     wire.on_message("camservice/n1/cameras/camera9/state", ghost, None, False)
     assert wire.sent == []
+
+
+def test_answers_go_only_under_the_nodes_rpc_response_topics(bridge):
+    wire = RecordingClient.made[-1]
+    wire.up()
+    assert bridge.rpc.response_base == "camservice/n1/rpc/response/"
+    bridge.stopService()
+    assert bridge.rpc.response_base is None
