@@ -38,6 +38,7 @@ from camservice.config.model import Config, MqttConfig, ServerConfig
 from camservice.events import ADMIN_TOPICS, CAMERA_TOPICS, RECORDING_TOPICS, Event, EventBus
 from camservice.mqtt.backoff import Backoff
 from camservice.mqtt.metrics import MqttMetrics
+from camservice.mqtt.public import public_camera
 from camservice.mqtt.publisher import Coalescer, Publisher
 from camservice.mqtt.rpc import MqttRpc
 from camservice.mqtt.topics import Topics, node_name, sanitize_level
@@ -396,7 +397,7 @@ class MqttBridge(service.Service):
             if self.ha is not None:
                 self.ha.camera_removed(camera_id)
             return
-        view = self._presenter.camera(camera)
+        view = public_camera(self._presenter.camera(camera))
         payload = dumps(view)
         recording_topic = topics.recording(camera_id)
         if not publisher.current(recording_topic):

@@ -208,3 +208,54 @@ def test_answers_go_only_under_the_nodes_rpc_response_topics(bridge):
     assert bridge.rpc.response_base == "camservice/n1/rpc/response/"
     bridge.stopService()
     assert bridge.rpc.response_base is None
+
+
+def _signed_bridge(harness, monkeypatch):
+    """A bridge whose presenter signs stream URLs, as with streams.auth."""
+    RecordingClient.made = []
+    monkeypatch.setattr(client_module, "ReactorMqttClient", RecordingClient)
+    window = [0]
+
+    def urls(path):
+        token = f"secret{window[0]}"
+        return {"rtsp": f"rtsp://127.0.0.1:8554/{path}?token={token}",
+                "hls": f"http://user:pw@127.0.0.1:8888/{path}/index.m3u8?token={token}#t",
+                "webrtc": None}
+
+    presenter = CameraPresenter(urls, lambda: window[0])
+    config = MqttConfig(enabled=True, node_id="n1", coalesce_delay=0, homeassistant=HomeAssistantConfig(enabled=False))
+    b = MqttBridge(config, harness.config.server, harness.clock, harness.tree.bus, harness.registry, presenter,
+                   harness.tree.getServiceNamed("recordings").status, harness.dispatcher,
+                   MqttMetrics(CollectorRegistry()))
+    b.window = window
+    b.presenter = presenter
+    return b
+
+
+def test_no_stream_token_or_user_information_reaches_the_broker(harness, monkeypatch):
+    bridge = _signed_bridge(harness, monkeypatch)
+    bridge.startService()
+    try:
+        wire = RecordingClient.made[-1]
+        wire.up()
+        harness.registry.update("camera1000", name="Renamed")
+        harness.registry.remove("camera1001")
+        harness.clock.advance(0.5)
+        assert any(t.endswith("/events/camera_status_update") for t in wire.topics())
+        for topic, payload, _ in wire.sent:
+            assert b"secret" not in payload and b"token" not in payload and b"pw@" not in payload, (topic, payload)
+        state = json.loads(wire.last("camservice/n1/cameras/camera1000/state"))
+        assert state["streams"] == {"rtsp": "rtsp://127.0.0.1:8554/camera1000",
+                                    "hls": "http://127.0.0.1:8888/camera1000/index.m3u8", "webrtc": None}
+        # the API's own view keeps its signed URLs (the presenter's object is not changed)
+        api_view = bridge.presenter.camera(harness.registry.get("camera1000"))
+        assert api_view["streams"]["rtsp"].endswith("?token=secret0")
+        # a new token window is no change of the camera: nothing published
+        wire.sent.clear()
+        bridge.window[0] = 1
+        harness.tree.bus.publish("camera.status_change", "camera1000", harness.registry.get("camera1000"))
+        harness.clock.advance(0.5)
+        assert [t for t in wire.topics() if t.endswith("/state")] == []
+    finally:
+        bridge.stopService()
+
