@@ -7,7 +7,13 @@ retained ``cameras/<id>/state`` when the Camera object changed (and a
 retained state the broker still holds of a camera that is gone is cleared
 on connecting), recording
 changes as the retained ``cameras/<id>/recording``, and the API's
-notifications under ``events/``. ``availability`` is ``online`` while
+notifications under ``events/``: each under its API topic
+(``events/camera.connected``, ``events/recording.start``,
+``events/snapshot.taken``...), and camera and recording changes also under
+their notification's method (``events/camera_status_update``,
+``events/recording_status_update``), the names the first releases used.
+Camera objects go out without credentials (:mod:`camservice.mqtt.public`).
+``availability`` is ``online`` while
 connected, ``offline`` on a clean stop and, as the MQTT will, when the
 node dies. Requests on ``rpc`` are answered by :class:`~camservice.mqtt.rpc.MqttRpc`,
 and Home Assistant discovery (``mqtt.homeassistant``) is handed every
@@ -44,7 +50,7 @@ from camservice.mqtt.rpc import MqttRpc
 from camservice.mqtt.topics import Topics, node_name, sanitize_level
 from camservice.rpc.notifier import notification_for
 
-__all__ = ["MqttBridge", "recording_payload"]
+__all__ = ["MqttBridge", "camera_event_topic", "recording_payload"]
 
 ONLINE, OFFLINE = b"online", b"offline"
 
@@ -60,6 +66,19 @@ def recording_payload(status: Optional[dict]) -> dict:
         "format": status.get("format"),
         "stops_at": status.get("stops_at"),
     }
+
+
+def camera_event_topic(before: Optional[dict], after: dict) -> str:
+    """The API's ``camera.*`` topic of a published change: the camera
+    table's rule, applied to the Camera last published and the one
+    published now (a flap coalesced away is no event)."""
+    status = after.get("status")
+    if before is None or before.get("status") != status:
+        if status == "CONNECTED":
+            return "camera.connected"
+        if status == "DISCONNECTED":
+            return "camera.disconnected"
+    return "camera.status_change"
 
 
 def _recording_from_event(event: Event) -> dict:
@@ -376,8 +395,10 @@ class MqttBridge(service.Service):
             payload = dumps(_recording_from_event(event))
             self.publisher.retain(self.topics.recording(event.device), payload)
         method, params = notification_for(event, self._reactor, self._presenter)
-        name = method if method != "event" else event.topic
-        self.publisher.event(self.topics.event(name), dumps(params))
+        payload = dumps(params)
+        self.publisher.event(self.topics.event(event.topic), payload)
+        if method != "event":
+            self.publisher.event(self.topics.event(method), payload)
 
     def _flush_camera(self, camera_id: str) -> None:
         """Publish ``camera_id`` as it is now (after the coalescing delay)."""
@@ -392,8 +413,9 @@ class MqttBridge(service.Service):
                 publisher.clear(topics.state(camera_id))
                 publisher.clear(topics.recording(camera_id))
                 if last is not None:
-                    publisher.event(topics.event("camera_status_update"),
-                                    dumps({**last, "status": "DISCONNECTED", "removed": True}))
+                    gone = dumps({**last, "status": "DISCONNECTED", "removed": True})
+                    publisher.event(topics.event("camera.disconnected"), gone)
+                    publisher.event(topics.event("camera_status_update"), gone)
             if self.ha is not None:
                 self.ha.camera_removed(camera_id)
             return
@@ -404,8 +426,10 @@ class MqttBridge(service.Service):
             publisher.retain(recording_topic, dumps(recording_payload(self._recording_status(camera_id))))
         if publisher.current(topics.state(camera_id)) == payload:
             return
+        before = self._views.get(camera_id)
         self._views[camera_id] = view
         publisher.retain(topics.state(camera_id), payload)
+        publisher.event(topics.event(camera_event_topic(before, view)), payload)
         publisher.event(topics.event("camera_status_update"), payload)
         if self.ha is not None:
             self.ha.camera_updated(view)

@@ -7,7 +7,11 @@ topic                          retained   payload
 ``availability``               yes        ``online`` / ``offline`` (the will)
 ``cameras/<id>/state``         yes        API.md's Camera object (JSON); empty: gone
 ``cameras/<id>/recording``     yes        ``{"recording": true|false, ...}``
-``events/<name>``              no         the notification's params (JSON)
+``events/<name>``              no         the notification's params (JSON), under the
+                                          API's topic (``camera.connected``...) and, for
+                                          camera and recording changes, also under the
+                                          notification's method (``camera_status_update``,
+                                          ``recording_status_update``)
 ``rpc``                        (in)       JSON-RPC requests (MQTT 5 request/response)
 ``rpc/response/...``           no         the answers (the only response topics taken)
 =============================  =========  ==========================================
