@@ -7,7 +7,13 @@ retained ``cameras/<id>/state`` when the Camera object changed (and a
 retained state the broker still holds of a camera that is gone is cleared
 on connecting), recording
 changes as the retained ``cameras/<id>/recording``, and the API's
-notifications under ``events/``. ``availability`` is ``online`` while
+notifications under ``events/``: each under its API topic
+(``events/camera.connected``, ``events/recording.start``,
+``events/snapshot.taken``...), and camera and recording changes also under
+their notification's method (``events/camera_status_update``,
+``events/recording_status_update``), the names the first releases used.
+Camera objects go out without credentials (:mod:`camservice.mqtt.public`).
+``availability`` is ``online`` while
 connected, ``offline`` on a clean stop and, as the MQTT will, when the
 node dies. Requests on ``rpc`` are answered by :class:`~camservice.mqtt.rpc.MqttRpc`,
 and Home Assistant discovery (``mqtt.homeassistant``) is handed every
@@ -38,12 +44,13 @@ from camservice.config.model import Config, MqttConfig, ServerConfig
 from camservice.events import ADMIN_TOPICS, CAMERA_TOPICS, RECORDING_TOPICS, Event, EventBus
 from camservice.mqtt.backoff import Backoff
 from camservice.mqtt.metrics import MqttMetrics
+from camservice.mqtt.public import public_camera
 from camservice.mqtt.publisher import Coalescer, Publisher
 from camservice.mqtt.rpc import MqttRpc
 from camservice.mqtt.topics import Topics, node_name, sanitize_level
 from camservice.rpc.notifier import notification_for
 
-__all__ = ["MqttBridge", "recording_payload"]
+__all__ = ["MqttBridge", "camera_event_topic", "recording_payload"]
 
 ONLINE, OFFLINE = b"online", b"offline"
 
@@ -59,6 +66,19 @@ def recording_payload(status: Optional[dict]) -> dict:
         "format": status.get("format"),
         "stops_at": status.get("stops_at"),
     }
+
+
+def camera_event_topic(before: Optional[dict], after: dict) -> str:
+    """The API's ``camera.*`` topic of a published change: the camera
+    table's rule, applied to the Camera last published and the one
+    published now (a flap coalesced away is no event)."""
+    status = after.get("status")
+    if before is None or before.get("status") != status:
+        if status == "CONNECTED":
+            return "camera.connected"
+        if status == "DISCONNECTED":
+            return "camera.disconnected"
+    return "camera.status_change"
 
 
 def _recording_from_event(event: Event) -> dict:
@@ -223,6 +243,7 @@ class MqttBridge(service.Service):
         c = self.config
         node = self.node_id()
         self.topics = topics = Topics(c.topic_prefix, node)
+        self.rpc.response_base = topics.rpc_response_base
         self.publisher = Publisher(self._send, counted=lambda kind: self._metrics.published.labels(kind).inc())
         self._coalescer = Coalescer(self._reactor, c.coalesce_delay, self._flush_camera)
         self._views = {}
@@ -262,6 +283,7 @@ class MqttBridge(service.Service):
         self.publisher.retain(self.topics.availability, OFFLINE)
         await client.stop()
         self.client = None
+        self.rpc.response_base = None
         self.ha = None
         self._metrics.set_state("disabled")
 
@@ -373,8 +395,10 @@ class MqttBridge(service.Service):
             payload = dumps(_recording_from_event(event))
             self.publisher.retain(self.topics.recording(event.device), payload)
         method, params = notification_for(event, self._reactor, self._presenter)
-        name = method if method != "event" else event.topic
-        self.publisher.event(self.topics.event(name), dumps(params))
+        payload = dumps(params)
+        self.publisher.event(self.topics.event(event.topic), payload)
+        if method != "event":
+            self.publisher.event(self.topics.event(method), payload)
 
     def _flush_camera(self, camera_id: str) -> None:
         """Publish ``camera_id`` as it is now (after the coalescing delay)."""
@@ -389,20 +413,23 @@ class MqttBridge(service.Service):
                 publisher.clear(topics.state(camera_id))
                 publisher.clear(topics.recording(camera_id))
                 if last is not None:
-                    publisher.event(topics.event("camera_status_update"),
-                                    dumps({**last, "status": "DISCONNECTED", "removed": True}))
+                    gone = dumps({**last, "status": "DISCONNECTED", "removed": True})
+                    publisher.event(topics.event("camera.disconnected"), gone)
+                    publisher.event(topics.event("camera_status_update"), gone)
             if self.ha is not None:
                 self.ha.camera_removed(camera_id)
             return
-        view = self._presenter.camera(camera)
+        view = public_camera(self._presenter.camera(camera))
         payload = dumps(view)
         recording_topic = topics.recording(camera_id)
         if not publisher.current(recording_topic):
             publisher.retain(recording_topic, dumps(recording_payload(self._recording_status(camera_id))))
         if publisher.current(topics.state(camera_id)) == payload:
             return
+        before = self._views.get(camera_id)
         self._views[camera_id] = view
         publisher.retain(topics.state(camera_id), payload)
+        publisher.event(topics.event(camera_event_topic(before, view)), payload)
         publisher.event(topics.event("camera_status_update"), payload)
         if self.ha is not None:
             self.ha.camera_updated(view)

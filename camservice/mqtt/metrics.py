@@ -30,7 +30,8 @@ class MqttMetrics:
         )
         self.rpc = Counter(
             "camservice_mqtt_rpc_requests",
-            "JSON-RPC requests received over MQTT, by outcome (answered, no_response_topic, too_large, busy).",
+            "JSON-RPC requests received over MQTT, by outcome (answered, no_response_topic, bad_response_topic, "
+            "too_large, busy).",
             ["outcome"],
             registry=registry,
         )

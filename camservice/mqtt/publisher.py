@@ -5,6 +5,11 @@ The broker may have lost retained messages (restarted without
 persistence), and a session that broke may have lost queued ones, so each
 (re)connection republishes the whole retained state; within a session a
 payload equal to the last one sent on its topic is not sent again.
+
+A topic cleared (its retained message removed) is forgotten once the
+empty payload is sent: what a node keeps grows with its cameras now, not
+with every camera it ever had. A clearing that could not be sent (no
+session) is kept and sent on the next session, then forgotten.
 """
 from __future__ import annotations
 
@@ -27,7 +32,8 @@ class Publisher:
     def __init__(self, send: Send, counted: Callable[[str], None] = lambda kind: None):
         self._send = send
         self._counted = counted
-        #: topic -> the payload it must hold (b"": cleared)
+        #: topic -> the payload it must hold (b"": to be cleared when
+        #: next connected)
         self.retained: dict[str, bytes] = {}
         #: topic -> the payload sent in this session
         self._sent: dict[str, bytes] = {}
@@ -44,8 +50,16 @@ class Publisher:
         return False
 
     def clear(self, topic: str) -> bool:
-        """Remove ``topic``'s retained message (an empty retained payload)."""
-        return self.retain(topic, b"")
+        """Remove ``topic``'s retained message (an empty retained payload)
+        and forget the topic; ``True`` if it was sent now (else it is sent
+        on the next session)."""
+        self._sent.pop(topic, None)
+        if self._send(topic, b"", True):
+            self.retained.pop(topic, None)
+            self._counted("retained")
+            return True
+        self.retained[topic] = b""
+        return False
 
     def current(self, topic: str):
         """The payload ``topic`` must hold, or ``None``."""
@@ -65,9 +79,12 @@ class Publisher:
         sent = 0
         for topic, payload in list(self.retained.items()):
             if self._send(topic, payload, True):
-                self._sent[topic] = payload
                 self._counted("retained")
                 sent += 1
+                if payload:
+                    self._sent[topic] = payload
+                else:
+                    del self.retained[topic]
         return sent
 
     def disconnected(self) -> None:

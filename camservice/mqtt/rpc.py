@@ -13,7 +13,12 @@ carry one), so the dispatcher authenticates it exactly as a per-call
 token. Each request stands alone: there is no login that outlives it.
 
 A request without a response topic is not executed (there would be no
-way to tell the caller what happened): it is logged and dropped.
+way to tell the caller what happened): it is logged and dropped. So is one
+whose response topic is not under ``<prefix>/<node>/rpc/response/``: the
+node writes answers only there, so a request cannot make it publish onto
+another topic it may write (its own state, another node's, Home
+Assistant's configs), and a broker ACL can give each client the answers
+under ``rpc/response/<its user name>/`` alone (conf/mosquitto-acl.example).
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ from camservice.rpc.errors import InvalidRequest, RateLimited
 from camservice.rpc.ratelimit import TokenBucket
 from camservice.rpc.session import Session
 
-__all__ = ["MqttRpc", "credential_from", "user_properties"]
+__all__ = ["MqttRpc", "credential_from", "response_topic_problem", "user_properties"]
 
 #: requests being answered at once; more are refused (-32040)
 MAX_IN_FLIGHT = 64
@@ -49,6 +54,21 @@ def user_properties(properties: Any) -> list[tuple[str, str]]:
     if isinstance(pairs, tuple) and len(pairs) == 2 and isinstance(pairs[0], str):
         return [pairs]
     return [(str(k), str(v)) for k, v in pairs]
+
+
+def response_topic_problem(topic: Any, base: Optional[str]) -> Optional[str]:
+    """Why ``topic`` cannot take an answer, or ``None`` when it can: it
+    must be a topic name (no wildcards) under ``base`` (the node's
+    ``.../rpc/response/``) with at least one level of its own."""
+    if not topic or not isinstance(topic, str):
+        return "no response topic"
+    if base is None:
+        return "the bridge has no session"
+    if "+" in topic or "#" in topic or "\x00" in topic:
+        return "the response topic has wildcards or NUL characters"
+    if not topic.startswith(base) or not topic[len(base):].strip("/"):
+        return f"the response topic must be under {base}"
+    return None
 
 
 def credential_from(properties: Any) -> Optional[str]:
@@ -74,6 +94,8 @@ class MqttRpc:
     :param reply: ``(response_topic, payload, correlation_data)``.
     :param max_message_size: ``server.max_message_size``.
     :param counted: ``(outcome) -> None`` per request.
+    :param response_base: where answers may go (``<prefix>/<node>/rpc/response/``);
+        ``None`` (no session yet) refuses every request.
     """
 
     log = Logger()
@@ -86,6 +108,7 @@ class MqttRpc:
         reply: Reply,
         max_message_size: int = 65536,
         counted: Callable[[str], None] = lambda outcome: None,
+        response_base: Optional[str] = None,
     ):
         self._dispatcher = dispatcher
         self._clock = clock
@@ -93,6 +116,7 @@ class MqttRpc:
         self._reply = reply
         self.max_message_size = max_message_size
         self._counted = counted
+        self.response_base = response_base
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
         self.in_flight = 0
 
@@ -114,9 +138,15 @@ class MqttRpc:
         """Answer one request; a Deferred firing once the reply is queued
         (``None`` when nothing is answered)."""
         response_topic = getattr(properties, "ResponseTopic", None) if properties is not None else None
-        if not response_topic or "+" in response_topic or "#" in response_topic:
+        if not response_topic:
             self._counted("no_response_topic")
-            self.log.info("MQTT: a request without a usable response topic was ignored")
+            self.log.info("MQTT: a request without a response topic was ignored")
+            return None
+        problem = response_topic_problem(response_topic, self.response_base)
+        if problem is not None:
+            self._counted("bad_response_topic")
+            self.log.warn("MQTT: a request answering to {response_topic!r} was refused: {problem}",
+                          response_topic=str(response_topic)[:200], problem=problem)
             return None
         correlation = getattr(properties, "CorrelationData", None)
         if len(payload) > self.max_message_size:

@@ -7,8 +7,13 @@ topic                          retained   payload
 ``availability``               yes        ``online`` / ``offline`` (the will)
 ``cameras/<id>/state``         yes        API.md's Camera object (JSON); empty: gone
 ``cameras/<id>/recording``     yes        ``{"recording": true|false, ...}``
-``events/<name>``              no         the notification's params (JSON)
+``events/<name>``              no         the notification's params (JSON), under the
+                                          API's topic (``camera.connected``...) and, for
+                                          camera and recording changes, also under the
+                                          notification's method (``camera_status_update``,
+                                          ``recording_status_update``)
 ``rpc``                        (in)       JSON-RPC requests (MQTT 5 request/response)
+``rpc/response/...``           no         the answers (the only response topics taken)
 =============================  =========  ==========================================
 """
 from __future__ import annotations
@@ -46,6 +51,8 @@ class Topics:
         self.base = f"{prefix}/{node}"
         self.availability = f"{self.base}/availability"
         self.rpc = f"{self.base}/rpc"
+        #: answers go only under here (:mod:`camservice.mqtt.rpc`)
+        self.rpc_response_base = f"{self.base}/rpc/response/"
 
     def state(self, camera_id: str) -> str:
         return f"{self.base}/cameras/{camera_id}/state"

@@ -21,7 +21,12 @@ a WebSocket client is subscribed to the same camera notifications. Then:
   the same over the WebSocket for comparison;
 - cost: RSS and CPU of the service idle for ``--idle`` seconds with the
   bridge off, on (Home Assistant discovery off), and on with Home
-  Assistant discovery publishing a still of every camera every 10 s.
+  Assistant discovery publishing a still of every camera every 10 s;
+- CPU time of the service per event (the renames above, each a reload, a
+  WebSocket notification and, with the bridge on, the state and events
+  published: run with the bridge off too, so the difference is the
+  bridge's share) and per command (MQTT and WebSocket round trips), from
+  ``/proc/<pid>/stat`` over each whole loop.
 
 Prints progress to stderr and one JSON object as the last line of stdout.
 """
@@ -37,6 +42,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -132,7 +138,9 @@ def _pct(values: list[float]) -> dict:
     return {"p50": round(h.percentile(s, 50), 3), "p99": round(h.percentile(s, 99), 3), "n": len(s)}
 
 
-async def _events(service: h.Service, sub: Subscriber, n: int) -> dict:
+async def _events(service: h.Service, sub: Optional[Subscriber], n: int) -> dict:
+    """``n`` renames; without ``sub`` (the bridge off) only the WebSocket
+    notification is waited for."""
     topic = f"camservice/{NODE}/cameras/camera{1000 + CAMERAS - 1}/state"
     client = await h.RpcClient.connect(h.HOST, service.port, token=service.mint_token("admin"))
     ws_arrivals: list[tuple[float, str]] = []
@@ -144,16 +152,21 @@ async def _events(service: h.Service, sub: Subscriber, n: int) -> dict:
 
     client.ws.on_text = on_text
     from_signal, from_ws = [], []
+    cpu0 = h.cpu_seconds(service.pid)
     for i in range(n):
         name = f"Renamed {i}"
         _rename(service, i)
         seen_ws = len(ws_arrivals)
-        with sub.lock:
-            seen_mqtt = len(sub.arrivals.get(topic, []))
+        seen_mqtt = 0
+        if sub is not None:
+            with sub.lock:
+                seen_mqtt = len(sub.arrivals.get(topic, []))
         sent = time.monotonic()
         os.kill(service.pid, signal.SIGHUP)
         deadline = sent + 30
         mqtt_at = ws_at = None
+        if sub is None:
+            mqtt_at = 0.0
         while time.monotonic() < deadline and (mqtt_at is None or ws_at is None):
             await asyncio.sleep(0.0005)
             if ws_at is None:
@@ -169,11 +182,16 @@ async def _events(service: h.Service, sub: Subscriber, n: int) -> dict:
                             break
         if mqtt_at is None or ws_at is None:
             raise RuntimeError(f"rename {i}: no MQTT state or WebSocket notification in time")
-        from_signal.append((mqtt_at - sent) * 1000)
-        from_ws.append((mqtt_at - ws_at) * 1000)
+        if sub is not None:
+            from_signal.append((mqtt_at - sent) * 1000)
+            from_ws.append((mqtt_at - ws_at) * 1000)
         await asyncio.sleep(0.05)
+    cpu_ms = round((h.cpu_seconds(service.pid) - cpu0) * 1000 / n, 3)
     await client.close()
-    return {"event_to_publish_ms": _pct(from_signal), "after_websocket_notification_ms": _pct(from_ws)}
+    if sub is None:
+        return {"cpu_ms_per_event": cpu_ms}
+    return {"event_to_publish_ms": _pct(from_signal), "after_websocket_notification_ms": _pct(from_ws),
+            "cpu_ms_per_event": cpu_ms}
 
 
 async def _commands(service: h.Service, sub: Subscriber, n: int) -> dict:
@@ -183,6 +201,7 @@ async def _commands(service: h.Service, sub: Subscriber, n: int) -> dict:
     await asyncio.sleep(0.5)
     request = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "get_camera_list"}).encode()
     mqtt_ms = []
+    cpu0 = h.cpu_seconds(service.pid)
     for i in range(n):
         props = compat.Properties(compat.PacketTypes.PUBLISH)
         props.ResponseTopic = response
@@ -204,14 +223,18 @@ async def _commands(service: h.Service, sub: Subscriber, n: int) -> dict:
         if len(reply.get("result", {}).get("cameras", [])) != CAMERAS:
             raise RuntimeError(f"unexpected answer: {reply}")
         mqtt_ms.append((got[0] - sent) * 1000)
+    mqtt_cpu = h.cpu_seconds(service.pid) - cpu0
     client = await h.RpcClient.connect(h.HOST, service.port, token=token)
     ws_ms = []
+    cpu0 = h.cpu_seconds(service.pid)
     for _ in range(n):
         sent = time.monotonic()
         await client.result("get_camera_list")
         ws_ms.append((time.monotonic() - sent) * 1000)
+    ws_cpu = h.cpu_seconds(service.pid) - cpu0
     await client.close()
-    return {"mqtt_round_trip_ms": _pct(mqtt_ms), "websocket_round_trip_ms": _pct(ws_ms)}
+    return {"mqtt_round_trip_ms": _pct(mqtt_ms), "websocket_round_trip_ms": _pct(ws_ms),
+            "cpu_ms_per_command": {"mqtt": round(mqtt_cpu * 1000 / n, 3), "websocket": round(ws_cpu * 1000 / n, 3)}}
 
 
 def _wait_connected(service: h.Service, timeout: float = 30.0) -> None:
@@ -254,9 +277,10 @@ def main() -> None:
     broker = Broker()
     try:
         costs = {}
-        log("bridge off: idle cost")
+        log("bridge off: idle cost, CPU per event")
         with _service(broker, {"enabled": False}) as service:
             costs["bridge_off"] = _cost(service, args.idle)
+            off_events = asyncio.run(_events(service, None, args.events))
         log("bridge on, Home Assistant off: latency, round trips, idle cost")
         sub = Subscriber(broker.port)
         sub.subscribe(f"camservice/{NODE}/#")
@@ -273,6 +297,9 @@ def main() -> None:
             _wait_connected(service)
             costs["bridge_and_homeassistant_stills"] = _cost(service, max(args.idle, 10.0))
         result["cost"] = costs
+        on = result.pop("cpu_ms_per_event")
+        result["cpu_ms_per_event"] = {"bridge_off": off_events["cpu_ms_per_event"], "bridge_on": on,
+                                      "bridge": round(on - off_events["cpu_ms_per_event"], 3)}
         result["bridge_rss_mb"] = round(costs["bridge_on"]["rss_mb"] - costs["bridge_off"]["rss_mb"], 1)
         result["bridge_cpu_percent"] = round(costs["bridge_on"]["cpu_percent"] - costs["bridge_off"]["cpu_percent"], 2)
     finally:

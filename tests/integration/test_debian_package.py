@@ -184,6 +184,9 @@ async def _check_installed():
     assert Path("/lib/systemd/system/camservice.service").exists()
     assert os.access("/usr/lib/camservice/mediamtx", os.X_OK)
     assert Path("/usr/share/doc/camservice-mediamtx/examples/mediamtx.service").exists()
+    # the broker ACL the MQTT docs point to, as shipped in conf/
+    acl = Path("/usr/share/doc/camservice/examples/mosquitto-acl.example")
+    assert acl.read_text() == (Path(__file__).resolve().parents[2] / "conf" / "mosquitto-acl.example").read_text()
     # the plugin next to Twisted's own, without a package __init__ of ours
     assert Path("/usr/lib/python3/dist-packages/twisted/plugins/camservice_plugin.py").exists()
     assert _plugin_cached()

@@ -65,7 +65,8 @@ async def _token(env: dict, role: str) -> str:
 async def _rpc(broker, node: str, method: str, params: dict, token: str, watcher=None):
     """One request to ``node`` over MQTT 5; (reply, correlation data)."""
     correlation = secrets.token_hex(8).encode()
-    response_topic = f"fleet-tests/replies/{secrets.token_hex(6)}"
+    # the node answers only under its own rpc/response/
+    response_topic = f"{PREFIX}/{node}/rpc/response/fleet-tests/{secrets.token_hex(6)}"
     payload = json.dumps({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).encode()
     code, answer, corr, err = await request(
         reactor, broker, f"{PREFIX}/{node}/rpc", payload, response_topic, correlation,
@@ -136,9 +137,9 @@ async def test_a_command_reaches_the_right_node_only(fleet, tmp_path):
     target = "fleet-b"
     env_b, _ = nodes[target]
     others = [n for n in NODES if n != target]
-    events = watch(reactor, broker, [f"{PREFIX}/+/events/#", "fleet-tests/replies/#"])
+    events = watch(reactor, broker, [f"{PREFIX}/+/events/#", f"{PREFIX}/+/rpc/response/#"])
     try:
-        await events.ready(broker, "fleet-tests/replies/probe")
+        await events.ready(broker, f"{PREFIX}/probe/rpc/response/probe")
         # wait until every node answers on its own rpc topic (its session is up)
         tokens = {node: await _token(env, "operator") for node, (env, _) in nodes.items()}
         for node in NODES:

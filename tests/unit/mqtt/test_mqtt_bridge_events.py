@@ -12,7 +12,7 @@ from twisted.internet import defer
 from camservice.cameras.model import CameraStatus
 from camservice.config.model import HomeAssistantConfig, MqttConfig
 from camservice.mqtt import client as client_module
-from camservice.mqtt.bridge import MqttBridge
+from camservice.mqtt.bridge import MqttBridge, camera_event_topic
 from camservice.mqtt.metrics import MqttMetrics
 from camservice.rpc.views import CameraPresenter
 from prometheus_client import CollectorRegistry
@@ -108,7 +108,10 @@ def test_a_flapping_camera_is_published_once_as_it_ends(bridge, harness):
     harness.clock.advance(0.5)
     states = [json.loads(p) for t, p, r in wire.sent if t.endswith("camera1000/state")]
     assert [s["status"] for s in states] == ["DISCONNECTED"]
-    assert wire.topics(retained=False) == ["camservice/n1/events/camera_status_update"]
+    # once, under the API's topic and the notification's method
+    assert wire.topics(retained=False) == ["camservice/n1/events/camera.disconnected",
+                                           "camservice/n1/events/camera_status_update"]
+    assert wire.last("camservice/n1/events/camera.disconnected") == wire.last("camservice/n1/cameras/camera1000/state")
     # back as it was published last: nothing
     harness.registry.update("camera1000", status=CameraStatus.CONNECTED)
     harness.registry.update("camera1000", status=CameraStatus.DISCONNECTED)
@@ -126,6 +129,47 @@ def test_a_removed_camera_is_cleared(bridge, harness):
     assert ("camservice/n1/cameras/camera1001/recording", b"", True) in wire.sent
     gone = json.loads(wire.last("camservice/n1/events/camera_status_update"))
     assert gone["device"] == "camera1001" and gone["removed"] is True
+    assert json.loads(wire.last("camservice/n1/events/camera.disconnected")) == gone
+    # and forgotten: nothing of it is kept for the next session
+    assert not [t for t in bridge.publisher.retained if "camera1001" in t]
+    assert "camera1001" not in bridge._views
+    wire.down()
+    wire.sent.clear()
+    wire.up()
+    assert not [t for t in wire.topics() if "camera1001" in t]
+
+
+def test_camera_events_are_named_by_what_the_published_state_did(bridge, harness):
+    wire = RecordingClient.made[-1]
+    wire.up()
+
+    def events_after(change):
+        wire.sent.clear()
+        change()
+        harness.clock.advance(0.5)
+        return [t.rsplit("/", 1)[1] for t in wire.topics(retained=False)]
+
+    assert events_after(lambda: harness.registry.update("camera1000", name="Other")) == [
+        "camera.status_change", "camera_status_update"]
+    assert events_after(lambda: harness.registry.update("camera1000", status=CameraStatus.DISCONNECTED)) == [
+        "camera.disconnected", "camera_status_update"]
+    assert events_after(lambda: harness.registry.update("camera1000", status=CameraStatus.CONNECTED)) == [
+        "camera.connected", "camera_status_update"]
+    # a flap that ends where it began: no event
+    assert events_after(lambda: (harness.registry.update("camera1000", status=CameraStatus.DISCONNECTED),
+                                 harness.registry.update("camera1000", status=CameraStatus.CONNECTED))) == []
+
+
+@pytest.mark.parametrize("before, after, topic", [
+    (None, {"status": "CONNECTED"}, "camera.connected"),
+    (None, {"status": "DISCONNECTED"}, "camera.disconnected"),
+    (None, {"status": "ERROR"}, "camera.status_change"),
+    ({"status": "CONNECTED"}, {"status": "ERROR"}, "camera.status_change"),
+    ({"status": "ERROR"}, {"status": "DISCONNECTED"}, "camera.disconnected"),
+    ({"status": "CONNECTED"}, {"status": "CONNECTED", "name": "x"}, "camera.status_change"),
+])
+def test_camera_event_topic(before, after, topic):
+    assert camera_event_topic(before, after) == topic
 
 
 def test_events_are_published_unretained_and_admin_ones_not_at_all(bridge, harness):
@@ -136,10 +180,22 @@ def test_events_are_published_unretained_and_admin_ones_not_at_all(bridge, harne
     harness.tree.bus.publish("system.config_changed", changed=["mqtt"])
     harness.tree.bus.publish("recording.start", "camera1000", status="STARTED", filename="r.mp4",
                              start_time="2026-01-01T00:00:00Z", format="mp4")
-    assert wire.topics() == ["camservice/n1/events/snapshot.taken", "camservice/n1/cameras/camera1000/recording",
-                             "camservice/n1/events/recording_status_update"]
-    assert json.loads(wire.last("camservice/n1/cameras/camera1000/recording"))["recording"] is True
+    harness.tree.bus.publish("recording.stop", "camera1000", status="STOPPED", filename="r.mp4", duration=3)
+    harness.tree.bus.publish("recording.error", "camera1000", status="FAILED", filename="r2.mp4", reason="disk")
+    assert wire.topics() == [
+        "camservice/n1/events/snapshot.taken",
+        "camservice/n1/cameras/camera1000/recording",
+        "camservice/n1/events/recording.start", "camservice/n1/events/recording_status_update",
+        "camservice/n1/cameras/camera1000/recording",
+        "camservice/n1/events/recording.stop", "camservice/n1/events/recording_status_update",
+        "camservice/n1/cameras/camera1000/recording",
+        "camservice/n1/events/recording.error", "camservice/n1/events/recording_status_update",
+    ]
     assert json.loads(wire.last("camservice/n1/events/snapshot.taken"))["filename"] == "a.jpg"
+    assert json.loads(wire.last("camservice/n1/events/recording.start"))["filename"] == "r.mp4"
+    assert json.loads(wire.last("camservice/n1/events/recording.error")) == json.loads(
+        wire.last("camservice/n1/events/recording_status_update"))
+    assert all(not r for t, _, r in wire.sent if "/events/" in t)
 
 
 def test_while_disconnected_state_is_kept_and_sent_on_the_next_session(bridge, harness):
@@ -200,3 +256,112 @@ def test_a_state_the_broker_kept_of_a_camera_gone_is_cleared(bridge, harness):
     wire.on_message("camservice/n1/cameras/camera8/state", b"", None, True)
     wire.on_message("camservice/n1/cameras/camera9/state", ghost, None, False)
     assert wire.sent == []
+
+
+def _signed_bridge(harness, monkeypatch):
+    """A bridge whose presenter signs stream URLs, as with streams.auth."""
+    RecordingClient.made = []
+    monkeypatch.setattr(client_module, "ReactorMqttClient", RecordingClient)
+    window = [0]
+
+    def urls(path):
+        token = f"secret{window[0]}"
+        return {"rtsp": f"rtsp://127.0.0.1:8554/{path}?token={token}",
+                "hls": f"http://user:pw@127.0.0.1:8888/{path}/index.m3u8?token={token}#t",
+                "webrtc": None}
+
+    presenter = CameraPresenter(urls, lambda: window[0])
+    config = MqttConfig(enabled=True, node_id="n1", coalesce_delay=0, homeassistant=HomeAssistantConfig(enabled=False))
+    b = MqttBridge(config, harness.config.server, harness.clock, harness.tree.bus, harness.registry, presenter,
+                   harness.tree.getServiceNamed("recordings").status, harness.dispatcher,
+                   MqttMetrics(CollectorRegistry()))
+    b.window = window
+    b.presenter = presenter
+    return b
+
+
+def test_no_stream_token_or_user_information_reaches_the_broker(harness, monkeypatch):
+    bridge = _signed_bridge(harness, monkeypatch)
+    bridge.startService()
+    try:
+        wire = RecordingClient.made[-1]
+        wire.up()
+        harness.registry.update("camera1000", name="Renamed")
+        harness.registry.remove("camera1001")
+        harness.clock.advance(0.5)
+        assert any(t.endswith("/events/camera.status_change") for t in wire.topics())
+        for topic, payload, _ in wire.sent:
+            assert b"secret" not in payload and b"token" not in payload and b"pw@" not in payload, (topic, payload)
+        state = json.loads(wire.last("camservice/n1/cameras/camera1000/state"))
+        assert state["streams"] == {"rtsp": "rtsp://127.0.0.1:8554/camera1000",
+                                    "hls": "http://127.0.0.1:8888/camera1000/index.m3u8", "webrtc": None}
+        # the API's own view keeps its signed URLs (the presenter's object is not changed)
+        api_view = bridge.presenter.camera(harness.registry.get("camera1000"))
+        assert api_view["streams"]["rtsp"].endswith("?token=secret0")
+        # a new token window is no change of the camera: nothing published
+        wire.sent.clear()
+        bridge.window[0] = 1
+        harness.tree.bus.publish("camera.status_change", "camera1000", harness.registry.get("camera1000"))
+        harness.clock.advance(0.5)
+        assert [t for t in wire.topics() if t.endswith("/state")] == []
+    finally:
+        bridge.stopService()
+
+
+def test_answers_go_only_under_the_nodes_rpc_response_topics(bridge):
+    wire = RecordingClient.made[-1]
+    wire.up()
+    assert bridge.rpc.response_base == "camservice/n1/rpc/response/"
+    bridge.stopService()
+    assert bridge.rpc.response_base is None
+
+
+def _signed_bridge(harness, monkeypatch):
+    """A bridge whose presenter signs stream URLs, as with streams.auth."""
+    RecordingClient.made = []
+    monkeypatch.setattr(client_module, "ReactorMqttClient", RecordingClient)
+    window = [0]
+
+    def urls(path):
+        token = f"secret{window[0]}"
+        return {"rtsp": f"rtsp://127.0.0.1:8554/{path}?token={token}",
+                "hls": f"http://user:pw@127.0.0.1:8888/{path}/index.m3u8?token={token}#t",
+                "webrtc": None}
+
+    presenter = CameraPresenter(urls, lambda: window[0])
+    config = MqttConfig(enabled=True, node_id="n1", coalesce_delay=0, homeassistant=HomeAssistantConfig(enabled=False))
+    b = MqttBridge(config, harness.config.server, harness.clock, harness.tree.bus, harness.registry, presenter,
+                   harness.tree.getServiceNamed("recordings").status, harness.dispatcher,
+                   MqttMetrics(CollectorRegistry()))
+    b.window = window
+    b.presenter = presenter
+    return b
+
+
+def test_no_stream_token_or_user_information_reaches_the_broker(harness, monkeypatch):
+    bridge = _signed_bridge(harness, monkeypatch)
+    bridge.startService()
+    try:
+        wire = RecordingClient.made[-1]
+        wire.up()
+        harness.registry.update("camera1000", name="Renamed")
+        harness.registry.remove("camera1001")
+        harness.clock.advance(0.5)
+        assert any(t.endswith("/events/camera_status_update") for t in wire.topics())
+        for topic, payload, _ in wire.sent:
+            assert b"secret" not in payload and b"token" not in payload and b"pw@" not in payload, (topic, payload)
+        state = json.loads(wire.last("camservice/n1/cameras/camera1000/state"))
+        assert state["streams"] == {"rtsp": "rtsp://127.0.0.1:8554/camera1000",
+                                    "hls": "http://127.0.0.1:8888/camera1000/index.m3u8", "webrtc": None}
+        # the API's own view keeps its signed URLs (the presenter's object is not changed)
+        api_view = bridge.presenter.camera(harness.registry.get("camera1000"))
+        assert api_view["streams"]["rtsp"].endswith("?token=secret0")
+        # a new token window is no change of the camera: nothing published
+        wire.sent.clear()
+        bridge.window[0] = 1
+        harness.tree.bus.publish("camera.status_change", "camera1000", harness.registry.get("camera1000"))
+        harness.clock.advance(0.5)
+        assert [t for t in wire.topics() if t.endswith("/state")] == []
+    finally:
+        bridge.stopService()
+

@@ -77,22 +77,45 @@ def test_a_retained_topic_is_sent_only_when_it_changes():
     assert wire.sent == [("a", b"1", True), ("a", b"2", True)]
 
 
-def test_every_new_session_gets_all_retained_topics_again_cleared_ones_too():
+def test_every_new_session_gets_all_retained_topics_again_and_clearings_owed():
     wire = Wire()
     p = Publisher(wire.send)
     p.retain("avail", b"online")
     p.retain("cam/state", b"{}")
-    p.clear("cam/state")
+    p.clear("cam/state")  # sent: forgotten
     wire.up = False
     p.disconnected()
     p.retain("other", b"x")  # kept for the next session
+    p.retain("gone/state", b"{}")
+    assert p.clear("gone/state") is False  # owed to the next session
     assert p.event("ev", b"e") is False  # events are not kept
     wire.up = True
     wire.sent.clear()
     assert p.connected() == 3
-    assert wire.sent == [("avail", b"online", True), ("cam/state", b"", True), ("other", b"x", True)]
+    assert wire.sent == [("avail", b"online", True), ("other", b"x", True), ("gone/state", b"", True)]
     # and, within the session, not again
     assert p.retain("avail", b"online") is False
+    # the clearing was sent: not on the session after
+    wire.sent.clear()
+    p.disconnected()
+    assert p.connected() == 2
+    assert [t for t, _, _ in wire.sent] == ["avail", "other"]
+
+
+def test_cleared_topics_are_forgotten_so_add_remove_cycles_do_not_grow_it():
+    wire = Wire()
+    p = Publisher(wire.send)
+    p.retain("avail", b"online")
+    for n in range(50):
+        p.retain(f"cam{n}/state", b"{}")
+        p.retain(f"cam{n}/recording", b"{}")
+        assert p.clear(f"cam{n}/state") is True
+        assert p.clear(f"cam{n}/recording") is True
+    assert p.retained == {"avail": b"online"}
+    assert p._sent == {"avail": b"online"}
+    assert p.current("cam7/state") is None
+    # a camera back after its clearing is published again
+    assert p.retain("cam7/state", b"{}") is True
 
 
 def test_flapping_is_flushed_once_as_the_state_it_ends_in():
