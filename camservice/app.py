@@ -31,6 +31,7 @@ from camservice.media.errors import MediaError
 from camservice.media.live_frames import LiveFrames
 from camservice.media.snapshot_settings import SnapshotSettings
 from camservice.media.snapshots import SnapshotService
+from camservice.media.file_tokens import FileTokens
 from camservice.media.still_tokens import StillTokens
 from camservice.media.files import MediaFiles
 from camservice.media.retention import Retention
@@ -337,6 +338,7 @@ def build_service(
     snapshots = SnapshotService(config.media, capture, streams.streamable, bus, reactor, o.run_blocking or in_thread,
                                 files=media_files, storage=storage)
     still_tokens = StillTokens(stream_secrets, reactor, config.media.still_token_ttl)
+    file_tokens = FileTokens(stream_secrets, reactor)
 
     locator = StreamLocator(config.mediamtx, config.streams, stream_tokens if signed else None)
     presenter = CameraPresenter(locator.urls, locator.epoch)
@@ -375,7 +377,7 @@ def build_service(
         ControlMethods(registry, monitor),
         OpsMethods(recent_errors, reloader),
         SnapshotMethods(snapshots, streams.streamable, still_tokens, lambda: _api_base_url(tree.config, api)),
-        FileMethods(media_files, audit=audit),
+        FileMethods(media_files, audit=audit, tokens=file_tokens),
         StorageMethods(storage, retention),
     ):
         table.register_group(group)
@@ -390,7 +392,8 @@ def build_service(
         authenticator, still_tokens, audit,
     )
     api = ApiServer(config.server, dispatcher, notifier, status, bus, metrics, reactor, sessions, authenticator,
-                    resources={b"cameras": still, b"files": FilesResource(media_files, authenticator, audit),
+                    resources={b"cameras": still,
+                               b"files": FilesResource(media_files, authenticator, audit, file_tokens),
                                # the web console at / (public: the page holds no data)
                                **console_resources(StreamOrigins(locator.urls, locator.epoch),
                                                   config.server.websocket_path)})

@@ -1,11 +1,15 @@
 """``list_recordings``, ``list_snapshots``, ``get_recording_info``,
-``get_snapshot_info``, ``delete_recording``, ``delete_snapshot``: thin
-calls into the file index (:mod:`camservice.media.files`).
+``get_snapshot_info``, ``delete_recording``, ``delete_snapshot`` and
+``get_download_url``: thin calls into the file index
+(:mod:`camservice.media.files`) and the download tokens
+(:mod:`camservice.media.file_tokens`).
 
 A caller with a camera allow list sees, reads and deletes only the files
 of its cameras. ``download_url`` is a path on the API's own origin
 (``/files/recordings/<name>``, the name URL-quoted): a client resolves it
 against the ``http(s)://host:port`` it reached the WebSocket on.
+``get_download_url`` adds a short-lived ``token`` for the one file, for
+a client that can only follow a link (a browser's download).
 """
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from urllib.parse import quote
 
 from camservice.auth.errors import PermissionDenied
 from camservice.auth.roles import Role
-from camservice.media.files import RECORDINGS, SNAPSHOTS, MediaFile, MediaFiles
+from camservice.media.file_tokens import FileTokens
+from camservice.media.files import KINDS, RECORDINGS, SNAPSHOTS, MediaFile, MediaFiles
 from camservice.rpc.audit import Audit
 from camservice.rpc.dispatcher import Call
 from camservice.rpc.errors import InvalidParams
@@ -28,6 +33,8 @@ DEFAULT_LIMIT = 50
 _ENTRIES_KEPT = 50_000
 _PAGE = object_schema({"limit": LIMIT, "offset": OFFSET})
 _NAMED = object_schema({"filename": FILENAME}, ["filename"])
+_KIND = {"type": "string", "enum": list(KINDS)}
+_DOWNLOAD = object_schema({"filename": FILENAME, "kind": _KIND}, ["filename", "kind"])
 
 
 def download_path(kind: str, name: str) -> str:
@@ -57,13 +64,16 @@ class FileMethods:
         (default: :func:`download_path`).
     :param audit: records a caller refused another camera's file (as the
         dispatcher records its own camera denials).
+    :param tokens: mints download tokens (``get_download_url`` is offered
+        only with them).
     """
 
     def __init__(self, files: MediaFiles, url_for: Callable[[str, str], str] = download_path,
-                 audit: Optional[Audit] = None):
+                 audit: Optional[Audit] = None, tokens: Optional[FileTokens] = None):
         self._files = files
         self._url_for = url_for
         self._audit = audit
+        self._tokens = tokens
         self._entries: dict[MediaFile, dict] = {}
 
     def specs(self) -> list[MethodSpec]:
@@ -84,7 +94,11 @@ class FileMethods:
                        summary="Delete a finalized recording.", example=recording),
             MethodSpec("delete_snapshot", self.delete_snapshot, Role.admin, _NAMED, audit=("filename",),
                        summary="Delete a snapshot.", example=snapshot),
-        ]
+        ] + ([
+            MethodSpec("get_download_url", self.get_download_url, Role.viewer, _DOWNLOAD, version="1.4",
+                       summary="A short-lived URL downloading one file, for clients that can only follow a link.",
+                       example=dict(recording, kind=RECORDINGS)),
+        ] if self._tokens is not None else [])
 
     # -- lists -----------------------------------------------------------
 
@@ -154,6 +168,18 @@ class FileMethods:
 
     async def get_snapshot_info(self, call: Call, params: dict) -> dict:
         return self._info(await self._find(SNAPSHOTS, call, params))
+
+    async def get_download_url(self, call: Call, params: dict) -> dict:
+        f = await self._find(params["kind"], call, params)
+        principal = call.principal
+        token, expires = self._tokens.mint(f.kind, f.name, principal.user_id, principal.role)
+        return {
+            "filename": f.name,
+            "kind": f.kind,
+            "url": f"{self._url_for(f.kind, f.name)}?token={token}",
+            "expires_at": iso_timestamp(expires),
+            "ttl": self._tokens.ttl,
+        }
 
     # -- deleting --------------------------------------------------------
 

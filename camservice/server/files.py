@@ -3,9 +3,13 @@ on the API port.
 
 - Credentials in ``Authorization: Bearer <JWT or API key>`` or
   ``X-API-Key``; viewer role; a caller with a camera allow list reads only
-  its cameras' files. Never credentials in the URL.
-- ``401`` without valid credentials, ``403`` for a role or camera not
-  allowed, ``404`` for no such finalized file (files being written are
+  its cameras' files. Never credentials in the URL: a link (a browser's
+  download) carries instead a download token for that one file
+  (``?token=ft1...``, from ``get_download_url``, minted once the caller was
+  found to be allowed the file; :mod:`camservice.media.file_tokens`).
+- ``401`` without valid credentials (or with a token that is malformed,
+  changed or expired), ``403`` for a role or camera not allowed or a
+  token for another file, ``404`` for no such finalized file (files being written are
   dot-names or under ``.parts/`` and never served), ``400`` for a name that
   is not a plain name (``..``, an encoded ``/``, NUL, more than 255 bytes,
   more path segments), ``405`` for methods other than GET and HEAD.
@@ -25,8 +29,10 @@ from twisted.web.resource import Resource
 
 from camservice.auth.authenticator import Authenticator
 from camservice.auth.errors import AuthenticationError, PermissionDenied
+from camservice.auth.principal import Principal
 from camservice.auth.roles import Role
 from camservice.media.errors import MediaFileNotFound
+from camservice.media.file_tokens import FileTokenRefused, FileTokens
 from camservice.media.files import KINDS, MediaFiles, content_type, is_listable_name
 from camservice.security.networks import client_ip
 from camservice.server.credentials import header_credential
@@ -47,12 +53,15 @@ class FilesResource(Resource):
     """``/files``: one child per kind.
 
     :param audit: records refusals (a :class:`camservice.rpc.audit.Audit`).
+    :param tokens: checks download tokens (without them only header
+        credentials are accepted).
     """
 
-    def __init__(self, files: MediaFiles, authenticator: Authenticator, audit):
+    def __init__(self, files: MediaFiles, authenticator: Authenticator, audit,
+                 tokens: Optional[FileTokens] = None):
         super().__init__()
         for kind in KINDS:
-            self.putChild(kind.encode("ascii"), _KindResource(kind, files, authenticator, audit))
+            self.putChild(kind.encode("ascii"), _KindResource(kind, files, authenticator, audit, tokens))
 
     def render(self, request):
         return _plain(request, 404, "not found")
@@ -61,15 +70,17 @@ class FilesResource(Resource):
 class _KindResource(Resource):
     """``/files/<kind>``: the file named by the next path segment."""
 
-    def __init__(self, kind: str, files: MediaFiles, authenticator: Authenticator, audit):
+    def __init__(self, kind: str, files: MediaFiles, authenticator: Authenticator, audit,
+                 tokens: Optional[FileTokens]):
         super().__init__()
         self._kind = kind
         self._files = files
         self._authenticator = authenticator
         self._audit = audit
+        self._tokens = tokens
 
     def getChild(self, path: bytes, request):
-        return _FileResource(self._kind, path, self._files, self._authenticator, self._audit)
+        return _FileResource(self._kind, path, self._files, self._authenticator, self._audit, self._tokens)
 
     def render(self, request):
         return _plain(request, 404, "not found")
@@ -78,36 +89,54 @@ class _KindResource(Resource):
 class _FileResource(Resource):
     isLeaf = True
 
-    def __init__(self, kind: str, segment: bytes, files: MediaFiles, authenticator: Authenticator, audit):
+    def __init__(self, kind: str, segment: bytes, files: MediaFiles, authenticator: Authenticator, audit,
+                 tokens: Optional[FileTokens]):
         super().__init__()
         self._kind = kind
         self._segment = segment
         self._files = files
         self._authenticator = authenticator
         self._audit = audit
+        self._tokens = tokens
 
     def render(self, request):
         if request.method not in (b"GET", b"HEAD"):
             request.setHeader(b"Allow", b"GET, HEAD")
             return _plain(request, 405, "only GET and HEAD")
         credential = header_credential(request)
-        if not credential:
+        token = (request.args.get(b"token") or [b""])[-1] if self._tokens is not None else b""
+        holder = None
+        if credential:
+            try:
+                principal = self._authenticator.authenticate(credential)
+            except AuthenticationError as e:
+                return self._refuse(request, 401, e.reason, None)
+            if principal.role < Role.viewer:
+                return self._refuse(request, 403, "viewer role required", principal.user_id)
+        elif not token:
             return self._refuse(request, 401, "credentials required", None)
-        try:
-            principal = self._authenticator.authenticate(credential)
-        except AuthenticationError as e:
-            return self._refuse(request, 401, e.reason, None)
-        if principal.role < Role.viewer:
-            return self._refuse(request, 403, "viewer role required", principal.user_id)
+        else:
+            try:
+                holder = self._tokens.verify(token.decode("ascii", "replace"))
+            except FileTokenRefused as e:
+                return self._refuse(request, 401, e.reason, None)
+            # the caller was allowed the file when the token was minted
+            principal = Principal(holder.user_id, holder.role, None, method="download_token")
+        who = principal.user_id
         try:
             # twisted.web has already percent-decoded the segment: an
             # encoded "/" shows here as a "/"
             name = self._segment.decode("utf-8")
         except UnicodeDecodeError:
-            return self._refuse(request, 400, "the file name is not UTF-8", principal.user_id)
+            return self._refuse(request, 400, "the file name is not UTF-8", who)
         if request.postpath or name in ("", ".", "..") or "/" in name or "\\" in name \
                 or any(ord(c) < 32 or ord(c) == 127 for c in name) or len(self._segment) > 255:
-            return self._refuse(request, 400, "not a plain file name", principal.user_id)
+            return self._refuse(request, 400, "not a plain file name", who)
+        if holder is not None:
+            try:
+                self._tokens.check_file(holder, self._kind, name)
+            except FileTokenRefused as e:
+                return self._refuse(request, 403, e.reason, who)
         if not is_listable_name(name):
             return _plain(request, 404, "no such file")
         d = self._files.find(self._kind, name, principal)

@@ -2,7 +2,7 @@
 chromedriver, against a real camservice (twistd, managed MediaMTX, virtual
 cameras) on free loopback ports (tests/helpers/console_browser.py). One
 service per test module; a module's ``MEDIAMTX`` dict changes its
-MediaMTX settings.
+MediaMTX settings, its ``SETTINGS`` dict other sections.
 
 Screenshots of every test go to ``$CAMSERVICE_ARTIFACTS`` (default: a
 folder under pytest's temporary directory). ``CAMSERVICE_SCREENSHOT=1``
@@ -30,9 +30,9 @@ from helpers.console_browser import Browser, _start_service, _stop_service  # no
 @pytest.fixture(scope="module")
 def service(request, tmp_path_factory):
     """The module's service; a module's ``MEDIAMTX`` dict overrides
-    ``mediamtx`` settings."""
+    ``mediamtx`` settings, its ``SETTINGS`` dict (section: settings) others."""
     folder = tmp_path_factory.mktemp("camservice")
-    service = _start_service(folder, getattr(request.module, "MEDIAMTX", {}))
+    service = _start_service(folder, getattr(request.module, "MEDIAMTX", {}), getattr(request.module, "SETTINGS", {}))
     try:
         yield service
     finally:

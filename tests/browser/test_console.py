@@ -125,7 +125,8 @@ def test_an_admin_downloads_and_deletes_files(service, browser):
     sign_in(browser, service, "admin")
     show_files(browser, "snapshots")
     name = wait_until(lambda: file_rows(browser), 10, "snapshots")[0]
-    # the download carries the credential in a header (fetch), not the URL
+    # /files takes the credential in a header too (the console's snapshot
+    # fetch); the console's own downloads are links (test_console_files.py)
     size = browser.execute_async_script(
         """const done = arguments[arguments.length - 1];
         fetch(arguments[0], {headers: {Authorization: 'Bearer ' + sessionStorage.getItem('camservice.credential')}})
@@ -138,6 +139,8 @@ def test_an_admin_downloads_and_deletes_files(service, browser):
     browser.switch_to.alert.accept()
     wait_until(lambda: name not in file_rows(browser), 10, "the snapshot gone from the list")
     assert browser.find_element(By.ID, "storage").is_displayed()
+    # far from full: no low-space warning (test_console_files.py has one)
+    assert not browser.find_element(By.ID, "storage-warning").is_displayed()
     assert browser.find_element(By.ID, "sessions").text
     assert_no_console_errors(browser)
 

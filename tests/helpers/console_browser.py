@@ -88,7 +88,7 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
         time.sleep(interval)
 
 
-def _start_service(folder: Path, mediamtx: dict = {}) -> Service:
+def _start_service(folder: Path, mediamtx: dict = {}, settings: dict = {}) -> Service:
     api_port, mediamtx_api, rtsp, hls, webrtc, udp, auth = free_ports(7)
     data_dir = folder / "data"
     document = {
@@ -112,6 +112,8 @@ def _start_service(folder: Path, mediamtx: dict = {}) -> Service:
         # signed stream URLs, as a deployment beyond loopback has them
         "streams": {"auth_port": auth, "signed_urls": True},
     }
+    for section, values in settings.items():  # merged into a section, or a section of its own
+        document[section] = {**document.get(section, {}), **values}
     config = folder / "camservice.yaml"
     config.write_text(yaml.safe_dump(document))
     log_path = folder / "camservice.log"
@@ -363,3 +365,31 @@ def click(driver, selector):
 def show_files(driver, kind):
     driver.find_element(By.CSS_SELECTOR, f'.tab[data-kind="{kind}"]').click()
     wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, f'#files[data-kind="{kind}"]'), 10, f"the {kind} listed")
+
+
+def allow_downloads(driver, folder: Path) -> None:
+    """Downloads the page starts are saved into ``folder`` (headless
+    Chromium refuses them otherwise)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)})
+
+
+def api_call(driver, method: str, params: dict, credential: str):
+    """Calls the API over a WebSocket of its own from the page (not the
+    console's connection); the reply object (``result`` or ``error``)."""
+    return driver.execute_async_script(
+        """const [method, params, credential, done] = arguments;
+        const ws = new WebSocket(`ws://${location.host}/ws`);
+        let step = 0;
+        ws.onmessage = (event) => {
+          const reply = JSON.parse(event.data);
+          if (reply.id === 1) {
+            if (reply.error) { ws.close(); done(reply); return; }
+            ws.send(JSON.stringify({jsonrpc: "2.0", id: 2, method, params}));
+          } else if (reply.id === 2) { ws.close(); done(reply); }
+        };
+        ws.onopen = () => ws.send(JSON.stringify(
+          {jsonrpc: "2.0", id: 1, method: "authenticate", params: {auth_token: credential}}));
+        ws.onerror = () => done({error: {code: "websocket"}});""",
+        method, params, credential,
+    )

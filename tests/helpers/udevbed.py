@@ -83,6 +83,10 @@ class Bed:
             )
             self._nodes[node] = syspath
 
+    def plugged(self, number: int) -> bool:
+        """Whether webcam ``number`` is plugged in."""
+        return number in self._parents
+
     def remove(self, node: int, uevent: bool = True) -> None:
         syspath = self._nodes.pop(node)
         if uevent:

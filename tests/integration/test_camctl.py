@@ -458,3 +458,38 @@ async def test_wss_https_and_a_client_certificate(live, tmp_path):
     assert (await camctl(live, "status", CAMERA, "--json", env=both)).json()["device"] == CAMERA
     # without it, no token: not authenticated
     assert (await camctl(live, "cameras", env=by_cert)).code == 4
+
+
+@pytest_twisted.ensureDeferred
+async def test_unsupported_and_dependency_failures(tmp_path):
+    """7: a protocol the server does not offer; 8: MediaMTX unreachable
+    (an external MediaMTX that is not running), each as a user meets it."""
+    from camservice.mediamtx.controller import Health
+
+    document = _document(tmp_path / "data")
+    password = tmp_path / "api-password"
+    password.write_text("an-operator-chosen-password-0123\n")
+    document["mediamtx"].update(mode="external", protocols=["rtsp", "hls"], api_password_file=str(password))
+    path = tmp_path / "camservice.yaml"
+    path.write_text(yaml.safe_dump(document))
+    live = start_live(load_config(path), reactor)
+    try:
+        controller = live.tree.getServiceNamed("mediamtx")
+        for _ in range(200):
+            if controller.health is Health.DOWN:
+                break
+            await _sleep(0.05)
+        assert controller.health is Health.DOWN
+        webrtc = await camctl(live, "stream-url", CAMERA, "--protocol", "webrtc", role="viewer")
+        assert webrtc.code == 7, webrtc
+        assert "no webrtc URL" in webrtc.err
+        hls = await camctl(live, "stream-url", CAMERA, "--protocol", "hls", role="viewer")
+        assert hls.code == 0 and hls.out.startswith("http://127.0.0.1:"), hls
+        down = await camctl(live, "snapshot", CAMERA, "-o", str(tmp_path / "x.jpg"), role="operator")
+        assert down.code == 8, down
+        assert "MediaMTX" in down.err and not (tmp_path / "x.jpg").exists()
+        as_json = await camctl(live, "record", CAMERA, "--json", role="operator")
+        assert as_json.code == 8, as_json
+        assert json.loads(as_json.err)["error"]["code"] == -32050
+    finally:
+        await live.tree.stopService()

@@ -359,3 +359,52 @@ async def test_a_file_being_downloaded_is_kept_from_retention(live, folders):
     done = (await client.call("cleanup_old_files"))["result"]
     assert done["files_deleted"] == 1 and not big.exists()
     await client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_download_link_streams_one_file_with_ranges_for_five_minutes(live, folders):
+    from twisted.internet.task import Clock
+
+    from camservice.auth.roles import Role
+    from camservice.media.file_tokens import FileTokens
+    from camservice.streamauth.secrets import StreamSecrets, load_stream_key
+
+    rec, snap = folders
+    video = await _video(rec, "camera1000_clip.mp4", 2)
+    body = video.read_bytes()
+    _put(rec, "camera1000_other.mp4", b"other")
+    await _rescan(live)
+    client = await live.authed_client("viewer")
+    result = (await client.call("get_download_url", {"filename": "camera1000_clip.mp4", "kind": "recordings"}))["result"]
+    await client.close()
+    link = f"{live.http}{result['url']}"
+    whole = await treq.get(link)
+    assert whole.code == 200 and await whole.content() == body
+    assert whole.headers.getRawHeaders("content-disposition")[0].startswith('attachment; filename="camera1000_clip.mp4"')
+    ranged = await treq.get(link, headers={"Range": ["bytes=100-1099"]})
+    assert ranged.code == 206
+    assert ranged.headers.getRawHeaders("content-range") == [f"bytes 100-1099/{len(body)}"]
+    assert await ranged.content() == body[100:1100]
+    token = result["url"].partition("?token=")[2]
+    other = await treq.get(f"{live.http}/files/recordings/camera1000_other.mp4?token={token}")
+    assert other.code == 403 and await other.content() == b"download token is for another file\n"
+    parts = token.split(".")
+    parts[2] = "admin"
+    for refused, why in (
+        (".".join(parts), b"download token is not valid\n"),
+        (token[:-1] + ("0" if token[-1] != "0" else "1"), b"download token is not valid\n"),
+        (live.token("viewer"), b"malformed download token\n"),  # a JWT is no download token
+    ):
+        r = await treq.get(f"{live.http}/files/recordings/camera1000_clip.mp4?token={refused}")
+        assert r.code == 401 and await r.content() == why
+        assert r.headers.getRawHeaders("www-authenticate") == ['Bearer realm="camservice"']
+    # minted five minutes and a second ago: expired
+    past = Clock()
+    past.advance(time.time() - 301)
+    stale, _ = FileTokens(StreamSecrets(load_stream_key(live.config.data_dir)), past).mint(
+        "recordings", "camera1000_clip.mp4", "tester", Role.viewer)
+    expired = await treq.get(f"{live.http}/files/recordings/camera1000_clip.mp4?token={stale}")
+    assert expired.code == 401 and await expired.content() == b"download token expired\n"
+    # a bad token learns nothing of names
+    raw = await _raw_get(live.port, b"/files/recordings/..%2Fsecret.txt?token=" + ".".join(parts).encode())
+    assert _status(raw) == 401

@@ -502,7 +502,7 @@ class Console {
     this.renderActions(entry);
     try {
       const result = await this.connection.call("take_snapshot", { device: entry.camera.device });
-      const blob = await this.download(result.file_path);
+      const blob = await this.download(result.file_path, "the snapshot");
       this.showSnapshot(entry, blob, result.filename);
       if (this.files.kind === "snapshots") this.loadFiles();
     } catch (err) {
@@ -634,7 +634,7 @@ class Console {
 
   fileRow(kind, file) {
     const actions = [el("button", { class: "btn btn-small", type: "button", "data-action": "download", text: "Download",
-      onclick: (event) => this.saveFile(file, event.target) })];
+      onclick: (event) => this.saveFile(kind, file, event.target) })];
     if (this.can("admin")) {
       actions.push(el("button", { class: "btn btn-small btn-danger", type: "button", "data-action": "delete", text: "Delete",
         onclick: () => this.deleteFile(kind, file) }));
@@ -656,49 +656,36 @@ class Console {
     }
   }
 
-  /** GET a path of /files (or another API path) with the credential; a Blob. */
-  async download(path, onProgress) {
-    const response = await fetch(path, {
-      headers: { Authorization: `Bearer ${sessionStorage.getItem(STORAGE_KEY)}` },
-      cache: "no-store",
-    });
-    if (!response.ok) {
-      const words = { 401: "Your sign-in is not accepted for downloads.", 403: "You may not download that file.",
-        404: "That file does not exist (any more)." };
-      throw new RpcError({ code: "http", message: words[response.status] || `HTTP ${response.status}` });
+  /** GET a path of /files (or another API path) with the credential; a Blob.
+   * `what` names it in an error's plain words. */
+  async download(path, what = "the file") {
+    let response;
+    try {
+      response = await fetch(path, {
+        headers: { Authorization: `Bearer ${sessionStorage.getItem(STORAGE_KEY)}` },
+        cache: "no-store",
+      });
+    } catch (err) {
+      throw new RpcError({ code: "http", status: 0, what });
     }
-    const total = Number(response.headers.get("Content-Length")) || 0;
-    if (!onProgress || !response.body || !total) return response.blob();
-    const reader = response.body.getReader();
-    const chunks = [];
-    let received = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      received += value.length;
-      onProgress(received / total);
-    }
-    return new Blob(chunks, { type: response.headers.get("Content-Type") || "application/octet-stream" });
+    if (!response.ok) throw new RpcError({ code: "http", status: response.status, what });
+    return response.blob();
   }
 
-  async saveFile(file, button) {
-    const label = button.textContent;
+  /** Saves a file through a plain link to a short-lived URL of it: the
+   * browser streams it to disk (and resumes it with ranges) itself, and
+   * the credential never goes into a URL. */
+  async saveFile(kind, file, button) {
     button.disabled = true;
     try {
-      const blob = await this.download(file.download_url, (fraction) => {
-        button.textContent = `${Math.floor(fraction * 100)} %`;
-      });
-      const url = URL.createObjectURL(blob);
-      const link = el("a", { href: url, download: file.filename, hidden: true });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      const link = await this.connection.call("get_download_url", { filename: file.filename, kind });
+      const anchor = el("a", { href: link.url, download: file.filename, hidden: true, "data-download": file.filename });
+      document.body.append(anchor);
+      anchor.click();
+      anchor.remove();
     } catch (err) {
-      toast(err.rpc && err.rpc.code === "http" ? err.rpc.message : "The download failed.", "error");
+      complain(err);
     } finally {
-      button.textContent = label;
       button.disabled = false;
     }
   }

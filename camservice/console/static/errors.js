@@ -15,7 +15,30 @@ const DEPENDENCIES = {
   "v4l2-ctl": "The camera did not answer.",
 };
 
-/** A sentence for an error object `{code, message, data}` of JSON-RPC. */
+const HTTP_STATUSES = {
+  400: "camservice did not accept the request for {what}.",
+  401: "Your sign-in is not accepted for {what} (it may have expired): sign in again.",
+  403: "You may not open {what}.",
+  404: "{What} does not exist (any more).",
+  405: "camservice did not accept the request for {what}.",
+  416: "{What} is shorter than the part asked for.",
+  429: "Too many requests: try {what} again in a moment.",
+  500: "camservice failed while sending {what} (its log says why).",
+  502: "Capturing {what} failed.",
+  503: "{What} is unavailable right now (the camera or the media server is not ready).",
+  504: "camservice did not answer in time for {what}.",
+};
+
+/** A sentence for an HTTP answer that is not a success (a download, a
+ * picture): never the body, which may be JSON or HTML meant for programs. */
+export function describeHttpStatus(status, what = "that") {
+  const template = HTTP_STATUSES[status] ||
+    (status >= 500 ? "camservice could not send {what} right now." : "camservice refused the request for {what}.");
+  return template.replace("{what}", what).replace("{What}", what.charAt(0).toUpperCase() + what.slice(1));
+}
+
+/** A sentence for an error object `{code, message, data}` of JSON-RPC
+ * (or `{code: "http", status, what}` of an HTTP request). */
 export function describeError(error) {
   if (!error || typeof error !== "object") return "Something went wrong.";
   const data = error.data && typeof error.data === "object" ? error.data : {};
@@ -51,6 +74,9 @@ export function describeError(error) {
     case -32600:
     case -32700:
       return "The console sent a request the server did not understand.";
+    case "http":
+      return error.status ? describeHttpStatus(error.status, error.what)
+        : `camservice could not be reached for ${error.what || "that"}.`;
     case "offline":
       return "Not connected to camservice: the request was not sent.";
     case "timeout":

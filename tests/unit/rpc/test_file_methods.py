@@ -156,3 +156,43 @@ def test_retention_policy_and_cleanup(harness, media):
                 {"policy_type": "age", "enabled": True, "max_age_days": 0},
                 {"policy_type": "size", "enabled": True, "max_size_gb": -1}):
         assert harness.call(s, "set_retention_policy", bad)["error"]["code"] == -32602, bad
+
+
+def test_get_download_url_is_a_short_lived_link_to_that_one_file(harness, media, log_events):
+    from camservice.media.file_tokens import FileTokenRefused, FileTokens
+    from camservice.streamauth.secrets import StreamSecrets, load_stream_key
+
+    put, rescan = media
+    audit = log_events("camservice.audit")
+    put("recordings", "camera1000_a b.mp4", 10, MTIME)
+    put("recordings", "camera7_b.mp4", 10, MTIME)
+    put("snapshots", "camera1000_s.jpg", 10, MTIME)
+    rescan()
+    outcome(harness.tree.media_files.added("recordings", "camera7_b.mp4", "camera7"))
+    viewer = harness.session("viewer")
+    reply = harness.call(viewer, "get_download_url", {"filename": "camera1000_a b.mp4", "kind": "recordings"})
+    result = reply["result"]
+    assert set(result) == {"filename", "kind", "url", "expires_at", "ttl"}
+    assert (result["filename"], result["kind"], result["ttl"]) == ("camera1000_a b.mp4", "recordings", 300)
+    assert result["expires_at"] == "2023-11-14T22:18:20Z"  # the harness clock + 300 s
+    path, _, query = result["url"].partition("?token=")
+    assert path == "/files/recordings/camera1000_a%20b.mp4"
+    tokens = FileTokens(StreamSecrets(load_stream_key(harness.config.data_dir)), harness.clock)
+    holder = tokens.check(query, "recordings", "camera1000_a b.mp4")
+    assert (holder.user_id, holder.role.name) == ("tester", "viewer")
+    with pytest.raises(FileTokenRefused):
+        tokens.check(query, "snapshots", "camera1000_s.jpg")
+    # the kind names the folder: a snapshot is not found among recordings
+    missing = harness.call(viewer, "get_download_url", {"filename": "camera1000_s.jpg", "kind": "recordings"})
+    assert missing["error"]["code"] == -32010, missing
+    assert "result" in harness.call(viewer, "get_download_url", {"filename": "camera1000_s.jpg", "kind": "snapshots"})
+    limited = harness.session("admin", cameras=["camera1000"])
+    denied = harness.call(limited, "get_download_url", {"filename": "camera7_b.mp4", "kind": "recordings"})
+    assert denied["error"]["code"] == -32002 and denied["error"]["data"]["camera"] == "camera7"
+    assert [e for e in audit if e.get("outcome") == "denied" and e.get("what") == "get_download_url"]
+    for params, param in (({"filename": "camera1000_s.jpg", "kind": "videos"}, "kind"),
+                          ({"filename": "camera1000_s.jpg"}, "kind"), ({"kind": "snapshots"}, "filename"),
+                          ({"filename": "../x.jpg", "kind": "snapshots"}, "filename")):
+        bad = harness.call(viewer, "get_download_url", params)
+        assert bad["error"]["code"] == -32602, (params, bad)
+    assert harness.call(viewer, "get_server_info")["result"]["methods"]["get_download_url"] == "1.4"
