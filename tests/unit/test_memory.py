@@ -127,14 +127,15 @@ def test_a_few_clients_leaving_do_not_trim(harness):
     assert trims == []
 
 
-def test_startup_objects_are_frozen_after_a_collection(monkeypatch):
+def test_startup_objects_are_frozen_after_a_collection_then_pages_handed_back(monkeypatch):
     import camservice.memory as memory
 
     calls = []
     monkeypatch.setattr(memory.gc, "collect", lambda: calls.append("collect"))
     monkeypatch.setattr(memory.gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(memory, "_MALLOC_TRIM", lambda pad: calls.append(("malloc_trim", pad)))
     memory.freeze_startup_objects()
-    assert calls == ["collect", "freeze"]
+    assert calls == ["collect", "freeze", ("malloc_trim", 0)]
 
 
 def test_freezing_moves_live_objects_to_the_permanent_generation():
