@@ -33,7 +33,7 @@ service_env_tool = _load_tool("service_env")
 
 def service_env(env: Optional[dict] = None, base: Optional[dict] = None) -> dict:
     """The whole environment of a camservice started as the systemd unit
-    starts it (its ``Environment=`` lines: malloc, -OO, the bytecode cache
+    starts it (its ``Environment=`` lines: malloc arenas, -OO, the bytecode cache
     in :data:`TEST_PYCACHE`), over ``base`` (default ``os.environ``), with
     ``env`` over that."""
     environment = service_env_tool.service_env(os.environ if base is None else base, TEST_PYCACHE)

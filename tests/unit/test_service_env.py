@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 #: what the shipped unit sets (README, Memory, says why)
 SHIPPED = {
     "MALLOC_ARENA_MAX": "2",
-    "PYTHONMALLOC": "malloc",
     "PYTHONOPTIMIZE": "2",
     "PYTHONPYCACHEPREFIX": "/var/cache/camservice/python",
 }
@@ -28,12 +27,12 @@ def test_the_unit_file_environment_is_what_service_env_reads():
 
 
 def test_service_env_is_the_base_with_the_units_variables_over_it(tmp_path):
-    base = {"PATH": "/usr/bin", "PYTHONMALLOC": "pymalloc", "PYTHONDONTWRITEBYTECODE": "1"}
+    base = {"PATH": "/usr/bin", "PYTHONOPTIMIZE": "0", "PYTHONDONTWRITEBYTECODE": "1"}
     env = tool.service_env(base, pycache=tmp_path / "pyc")
     # the bytecode cache must fill, so PYTHONDONTWRITEBYTECODE goes
     assert env == {"PATH": "/usr/bin", **SHIPPED, "PYTHONPYCACHEPREFIX": str(tmp_path / "pyc")}
     assert (tmp_path / "pyc").is_dir()
-    assert base["PYTHONMALLOC"] == "pymalloc"  # the caller's mapping is left alone
+    assert base["PYTHONOPTIMIZE"] == "0"  # the caller's mapping is left alone
 
 
 def test_the_script_prints_the_assignments_for_env(tmp_path):
@@ -60,7 +59,7 @@ def test_environment_lines_are_read_as_systemd_reads_them(tmp_path):
 
 def test_twistd_in_the_tests_starts_with_the_units_environment(monkeypatch):
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
-    monkeypatch.setenv("PYTHONMALLOC", "pymalloc")
+    monkeypatch.setenv("PYTHONOPTIMIZE", "0")
 
     class Reactor:
         def spawnProcess(self, proto, executable, args, env=None, path=None):

@@ -92,10 +92,10 @@ def test_the_unit_limits_malloc_arenas_and_the_package_installs_the_same_unit():
     assert debian.resolve() == UNIT.resolve()
 
 
-def test_the_unit_runs_python_with_malloc_and_cached_optimised_bytecode():
+def test_the_unit_runs_python_with_cached_optimised_bytecode():
     service = _service()
-    # glibc malloc: a burst's memory goes back to the system (README, Memory)
-    assert "PYTHONMALLOC=malloc" in service["Environment"]
+    # pymalloc: glibc malloc's heap grew under steady load (README, Memory)
+    assert not [e for e in service["Environment"] if e.startswith("PYTHONMALLOC=")]
     # -OO, its bytecode cached in a folder the service user may write, which
     # ProtectSystem=strict leaves writable and a purge removes
     assert "PYTHONOPTIMIZE=2" in service["Environment"]
