@@ -29,9 +29,12 @@ class Options(usage.Options):
     ]
 
     def opt_version(self):
-        """Print the camservice version and exit."""
         print(f"camservice {__version__}")
         sys.exit(0)
+
+    # usage.Options shows an opt_ method's docstring as its help; the unit
+    # runs Python with -OO, which drops docstrings, so the help is a string
+    opt_version.__doc__ = "Print the camservice version and exit."
 
 
 def _config_errors(error: ConfigError):

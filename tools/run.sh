@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up camservice (idempotently: Debian packages, .venv, the pinned
 # MediaMTX) and runs it in the foreground on the packaged default
-# configuration, or on the --config FILE given. Ctrl-C stops it.
+# configuration, or on the --config FILE given, in the environment the
+# systemd unit gives it. Ctrl-C stops it.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -33,4 +34,7 @@ Then over the WebSocket send
 (README.rst, "Talking to the API", has a ready-made Python client.)
 
 MSG
-exec .venv/bin/twistd --nodaemon --pidfile= camservice "$@"
+# as the systemd unit runs it: its Environment= lines (tools/service_env.py),
+# the bytecode cached in ~/.cache/camservice/pycache
+mapfile -t unit_env < <(.venv/bin/python tools/service_env.py)
+exec env -u PYTHONDONTWRITEBYTECODE "${unit_env[@]}" .venv/bin/twistd --nodaemon --pidfile= camservice "$@"

@@ -42,6 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, for helpers
 from helpers.processes import free_port, free_ports, media_ports, mediamtx_ports  # noqa: E402,F401 (re-exported)
+from helpers.processes import service_env_tool  # noqa: E402
 from typing import Optional
 
 try:  # replies are parsed with the project's fast codec when present
@@ -56,6 +57,8 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 WS_PATH = "/ws"
 HARNESS = Path(__file__).resolve()
+#: the bytecode cache of the services benchmarked (the unit's is the service user's)
+BENCH_PYCACHE = Path.home() / ".cache" / "camservice" / "bench-pycache"
 
 # --------------------------------------------------------------------------
 # process hygiene
@@ -305,6 +308,10 @@ class Service:
         self.config.write_text(json.dumps(document, indent=2) + "\n")
         self.wrapper = [str(a) for a in wrapper or []]
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CAMSERVICE_")}
+        # as the systemd unit runs it (its Environment= lines); BENCH_SERVICE_ENV=0:
+        # without them, to measure what they save
+        if os.environ.get("BENCH_SERVICE_ENV", "1") != "0":
+            self.env = service_env_tool.service_env(self.env, BENCH_PYCACHE)
         self.env.update(extra_env or {})
         self.profile = profile
         self.proc: Optional[subprocess.Popen] = None

@@ -21,7 +21,7 @@ import yaml
 
 from selenium.webdriver.common.by import By
 
-from helpers.processes import TWISTD, children_named, free_ports
+from helpers.processes import TWISTD, children_named, free_ports, service_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -123,7 +123,8 @@ def _start_service(folder: Path, mediamtx: dict = {}, settings: dict = {}) -> Se
 
 
 def _spawn(config: Path, log_path: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMSERVICE_")}
+    # as the systemd unit runs it
+    env = service_env(base={k: v for k, v in os.environ.items() if not k.startswith("CAMSERVICE_")})
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "camservice", "--config", str(config)],

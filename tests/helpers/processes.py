@@ -2,6 +2,7 @@
 output collected, always stopped and reaped."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import sys
@@ -12,6 +13,32 @@ import treq
 from twisted.internet import defer, error, protocol, task
 
 TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+
+ROOT = Path(__file__).resolve().parents[2]
+#: the bytecode cache of the camservice processes tests start (the unit's
+#: own, /var/cache/camservice, is the service user's)
+TEST_PYCACHE = Path.home() / ".cache" / "camservice" / "test-pycache"
+
+
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"camservice_tools_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: tools/service_env.py: the systemd unit's environment, read from the unit
+service_env_tool = _load_tool("service_env")
+
+
+def service_env(env: Optional[dict] = None, base: Optional[dict] = None) -> dict:
+    """The whole environment of a camservice started as the systemd unit
+    starts it (its ``Environment=`` lines: malloc arenas, -OO, the bytecode cache
+    in :data:`TEST_PYCACHE`), over ``base`` (default ``os.environ``), with
+    ``env`` over that."""
+    environment = service_env_tool.service_env(os.environ if base is None else base, TEST_PYCACHE)
+    environment.update(env or {})
+    return environment
 
 
 def free_port() -> int:
@@ -108,10 +135,12 @@ class Child:
     :ivar ended: fires with the exit code (negative: killed by that signal).
     """
 
-    def __init__(self, reactor, argv, env=None, cwd=None):
+    def __init__(self, reactor, argv, env=None, cwd=None, inherit: bool = True):
+        """:param env: variables set over this process's environment, or
+        (``inherit=False``) the whole environment."""
         self.reactor = reactor
         self.collector = _Collector()
-        environment = dict(os.environ)
+        environment = dict(os.environ) if inherit else {}
         environment.update(env or {})
         self.transport = reactor.spawnProcess(
             self.collector, argv[0], argv, env=environment, path=cwd
@@ -155,11 +184,12 @@ def _copy(d: defer.Deferred) -> defer.Deferred:
 
 
 def start_twistd(reactor, config_path=None, env=None, extra=()) -> Child:
-    """``twistd -n --pidfile= camservice [--config FILE]`` with this Python."""
+    """``twistd -n --pidfile= camservice [--config FILE]`` with this Python,
+    in the unit's environment (:func:`service_env`) with ``env`` over it."""
     argv = [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "camservice"]
     if config_path is not None:
         argv += ["--config", str(config_path)]
-    return Child(reactor, argv + list(extra), env=env)
+    return Child(reactor, argv + list(extra), env=service_env(env), inherit=False)
 
 
 async def wait_for_http(reactor, url: str, child: Optional[Child] = None, timeout: float = 20.0):

@@ -24,14 +24,17 @@ import pytest_twisted
 from twisted.internet import reactor, task
 
 from helpers.installs import copy_tree, skip_reason
-from helpers.processes import Child, free_port, mediamtx_ports, wait_for_http
+from helpers.processes import Child, free_port, mediamtx_ports, service_env_tool, wait_for_http
 from helpers.wsclient import connect
 
 PACKAGES = ("camservice", "camservice-mediamtx")
 STATE = Path("/var/lib/camservice")
 LOGS = Path("/var/log/camservice")
+#: the unit's CacheDirectory=: the -OO bytecode of Debian's Python modules
+CACHE = Path("/var/cache/camservice")
 CONF = Path("/etc/camservice/camservice.yaml")
 PLUGIN_CACHE = Path("/usr/lib/python3/dist-packages/twisted/plugins/dropin.cache")
+UNIT = Path("/lib/systemd/system/camservice.service")
 UNIT_LINK = Path("/etc/systemd/system/multi-user.target.wants/camservice.service")
 #: a Debian PATH: no ~/.pyenv, /usr/local or venv ahead of Debian's programs
 DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -152,7 +155,7 @@ async def test_the_debs_build_install_serve_and_purge(tmp_path, clean_env):
             "recordings", "recordings/camera1000", "recordings/camera1000/clip.mp4",
             "snapshots", "snapshots/camera1000_door.jpg"]
         shutil.rmtree(STATE)
-        for gone in (LOGS, CONF.parent, UNIT_LINK):
+        for gone in (LOGS, CACHE, CONF.parent, UNIT_LINK):
             assert not os.path.lexists(gone), gone
         # the user stays (files may still belong to it), as policy advises
         assert _user_exists()
@@ -181,7 +184,13 @@ async def _check_installed():
     assert _mode(STATE / "jwt-secret") == ("camservice", "camservice", 0o600)
     assert _mode(CONF) == ("root", "camservice", 0o640)
     assert "data_dir: /var/lib/camservice" in CONF.read_text()
-    assert Path("/lib/systemd/system/camservice.service").exists()
+    assert UNIT.exists()
+    # -OO, and a cache the service user may write for its bytecode
+    environment = service_env_tool.unit_environment(UNIT)
+    assert environment["PYTHONOPTIMIZE"] == "2"
+    assert environment["PYTHONPYCACHEPREFIX"] == str(CACHE / "python")
+    settings = service_env_tool.unit_settings(UNIT)
+    assert ("CacheDirectory", "camservice") in settings and ("CacheDirectoryMode", "0750") in settings
     assert os.access("/usr/lib/camservice/mediamtx", os.X_OK)
     assert Path("/usr/share/doc/camservice-mediamtx/examples/mediamtx.service").exists()
     # the broker ACL the MQTT docs point to, as shipped in conf/
@@ -201,8 +210,12 @@ async def _check_service(tmp_path: Path):
         **{f"CAMSERVICE_MEDIAMTX__{k.upper()}": str(v) for k, v in mediamtx_ports().items()},
     }
     config = ["--config", str(CONF)]
+    # the unit's environment, and its cache folder as systemd makes it
+    CACHE.mkdir(mode=0o750, exist_ok=True)
+    shutil.chown(CACHE, "camservice", "camservice")
+    unit_env = service_env_tool.unit_environment(UNIT)
     service = Child(reactor, _as_camservice(
-        ["/usr/bin/twistd3", "--nodaemon", "--pidfile=", "camservice", *config], **env), cwd="/")
+        ["/usr/bin/twistd3", "--nodaemon", "--pidfile=", "camservice", *config], **unit_env, **env), cwd="/")
     try:
         alive = await wait_for_http(reactor, f"http://127.0.0.1:{port}/health/alive", service)
         assert alive.code == 200
@@ -235,6 +248,11 @@ async def _check_service(tmp_path: Path):
     # postinst indexed the plugin: the camservice user need not (cannot) write the cache
     assert "Unable to write to plugin cache" not in service.stdout + service.stderr
     assert _children_exe(pid) == []
+    # the service user wrote its -OO bytecode, of Debian's modules and its own
+    packages = CACHE / "python" / "usr" / "lib" / "python3" / "dist-packages"
+    for module in ("camservice/tap", "camservice/server/protocol", "twisted/internet/epollreactor"):
+        folder, name = (packages / module).parent, (packages / module).name
+        assert list(folder.glob(f"{name}.*.opt-2.pyc")), module
 
 
 async def _until_ready(url: str, service: Child, timeout: float = 30.0) -> None:
@@ -250,6 +268,7 @@ async def _purge(tmp_path: Path, user_existed: bool) -> None:
     if installed:
         await _run(["apt-get", "purge", "-y", "-q", *installed], tmp_path, APT_ENV)
     shutil.rmtree(STATE, ignore_errors=True)  # recordings kept by a purge; none before (see _why_skip)
+    shutil.rmtree(CACHE, ignore_errors=True)
     if not user_existed and _user_exists():
         await _run(["deluser", "--system", "--quiet", "camservice"], tmp_path, APT_ENV)
     try:

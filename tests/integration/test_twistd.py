@@ -5,10 +5,11 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
-from helpers.processes import TWISTD, free_port, media_port_env, run, start_twistd, wait_for_http
+from helpers.processes import TWISTD, free_port, media_port_env, run, service_env, start_twistd, wait_for_http
 from helpers.wsclient import connect
 
 ADMIN = [sys.executable, "-m", "camservice.admin"]
@@ -99,12 +100,15 @@ async def test_port_in_use_exits_non_zero_with_the_reason(tmp_path, clean_env):
     assert "Traceback" not in child.stderr + child.stdout
 
 
+@pytest.mark.parametrize("unit_env", [False, True], ids=["plain", "unit-environment"])
 @pytest_twisted.ensureDeferred
-async def test_help_documents_every_option(clean_env):
-    code, out, err = await run(reactor, [sys.executable, "-c", TWISTD, "camservice", "--help"])
-    assert code == 0
+async def test_help_documents_every_option(clean_env, unit_env):
+    # the unit runs Python with -OO, which drops docstrings: the help is no docstring
+    env = service_env() if unit_env else None
+    code, out, err = await run(reactor, [sys.executable, "-c", TWISTD, "camservice", "--help"], env=env)
+    assert code == 0, err
     assert "--config=" in out and "CAMSERVICE_<SECTION>__<KEY>" in out
-    assert "--version" in out
+    assert "--version" in out and "Print the camservice version and exit." in out
 
 
 @pytest_twisted.ensureDeferred

@@ -18,24 +18,46 @@ def test_trims_only_after_a_quiet_delay(clock):
     assert len(trims) == 1
 
 
-def test_trim_memory_collects_then_hands_pages_back(monkeypatch):
+def test_trim_memory_clears_the_type_cache_collects_then_hands_pages_back(monkeypatch):
     import camservice.memory as memory
 
     calls = []
+    monkeypatch.setattr(memory.sys, "_clear_type_cache", lambda: calls.append("clear_type_cache"))
     monkeypatch.setattr(memory.gc, "collect", lambda: calls.append("collect"))
     monkeypatch.setattr(memory, "_MALLOC_TRIM", lambda pad: calls.append(("malloc_trim", pad)))
     trim_memory()
-    assert calls == ["collect", ("malloc_trim", 0)]
+    assert calls == ["clear_type_cache", "collect", ("malloc_trim", 0)]
 
 
-def test_trim_memory_without_glibc_only_collects(monkeypatch):
+def test_trim_memory_without_glibc_clears_and_collects(monkeypatch):
     import camservice.memory as memory
 
     calls = []
+    monkeypatch.setattr(memory.sys, "_clear_type_cache", lambda: calls.append("clear_type_cache"))
     monkeypatch.setattr(memory.gc, "collect", lambda: calls.append("collect"))
     monkeypatch.setattr(memory, "_MALLOC_TRIM", None)
     trim_memory()
-    assert calls == ["collect"]
+    assert calls == ["clear_type_cache", "collect"]
+
+
+def test_trim_memory_lets_go_of_attribute_names_made_at_run_time(monkeypatch):
+    # PyJWT's key preparation looks attributes up by names it makes per
+    # verified token: the type-attribute cache keeps each name alive
+    import sys
+
+    import camservice.memory as memory
+
+    monkeypatch.setattr(memory, "_MALLOC_TRIM", None)
+
+    class Token:
+        pass
+
+    name = "".join(["made_at_run_time_", str(id(Token))])  # not interned
+    alone = sys.getrefcount(name)
+    getattr(Token, name, None)
+    assert sys.getrefcount(name) > alone  # held by the cache
+    trim_memory()
+    assert sys.getrefcount(name) == alone
 
 
 class _Conn:
@@ -105,14 +127,15 @@ def test_a_few_clients_leaving_do_not_trim(harness):
     assert trims == []
 
 
-def test_startup_objects_are_frozen_after_a_collection(monkeypatch):
+def test_startup_objects_are_frozen_after_a_collection_then_pages_handed_back(monkeypatch):
     import camservice.memory as memory
 
     calls = []
     monkeypatch.setattr(memory.gc, "collect", lambda: calls.append("collect"))
     monkeypatch.setattr(memory.gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(memory, "_MALLOC_TRIM", lambda pad: calls.append(("malloc_trim", pad)))
     memory.freeze_startup_objects()
-    assert calls == ["collect", "freeze"]
+    assert calls == ["collect", "freeze", ("malloc_trim", 0)]
 
 
 def test_freezing_moves_live_objects_to_the_permanent_generation():

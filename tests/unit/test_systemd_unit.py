@@ -90,3 +90,18 @@ def test_the_unit_limits_malloc_arenas_and_the_package_installs_the_same_unit():
     assert "MALLOC_ARENA_MAX=2" in _service()["Environment"]
     debian = ROOT / "debian" / "camservice.service"
     assert debian.resolve() == UNIT.resolve()
+
+
+def test_the_unit_runs_python_with_cached_optimised_bytecode():
+    service = _service()
+    # pymalloc: glibc malloc's heap grew under steady load (README, Memory)
+    assert not [e for e in service["Environment"] if e.startswith("PYTHONMALLOC=")]
+    # -OO, its bytecode cached in a folder the service user may write, which
+    # ProtectSystem=strict leaves writable and a purge removes
+    assert "PYTHONOPTIMIZE=2" in service["Environment"]
+    assert "PYTHONPYCACHEPREFIX=/var/cache/camservice/python" in service["Environment"]
+    assert service["CacheDirectory"] == ["camservice"] and service["CacheDirectoryMode"] == ["0750"]
+    postrm = (ROOT / "debian" / "camservice.postrm").read_text()
+    purge = postrm[postrm.index("    purge)"):postrm.index(";;", postrm.index("    purge)"))]
+    removed = [line.split()[2:] for line in purge.splitlines() if line.strip().startswith("rm -rf ")]
+    assert any("/var/cache/camservice" in paths for paths in removed), removed
