@@ -255,7 +255,6 @@ def _wait_connected(service: h.Service, timeout: float = 30.0) -> None:
 
 def _cost(service: h.Service, idle: float) -> dict:
     time.sleep(3)  # settle: MediaMTX paths, first publishes
-    pids = [service.pid]
     cpu0 = h.cpu_seconds(service.pid)
     time.sleep(idle)
     cpu = h.cpu_seconds(service.pid) - cpu0
