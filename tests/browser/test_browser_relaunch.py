@@ -69,7 +69,7 @@ def first_load_hangs():
 
 
 def test_a_page_that_hangs_is_loaded_in_a_new_browser(tmp_path, first_load_hangs):
-    browser = Browser(800, 600, tmp_path / "profile", timeout=3)
+    browser = Browser(800, 600, tmp_path / "profile", timeout=10)
     try:
         open_console(browser, SimpleNamespace(url=first_load_hangs))
         assert browser.launches == 2
