@@ -69,7 +69,9 @@ def first_load_hangs():
 
 
 def test_a_page_that_hangs_is_loaded_in_a_new_browser(tmp_path, first_load_hangs):
-    browser = Browser(800, 600, tmp_path / "profile", timeout=10)
+    # the page-load timeout of the console tests: a fresh browser's first
+    # page can take seconds on a busy machine
+    browser = Browser(800, 600, tmp_path / "profile", timeout=30)
     try:
         open_console(browser, SimpleNamespace(url=first_load_hangs))
         assert browser.launches == 2
