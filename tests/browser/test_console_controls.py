@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.common.by import By
 
-from helpers.console_browser import _start_service, _stop_service, sign_in, wait_until
+from helpers.console_browser import _start_service, _stop_service, sign_in, texts, wait_until
 from helpers.udevbed import Bed, FakeV4L2, umockdev_active
 
 USB = "camera0"
@@ -68,7 +68,7 @@ def test_a_webcam_plugged_while_open_appears_and_an_operator_adjusts_it(service,
     wait_until(lambda: v4l2.control_values("/dev/video0").get("brightness") == 200, 10, "the camera set to 200")
     value = slider.find_element(By.XPATH, "following-sibling::span[@class='val']")
     wait_until(lambda: value.get_attribute("textContent") == "200", 10, "the value shown")
-    assert [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".toast.error")] == []
+    assert texts(browser, ".toast.error") == []
 
 
 def test_a_viewer_is_shown_no_camera_controls(service, webcams, browser):

@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 
 from helpers.console_browser import (
     CAMERA, _spawn, _stop_service, _wait_ready, assert_no_console_errors, browser_errors, sign_in,
-    wait_for_live_video, wait_until,
+    texts, wait_for_live_video, wait_until,
 )
 
 MEDIAMTX = {"protocols": ["rtsp", "hls"]}
@@ -42,4 +42,4 @@ def test_the_console_reconnects_by_itself_after_a_restart(service, browser):
     for entry in browser_errors(browser):
         assert entry["source"] == "network" or re.search(
             r"WebSocket connection to 'ws://127\.0\.0\.1:\d+/ws' failed", entry["message"]), entry
-    assert [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".toast.error")] == []
+    assert texts(browser, ".toast.error") == []

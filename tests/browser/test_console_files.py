@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 
 from helpers.console_browser import (
     CAMERA, _Clock, _visible, allow_downloads, api_call, assert_no_console_errors, browser_errors, click, file_rows,
-    show_files, sign_in, wait_for_live_video, wait_until,
+    show_files, sign_in, texts, wait_for_live_video, wait_until,
 )
 
 # every disk is "low" from 0.01 % used: the storage card's warning shows
@@ -38,8 +38,8 @@ def _record(browser, service, seconds: float) -> str:
 
 
 def _last_error(browser) -> str:
-    toasts = browser.find_elements(By.CSS_SELECTOR, ".toast.error")
-    return toasts[-1].text if toasts else ""
+    shown = texts(browser, ".toast.error")
+    return shown[-1] if shown else ""
 
 
 def test_a_download_is_a_plain_link_that_arrives_whole_and_answers_ranges(service, browser, tmp_path):
@@ -144,8 +144,7 @@ def test_http_and_api_failures_are_told_in_plain_words(service, browser):
         wait_until(lambda: _last_error(browser) == expected, 20, f"the message for {status}: {_last_error(browser)!r}")
         shown = _last_error(browser)
         assert "{" not in shown and "<" not in shown and str(status) not in shown
-        for toast in browser.find_elements(By.CSS_SELECTOR, ".toast"):
-            browser.execute_script("arguments[0].remove()", toast)
+        browser.execute_script("document.querySelectorAll('.toast').forEach(t => t.remove())")
     browser.execute_script("window.fetch = window.__realFetch")
     # a file deleted elsewhere while listed: its download is refused in words
     name = _record(browser, service, 1.5)

@@ -8,7 +8,7 @@ from selenium.webdriver.common.by import By
 
 from helpers.processes import free_port
 from helpers.console_browser import (
-    CAMERA, api_call, browser_errors, sign_in, wait_for_live_video, wait_until,
+    CAMERA, api_call, attributes, browser_errors, sign_in, texts, wait_for_live_video, wait_until,
 )
 
 # network cameras on loopback are refused unless allowed (no probing of the
@@ -17,7 +17,7 @@ SETTINGS = {"external_streams": {"allowed_targets": ["127.0.0.1"]}}
 
 
 def _tiles(browser) -> list[str]:
-    return [t.get_attribute("data-device") for t in browser.find_elements(By.CSS_SELECTOR, ".tile")]
+    return attributes(browser, ".tile", "data-device")
 
 
 def test_a_camera_added_while_the_page_is_open_appears_without_a_reload(service, browser):
@@ -47,7 +47,7 @@ def test_a_camera_added_while_the_page_is_open_appears_without_a_reload(service,
     # camera's stream: MediaMTX answers 400 without a source) at most
     for entry in browser_errors(browser):
         assert entry["source"] == "network" and f"/{device}/" in entry["message"], entry
-    assert [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".toast.error")] == []
+    assert texts(browser, ".toast.error") == []
 
 
 def test_with_whep_blocked_the_tile_falls_back_to_hls_and_plays(service, browser):
@@ -60,4 +60,4 @@ def test_with_whep_blocked_the_tile_falls_back_to_hls_and_plays(service, browser
     # the blocked WHEP requests are the only complaints
     for entry in browser_errors(browser):
         assert entry["source"] == "network" and "whep" in entry["message"].lower(), entry
-    assert [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".toast.error")] == []
+    assert texts(browser, ".toast.error") == []

@@ -335,14 +335,30 @@ def wait_for_live_video(driver, timeout=30.0) -> str:
     return driver.find_element(By.CSS_SELECTOR, f'.tile[data-device="{CAMERA}"] .via').text
 
 
+def attributes(driver, selector: str, name: str) -> list[str]:
+    """One attribute of every element matching selector, read in one
+    script: elements the page removes meanwhile (a tile, a toast timing
+    out) cannot go stale between finding them and reading them."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), e => e.getAttribute(arguments[1]));",
+        selector, name)
+
+
+def texts(driver, selector: str) -> list[str]:
+    """The rendered text of every element matching selector, read in one
+    script (see attributes)."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), e => e.innerText.trim());", selector)
+
+
 def actions(driver) -> set[str]:
-    return {b.get_attribute("data-action") for b in driver.find_elements(By.CSS_SELECTOR, "[data-action]")}
+    return set(attributes(driver, "[data-action]", "data-action"))
 
 
 def assert_no_console_errors(driver):
     """Nothing in the browser console, and no error shown by the page."""
     assert browser_errors(driver) == []
-    assert [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".toast.error")] == []
+    assert texts(driver, ".toast.error") == []
 
 
 def files_listed(driver) -> list[dict]:
