@@ -184,6 +184,16 @@ class ApiKeyStore:
             credential_id=match.id,
         )
 
+    def holds(self, key_id: str) -> bool:
+        """Whether key ``key_id`` is stored (not revoked): what a download
+        link minted for that key is checked against as it is opened.
+        ``False`` while the file cannot be read, as :meth:`verify`
+        refuses every key then."""
+        try:
+            return key_id in self.expiries()
+        except ValueError:
+            return False
+
     def expiries(self) -> dict[str, Optional[float]]:
         """Key id -> expiry (POSIX seconds, ``None`` for never) of every
         stored key, re-reading the file if it changed. A key id missing

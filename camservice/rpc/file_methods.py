@@ -172,13 +172,15 @@ class FileMethods:
     async def get_download_url(self, call: Call, params: dict) -> dict:
         f = await self._find(params["kind"], call, params)
         principal = call.principal
-        token, expires = self._tokens.mint(f.kind, f.name, principal.user_id, principal.role)
+        # the link expires with the credential that asked for it, if sooner
+        token, expires = self._tokens.mint(f.kind, f.name, principal.user_id, principal.role,
+                                           key_id=principal.key_id, not_after=principal.expires_at)
         return {
             "filename": f.name,
             "kind": f.kind,
             "url": f"{self._url_for(f.kind, f.name)}?token={token}",
             "expires_at": iso_timestamp(expires),
-            "ttl": self._tokens.ttl,
+            "ttl": self._tokens.seconds_left(expires),
         }
 
     # -- deleting --------------------------------------------------------

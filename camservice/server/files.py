@@ -8,11 +8,12 @@ on the API port.
   (``?token=ft1...``, from ``get_download_url``, minted once the caller was
   found to be allowed the file; :mod:`camservice.media.file_tokens`).
 - ``401`` without valid credentials (or with a token that is malformed,
-  changed or expired), ``403`` for a role or camera not allowed or a
-  token for another file, ``404`` for no such finalized file (files being written are
-  dot-names or under ``.parts/`` and never served), ``400`` for a name that
-  is not a plain name (``..``, an encoded ``/``, NUL, more than 255 bytes,
-  more path segments), ``405`` for methods other than GET and HEAD.
+  changed or expired, or whose API key was revoked since), ``403`` for a
+  role or camera not allowed or a token for another file, ``404`` for no
+  such finalized file (files being written are dot-names or under
+  ``.parts/`` and never served), ``400`` for a name that is not a plain
+  name (``..``, an encoded ``/``, NUL, more than 255 bytes, more path
+  segments), ``405`` for methods other than GET and HEAD.
 - The body is :class:`twisted.web.static.File`'s: ``Range`` requests
   (``206``, ``416``), ``Content-Length``, ``Last-Modified``, streamed by a
   producer; plus the right ``Content-Type`` and ``Content-Disposition:
@@ -28,14 +29,14 @@ from twisted.web import server
 from twisted.web.resource import Resource
 
 from camservice.auth.authenticator import Authenticator
-from camservice.auth.errors import AuthenticationError, PermissionDenied
+from camservice.auth.errors import PermissionDenied
 from camservice.auth.principal import Principal
 from camservice.auth.roles import Role
 from camservice.media.errors import MediaFileNotFound
 from camservice.media.file_tokens import FileTokenRefused, FileTokens
 from camservice.media.files import KINDS, MediaFiles, content_type, is_listable_name
 from camservice.security.networks import client_ip
-from camservice.server.credentials import header_credential
+from camservice.server.credentials import HeaderRefusal, header_principal
 
 __all__ = ["FilesResource"]
 
@@ -103,23 +104,22 @@ class _FileResource(Resource):
         if request.method not in (b"GET", b"HEAD"):
             request.setHeader(b"Allow", b"GET, HEAD")
             return _plain(request, 405, "only GET and HEAD")
-        credential = header_credential(request)
+        try:
+            principal = header_principal(request, self._authenticator, Role.viewer)
+        except HeaderRefusal as refusal:
+            return self._refuse(request, refusal.code, refusal.reason, refusal.user_id)
         token = (request.args.get(b"token") or [b""])[-1] if self._tokens is not None else b""
         holder = None
-        if credential:
-            try:
-                principal = self._authenticator.authenticate(credential)
-            except AuthenticationError as e:
-                return self._refuse(request, 401, e.reason, None)
-            if principal.role < Role.viewer:
-                return self._refuse(request, 403, "viewer role required", principal.user_id)
-        elif not token:
+        if principal is None and not token:
             return self._refuse(request, 401, "credentials required", None)
-        else:
+        if principal is None:
             try:
                 holder = self._tokens.verify(token.decode("ascii", "replace"))
             except FileTokenRefused as e:
                 return self._refuse(request, 401, e.reason, None)
+            if holder.key_id is not None and not self._authenticator.keys.holds(holder.key_id):
+                # a link dies with the API key that asked for it
+                return self._refuse(request, 401, "the API key of this download link was revoked", holder.user_id)
             # the caller was allowed the file when the token was minted
             principal = Principal(holder.user_id, holder.role, None, method="download_token")
         who = principal.user_id

@@ -27,14 +27,13 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from camservice.auth.authenticator import Authenticator
-from camservice.auth.errors import AuthenticationError
 from camservice.auth.roles import Role
 from camservice.metrics import Metrics
 from camservice.security.networks import AddressGate, client_ip
 from camservice.server.health import HealthResource
 from camservice.server.protocol import RpcWebSocketFactory
 from camservice.status import SystemStatus
-from camservice.server.credentials import header_credential
+from camservice.server.credentials import HeaderRefusal, header_principal
 
 __all__ = ["ApiSite", "build_site"]
 
@@ -200,15 +199,12 @@ class _AdminOnly(Resource):
     def render(self, request):
         if self.authenticator is None:
             return self._inner.render(request)
-        credential = header_credential(request)
-        if not credential:
-            return self._refuse(request, 401, "credentials required", None)
         try:
-            principal = self.authenticator.authenticate(credential)
-        except AuthenticationError as e:
-            return self._refuse(request, 401, e.reason, None)
-        if principal.role < Role.admin:
-            return self._refuse(request, 403, "admin role required", principal.user_id)
+            principal = header_principal(request, self.authenticator, Role.admin)
+        except HeaderRefusal as refusal:
+            return self._refuse(request, refusal.code, refusal.reason, refusal.user_id)
+        if principal is None:
+            return self._refuse(request, 401, "credentials required", None)
         return self._inner.render(request)
 
     def _refuse(self, request, code: int, reason: str, user_id: Optional[str]) -> bytes:

@@ -32,7 +32,6 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from camservice.auth.authenticator import Authenticator
-from camservice.auth.errors import AuthenticationError
 from camservice.auth.roles import Role
 from camservice.cameras.errors import UnknownCamera
 from camservice.cameras.model import CAMERA_ID
@@ -41,7 +40,7 @@ from camservice.media.errors import CameraNotConnected, CaptureFailed, NotStream
 from camservice.media.still_tokens import StillTokenRefused, StillTokens
 from camservice.mediamtx.errors import MediaMTXError
 from camservice.security.networks import client_ip
-from camservice.server.credentials import header_credential
+from camservice.server.credentials import HeaderRefusal, header_principal
 
 __all__ = ["StillImageResource"]
 
@@ -88,14 +87,11 @@ class StillImageResource(Resource):
 
     def _admit(self, request, camera_id: str):
         """The caller's name, or the refusal's body (bytes)."""
-        credential = header_credential(request)
-        if credential:
-            try:
-                principal = self._authenticator.authenticate(credential)
-            except AuthenticationError as e:
-                return self._refuse(request, 401, e.reason, None, camera_id)
-            if principal.role < Role.viewer:
-                return self._refuse(request, 403, "viewer role required", principal.user_id, camera_id)
+        try:
+            principal = header_principal(request, self._authenticator, Role.viewer)
+        except HeaderRefusal as refusal:
+            return self._refuse(request, refusal.code, refusal.reason, refusal.user_id, camera_id)
+        if principal is not None:
             if not principal.may_use_camera(camera_id):
                 return self._refuse(request, 403, "camera not allowed", principal.user_id, camera_id)
             return principal.user_id

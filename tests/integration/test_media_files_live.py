@@ -408,3 +408,36 @@ async def test_a_download_link_streams_one_file_with_ranges_for_five_minutes(liv
     # a bad token learns nothing of names
     raw = await _raw_get(live.port, b"/files/recordings/..%2Fsecret.txt?token=" + ".".join(parts).encode())
     assert _status(raw) == 401
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_download_link_dies_with_the_api_key_or_jwt_that_asked_for_it(live, folders):
+    from camservice.auth.apikeys import ApiKeyStore
+    from camservice.auth.roles import Role
+
+    rec, _ = folders
+    _put(rec, "camera1000_clip.mp4", b"clip bytes")
+    await _rescan(live)
+    ask = {"filename": "camera1000_clip.mp4", "kind": "recordings"}
+    store = ApiKeyStore(live.config.auth.api_keys_file, reactor)
+    key, entry = store.add(Role.viewer, name="kiosk")
+    client = await live.connect()
+    assert (await client.call("authenticate", {"auth_token": key}))["result"]["authenticated"] is True
+    result = (await client.call("get_download_url", ask))["result"]
+    await client.close()
+    link = f"{live.http}{result['url']}"
+    opened = await treq.get(link)
+    assert opened.code == 200 and await opened.content() == b"clip bytes"
+    # the key is revoked: the link it got is refused from then on
+    assert store.revoke(entry.id)
+    refused = await treq.get(link)
+    assert refused.code == 401
+    assert await refused.content() == b"the API key of this download link was revoked\n"
+    # a JWT with a minute left (plus the clock-skew leeway it is still
+    # accepted for) gets a link for that long, not five minutes
+    client = await live.authed_client("viewer", ttl=60)
+    short = (await client.call("get_download_url", ask))["result"]
+    await client.close()
+    lasts = 60 + live.config.auth.leeway
+    assert lasts - 10 <= short["ttl"] <= lasts
+    assert (await treq.get(f"{live.http}{short['url']}")).code == 200

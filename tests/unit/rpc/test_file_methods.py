@@ -178,10 +178,11 @@ def test_get_download_url_is_a_short_lived_link_to_that_one_file(harness, media,
     path, _, query = result["url"].partition("?token=")
     assert path == "/files/recordings/camera1000_a%20b.mp4"
     tokens = FileTokens(StreamSecrets(load_stream_key(harness.config.data_dir)), harness.clock)
-    holder = tokens.check(query, "recordings", "camera1000_a b.mp4")
+    holder = tokens.verify(query)
+    tokens.check_file(holder, "recordings", "camera1000_a b.mp4")
     assert (holder.user_id, holder.role.name) == ("tester", "viewer")
     with pytest.raises(FileTokenRefused):
-        tokens.check(query, "snapshots", "camera1000_s.jpg")
+        tokens.check_file(holder, "snapshots", "camera1000_s.jpg")
     # the kind names the folder: a snapshot is not found among recordings
     missing = harness.call(viewer, "get_download_url", {"filename": "camera1000_s.jpg", "kind": "recordings"})
     assert missing["error"]["code"] == -32010, missing
