@@ -240,6 +240,30 @@ def _merge(base: dict, extra: dict) -> dict:
     return base
 
 
+_warmed: set = set()
+
+
+def warm_bytecode(env: dict) -> None:
+    """Compile, once per run, everything a service may import into the
+    bytecode cache ``env`` names, as the package's install does: otherwise
+    the first service of a run after a checkout or an edit compiles its
+    modules while it is measured (several MB of RSS and seconds of CPU that
+    the next services do not pay)."""
+    key = (env.get("PYTHONPYCACHEPREFIX"), env.get("PYTHONOPTIMIZE"))
+    if key in _warmed:
+        return
+    _warmed.add(key)
+    folders = [ROOT / "camservice", ROOT / "twisted"]
+    for entry in sys.path:
+        path = Path(entry or ".").resolve()
+        in_checkout = path == ROOT or ROOT in path.parents
+        if path.is_dir() and (not in_checkout or "site-packages" in path.parts):  # a venv's, not tests/
+            folders.append(path)
+    # a file that does not compile (a Python 2 example in some package) is not ours to mend
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j0", *map(str, folders)], env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+
+
 class Service:
     """camservice under ``twistd -n`` with a config of its own in a temp folder.
 
@@ -334,6 +358,7 @@ class Service:
 
     def start(self, timeout: float = 30.0) -> "Service":
         raise_nofile()
+        warm_bytecode(self.env)
         self.token = self.mint_token("viewer")  # also creates the JWT secret
         # .venv-debian has no twistd script of its own (Debian's is twistd3)
         twistd = [BIN / "twistd"] if (BIN / "twistd").exists() else [
