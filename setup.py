@@ -52,8 +52,9 @@ setup(
         "manhole": ["twisted[conch]"],
         # the MQTT bridge (mqtt.enabled) and camctl fleet: paho-mqtt 1.6 (Debian 12) or 2.x
         "mqtt": ["paho-mqtt>=1.6"],
-        # selenium drives Debian's chromium and chromedriver in tests/browser
-        "test": ["pytest", "pytest-twisted", "twisted[conch]", "paho-mqtt>=1.6", "selenium"],
+        # selenium drives Debian's chromium and chromedriver in tests/browser,
+        # websocket-client its firefox-esr (WebDriver BiDi)
+        "test": ["pytest", "pytest-twisted", "twisted[conch]", "paho-mqtt>=1.6", "selenium", "websocket-client"],
     },
     entry_points={
         "console_scripts": [

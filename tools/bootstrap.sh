@@ -18,12 +18,13 @@ PY=/usr/bin/python3
 APT_RUN=(python3 python3-venv python3-pip ca-certificates ffmpeg v4l-utils)
 # USB discovery is tested against libudev faked by umockdev; the MQTT
 # bridge and camctl fleet against a real Mosquitto; the web console in
-# Debian's Chromium through its chromedriver (tests/browser)
-APT_TEST=(umockdev gir1.2-umockdev-1.0 python3-gi mosquitto mosquitto-clients chromium chromium-driver)
+# Debian's Chromium through its chromedriver and in its Firefox ESR over
+# WebDriver BiDi (tests/browser)
+APT_TEST=(umockdev gir1.2-umockdev-1.0 python3-gi mosquitto mosquitto-clients chromium chromium-driver firefox-esr)
 APT_DEBIAN=(python3-twisted python3-autobahn python3-treq python3-pyudev python3-yaml
             python3-jsonschema python3-jwt python3-prometheus-client python3-service-identity
             python3-ujson python3-setuptools python3-pytest python3-pytest-twisted python3-paho-mqtt
-            python3-selenium)
+            python3-selenium python3-websocket)
 # Building the wheel and the .debs (debian/, tests/integration/test_install.py
 # and test_debian_package.py) on a fresh Debian 12
 APT_PACKAGING=(python3-wheel build-essential debhelper dh-python python3-all dpkg-dev

@@ -1,5 +1,6 @@
 """Browser tests: Debian's Chromium, driven by Selenium through Debian's
-chromedriver, against a real camservice (twistd, managed MediaMTX, virtual
+chromedriver, and Debian's Firefox ESR, driven over WebDriver BiDi
+(tests/helpers/firefox_bidi.py), against a real camservice (twistd, managed MediaMTX, virtual
 cameras) on free loopback ports (tests/helpers/console_browser.py). One
 service per test module; a module's ``MEDIAMTX`` dict changes its
 MediaMTX settings, its ``SETTINGS`` dict other sections.
@@ -18,13 +19,16 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+FIREFOX = "/usr/bin/firefox-esr"
 
 if os.environ.get("SKIP_BROWSER_TESTS"):
     collect_ignore_glob = ["test_*.py"]
-elif not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-    raise RuntimeError("the browser tests need Debian's chromium and chromium-driver: tools/bootstrap.sh installs them")
+elif not all(os.path.exists(p) for p in (CHROMIUM, CHROMEDRIVER, FIREFOX)):
+    raise RuntimeError("the browser tests need Debian's chromium, chromium-driver and firefox-esr: "
+                       "tools/bootstrap.sh installs them")
 
 from helpers.console_browser import Browser, _start_service, _stop_service  # noqa: E402
+from helpers.firefox_bidi import Firefox  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +68,17 @@ def browser(request, artifacts, tmp_path):
         driver.quit()
 
 
+@pytest.fixture
+def firefox(request, artifacts, tmp_path):
+    """A fresh headless Firefox (its own profile); a screenshot after the
+    test, whatever the outcome, and no Firefox process outlives it."""
+    size = getattr(request, "param", (1366, 900))
+    driver = Firefox(*size, tmp_path / "firefox-profile")
+    try:
+        yield driver
+    finally:
+        try:
+            driver.save_screenshot(str(artifacts / f"{request.node.name}.png"))
+        except Exception:
+            pass
+        driver.quit()
