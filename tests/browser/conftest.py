@@ -51,27 +51,34 @@ def artifacts(tmp_path_factory) -> Path:
     return folder
 
 
-def _screenshot_and_quit(driver, artifacts: Path, request) -> None:
-    """A screenshot of the page after the test, whatever the outcome, then
-    the browser ended with every process of its own."""
-    try:
-        driver.save_screenshot(str(artifacts / f"{request.node.name}.png"))
-    except Exception:
-        pass
-    driver.quit()
-
-
 @pytest.fixture
 def browser(request, artifacts, tmp_path):
-    """A fresh headless Chromium (its own profile: an empty sessionStorage)."""
-    driver = Browser(*getattr(request, "param", (1366, 900)), tmp_path / "chromium-profile")
-    yield driver
-    _screenshot_and_quit(driver, artifacts, request)
+    """A fresh headless Chromium (its own profile: an empty sessionStorage);
+    a screenshot of the page is saved after the test, whatever the outcome,
+    and no Chromium process outlives it."""
+    size = getattr(request, "param", (1366, 900))
+    driver = Browser(*size, tmp_path / "chromium-profile")
+    try:
+        yield driver
+    finally:
+        try:
+            driver.save_screenshot(str(artifacts / f"{request.node.name}.png"))
+        except Exception:
+            pass
+        driver.quit()
 
 
 @pytest.fixture
 def firefox(request, artifacts, tmp_path):
-    """A fresh headless Firefox (its own profile)."""
-    driver = Firefox(*getattr(request, "param", (1366, 900)), tmp_path / "firefox-profile")
-    yield driver
-    _screenshot_and_quit(driver, artifacts, request)
+    """A fresh headless Firefox (its own profile); a screenshot after the
+    test, whatever the outcome, and no Firefox process outlives it."""
+    size = getattr(request, "param", (1366, 900))
+    driver = Firefox(*size, tmp_path / "firefox-profile")
+    try:
+        yield driver
+    finally:
+        try:
+            driver.save_screenshot(str(artifacts / f"{request.node.name}.png"))
+        except Exception:
+            pass
+        driver.quit()

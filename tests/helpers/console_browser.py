@@ -1,8 +1,7 @@
 """For the browser tests (tests/browser): a real camservice run by twistd
 (managed MediaMTX, virtual cameras) on free loopback ports, Debian's
 Chromium driven through Debian's chromedriver, and what the tests do in
-the console (the helpers that only run scripts in the page serve the
-Firefox tests too)."""
+the console."""
 from __future__ import annotations
 
 import json
@@ -333,11 +332,7 @@ def wait_for_live_video(driver, timeout=30.0) -> str:
     way it plays (WebRTC or HLS)."""
     first = wait_until(lambda: video_time(driver) > 0.5 and video_time(driver), timeout, "the video playing")
     wait_until(lambda: video_time(driver) > first + 1.0, 10, "the video's time advancing")
-    # the label is set by the player's "playing" state: Firefox was seen
-    # advancing the frames a moment before it
-    return wait_until(lambda: driver.execute_script(
-        "const v = document.querySelector(arguments[0]); return v && !v.hidden && v.textContent;",
-        f'.tile[data-device="{CAMERA}"] .via'), 10, "the tile saying how it plays")
+    return driver.find_element(By.CSS_SELECTOR, f'.tile[data-device="{CAMERA}"] .via').text
 
 
 def attributes(driver, selector: str, name: str) -> list[str]:

@@ -5,7 +5,7 @@ package). The client is a WebSocket (websocket-client, which Selenium
 depends on) with a reader thread: replies are matched to commands by id,
 console entries are kept for :meth:`Firefox.errors`.
 
-Only what the tests need: load a page, run a script in it, set the
+Only what the tests need: load a page, run a function in it, set the
 viewport, take a screenshot, read the console's errors.
 """
 from __future__ import annotations
@@ -133,15 +133,15 @@ class Firefox:
         for what they look for themselves)."""
         self.call("browsingContext.navigate", {"context": self.context, "url": url, "wait": "interactive"})
 
-    def execute_script(self, script: str, *args) -> Any:
-        """Runs ``script`` in the page as Selenium's ``execute_script``
-        does (a function body reading ``arguments``, its ``return`` the
-        result), so the Chromium tests' page helpers work here too; a
-        promise it returns is awaited. Arguments and result cross as JSON.
-        An exception in the page is raised as :class:`BiDiError`."""
+    def run(self, function: str, *args) -> Any:
+        """Calls the JavaScript ``function`` (a function expression) in the
+        page with JSON ``args``; awaits a promise it returns; its result as
+        JSON. An exception in the page is raised as :class:`BiDiError`."""
         result = self.call("script.callFunction", {
-            "functionDeclaration": f"(...a) => Promise.resolve((function() {{ {script}\n}}).apply(null, "
-                                   "a.map(s => JSON.parse(s)))).then(r => JSON.stringify(r === undefined ? null : r))",
+            # arguments and the result cross as JSON text: BiDi's own
+            # serialization of remote values is not needed here
+            "functionDeclaration": f"(...a) => Promise.resolve(({function})(...a.map(s => JSON.parse(s))))"
+                                   ".then(r => JSON.stringify(r === undefined ? null : r))",
             "arguments": [{"type": "string", "value": json.dumps(a)} for a in args],
             "target": {"context": self.context},
             "awaitPromise": True,
